@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+FLASK   := $(VENV)/bin/flask --app app
+STAMP   := $(VENV)/.installed
+HTMX    := static/vendor/htmx.min.js
+PORT    ?= 5000
+
+.PHONY: setup migrate run test lint worker clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# htmx comes from the npm registry at the version pinned in package-lock.json; never committed.
+$(HTMX): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js $(HTMX)
+
+setup: $(STAMP) $(HTMX)
+
+migrate: setup
+	$(FLASK) db upgrade
+
+run: migrate
+	$(FLASK) demo --if-empty
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+worker: migrate
+	$(FLASK) worker
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor
