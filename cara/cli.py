@@ -1,7 +1,10 @@
-"""flask commands: users create / reset-link, demo, worker, sweep."""
+"""flask commands: users create / reset-link, demo, worker, sweep, filter check, hashes."""
+
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from PIL import Image
 from sqlalchemy import select
 
 from . import auth, tasks
@@ -14,6 +17,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(worker)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(filter_group)
+    app.cli.add_command(hashes_group)
 
 
 @click.group(help="Manage accounts.")
@@ -66,13 +71,10 @@ def worker(burst):
     """Run an RQ worker for background jobs (needs REDIS_URL)."""
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: jobs run inside the web process.")
-    from rq import SimpleWorker
-
     conn = tasks.redis_connection()
-    tasks.sweep()  # pick up whatever a dead worker or a Redis outage left behind
-    # SimpleWorker runs jobs in this process, inside the app context, so models (the ONNX
-    # classifier, the hash index) load once per worker rather than once per job.
-    SimpleWorker([tasks.QUEUE_NAME], connection=conn).work(
+    # Pick up whatever a dead worker or a Redis outage left behind, now and every minute.
+    tasks.sweep_periodically(current_app._get_current_object())
+    tasks.Worker([tasks.QUEUE_NAME, tasks.LOW_QUEUE_NAME], connection=conn).work(
         burst=burst, with_scheduler=True, logging_level="INFO"
     )
 
@@ -81,3 +83,87 @@ def worker(burst):
 def sweep_command():
     """Re-enqueue media whose processing stopped (pending, or past its lease)."""
     click.echo(f"Re-enqueued {tasks.sweep()} images.")
+
+
+@click.group("filter", help="The AI-image filter.")
+def filter_group():
+    pass
+
+
+@filter_group.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", type=click.Path(exists=True, dir_okay=False), help="Try this ONNX model.")
+@click.option("--sidecar", type=click.Path(dir_okay=False), help="Its JSON (default: MODEL.json).")
+def filter_check(files, model, sidecar):
+    """Print each file's signals and the decision, as an upload would get them now."""
+    from . import filter as aifilter
+    from . import known, pipeline
+
+    try:
+        if model:
+            model = Path(model)
+            sidecar = Path(sidecar) if sidecar else model.with_suffix(".json")
+            classifier = pipeline.load_classifier(model, sidecar)
+        else:
+            classifier = pipeline.classifier()
+    except aifilter.ClassifierError as exc:
+        raise click.ClickException(str(exc)) from None
+    status = f"{classifier.name}" if classifier else pipeline.classifier_status()
+    click.echo(f"classifier: {status}")
+    unreadable = 0
+    for name in files:
+        data = Path(name).read_bytes()
+        try:
+            work = known.load_work_image(name)
+        except (ValueError, OSError, Image.DecompressionBombError) as exc:
+            work, unreadable = None, unreadable + 1  # provenance is still read from the bytes
+            click.echo(f"{name}: not a decodable image ({exc}); no hashes, no classifier")
+        signals, verdict = pipeline.judge(data, work, classifier)
+        click.echo(name)
+        for s in signals:
+            click.echo(f"  {s.name:<22} {s.verdict:<7} {s.score:4.2f}  {s.evidence}")
+        if not signals:
+            click.echo("  no signals")
+        click.echo(f"  decision: {verdict.decision}")
+    if unreadable:
+        raise SystemExit(1)
+
+
+@click.group("hashes", help="Known-image hash lists (docs/hash-lists.md).")
+def hashes_group():
+    pass
+
+
+FORMAT = click.Choice(["csv", "json"])
+
+
+@hashes_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=FORMAT, help="Default: from the file name (.json, else CSV).")
+@click.option("--untrusted", is_flag=True, help="Matches hold posts for review, never reject.")
+@click.option("--note", default="", help="Where the list comes from; kept with every hash.")
+def hashes_import(file, fmt, untrusted, note):
+    """Add a hash list to the known-AI hashes, all or nothing."""
+    from . import hashindex, known
+
+    try:
+        count = known.import_list(
+            Path(file).read_bytes(), file, fmt, trusted=not untrusted, note=note
+        )
+    except hashindex.HashListError as exc:
+        click.echo(f"{file}: {exc}. Nothing was imported.", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"Imported {count} {'untrusted' if untrusted else 'trusted'} hashes from {file}.")
+
+
+@hashes_group.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, allow_dash=True))
+@click.option("--format", "fmt", type=FORMAT, help="Default: from the file name (.json, else CSV).")
+def hashes_export(file, fmt):
+    """Write the trusted known-AI hashes to FILE ("-" for standard output)."""
+    from . import known
+
+    text, count = known.export_list(known.list_format(file, fmt))
+    with click.open_file(file, "w", encoding="utf-8") as out:
+        out.write(text)
+    click.echo(f"Exported {count} hashes.", err=True)

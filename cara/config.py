@@ -29,6 +29,10 @@ class Defaults:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # token lives as long as the session
     SITE_NAME = "cara"
+    BASE_URL = "http://127.0.0.1:5000"  # absolute URLs in images, mails and feeds
+    # Reverse proxies in front of the app (nginx, Caddy: 1). Their X-Forwarded-For is trusted
+    # for the client address that rate limits count by; 0 trusts nothing.
+    PROXY_COUNT = 0
     # Password reset mail; when MAIL_SERVER is unset the link is written to the log.
     MAIL_SERVER: str | None = None
     MAIL_PORT = 587
@@ -44,6 +48,11 @@ class Defaults:
     # Background jobs: "inline" runs them at once in the request (tests), "thread" in a
     # runner thread of this process; RQ is used whenever REDIS_URL is set.
     JOB_RUNNER = "thread"
+    JOB_LEASE_SECONDS = 300  # a job holding an image longer is presumed dead and re-run
+    # Optional ONNX classifier for the AI filter (docs/moderation.md): the model file and its
+    # sidecar JSON (default: the model path with .json); relative paths are in instance/.
+    CLASSIFIER_MODEL: str | None = None
+    CLASSIFIER_SIDECAR: str | None = None
     # AI opt-out enforcement (docs/ai-optout.md): 403 for the listed AI crawlers, 403 for the
     # largest image embedded on another site, no public image wider than MAX_PUBLIC_WIDTH, and
     # per-IP limits on what scrapers fetch most ("" turns a limit off).

@@ -171,7 +171,8 @@ def _load() -> int:
     for username, name, bio, open_to_work in ARTISTS:
         user = db.session.scalar(select(User).where(User.username == username))
         if user is None:
-            user, errors = auth.register(username, f"{username}@demo.invalid", DEMO_PASSWORD)
+            user, errors = auth.register(username, f"{username}@example.com", DEMO_PASSWORD)
+            assert not errors, errors
             user.display_name, user.bio, user.open_to_work = name, bio, open_to_work
             db.session.commit()
             for draw, seed, caption, alt in POSTS[username]:

@@ -363,11 +363,12 @@ class KnownHash(db.Model):
     """A perceptual hash of a known AI image (listed) or of a cleared human one (allowed)."""
 
     __tablename__ = "known_hashes"
-    __table_args__ = (Index("ix_known_hashes_kind_value", "kind", "value"),)
+    __table_args__ = (Index("ix_known_hashes_phash", "phash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))  # phash, pdq
-    value: Mapped[str] = mapped_column(String(64))  # hex
+    # One stored variant (original, mirrored, cropped...) of one image: both hashes, in hex.
+    phash: Mapped[str] = mapped_column(String(16))
+    pdq: Mapped[str] = mapped_column(String(64))
     variant: Mapped[str] = mapped_column(String(20), default="orig")  # orig, mirror, crop-...
     allow: Mapped[bool] = mapped_column(Boolean, default=False)  # True: cleared, never flags
     source: Mapped[str] = mapped_column(String(20))  # moderator, import, provenance

@@ -1,14 +1,22 @@
 """What a processing job does to one image, and how a post's images decide its state."""
 
 import hashlib
+import logging
+import threading
+from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 
 from flask import current_app
+from PIL import Image
 
+from . import filter as aifilter
+from . import hashindex, known, moderation, storage
 from . import media as imaging
-from . import storage
 from .extensions import db
-from .models import Media, MediaState, Post, PostState, User, utcnow
+from .models import Media, MediaState, Post, PostState, User, Verdict, utcnow
+
+log = logging.getLogger(__name__)
 
 # Licence codes offered to artists, with the URL written into the derivatives.
 LICENCES = {
@@ -34,44 +42,164 @@ def rights_for(post: Post, author: User) -> imaging.Rights:
     )
 
 
-def content_version(media: Media, rights: imaging.Rights, protected: bool) -> str:
+def content_version(media: Media, rights: imaging.Rights | None, protected: bool) -> str:
     """Derivative names change whenever their bytes would: new pixels, rights or options."""
-    key = "|".join([media.sha256, repr(rights), str(protected), str(imaging.PIPELINE_VERSION)])
+    parts = [media.sha256, repr(rights), protected, media.crop_x, media.crop_y]
+    key = "|".join(map(str, [*parts, imaging.PIPELINE_VERSION]))
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def process(media: Media) -> None:
-    """Derivatives (metadata stripped, rights embedded), hashes and the filter's verdict."""
+def _options(media: Media) -> tuple[imaging.Rights | None, bool, str]:
+    """(rights, protected, stem) of the derivatives this media should have now."""
     post = media.post
     author = db.session.get(User, media.owner_id)
     protected = bool(post and post.protected)
     rights = rights_for(post, author) if post else None
-    version = content_version(media, rights, protected)
+    return rights, protected, f"{media.id}-{content_version(media, rights, protected)}"
+
+
+def process(media: Media) -> None:
+    """Derivatives (metadata stripped, rights embedded), hashes and the filter's verdict."""
+    rights, protected, stem = _options(media)
     out_dir = storage.derivative_dir(media.id)
     rendition = imaging.make_derivatives(
         storage.original_path(media.original_path),
         out_dir,
-        f"{media.id}-{version}",
+        stem,
         protected=protected,
         rights=rights,
     )
-    media.version = version
+    square = imaging.make_square(
+        rendition.work_image,
+        out_dir,
+        f"{stem}-sq",
+        focus=(media.crop_x, media.crop_y),
+        protected=protected,
+        rights=rights,
+    )
+    media.version = stem.partition("-")[2]
     media.width, media.height = rendition.width, rendition.height
     media.placeholder_color = rendition.placeholder_color
-    media.renditions = [
-        {"w": d.width, "h": d.height, "fmt": d.format, "name": d.path.name, "bytes": d.bytes}
-        for d in rendition.files
-    ]
-    keep = {d.path.name for d in rendition.files}
+    media.renditions = [_entry(d) for d in rendition.files] + [_entry(square, sq=True)]
     for old in out_dir.iterdir():  # earlier versions of this image's derivatives
-        if old.name not in keep and not old.name.endswith(".tmp"):
+        if not old.name.startswith(f"{stem}-"):
             old.unlink(missing_ok=True)
+    if media.post_id is not None:  # post images only: avatars are not art
+        check_image(media, rendition.work_image)
+
+
+def _entry(d: imaging.Derivative, sq: bool = False) -> dict:
+    entry = {"w": d.width, "h": d.height, "fmt": d.format, "name": d.path.name, "bytes": d.bytes}
+    return {**entry, "sq": True} if sq else entry
+
+
+def add_avif(media: Media) -> None:
+    """AVIF versions of the current derivatives (slow, so a lower-priority job of its own)."""
+    rights, protected, stem = _options(media)
+    if media.state != MediaState.DONE or not media.version or not stem.endswith(media.version):
+        return  # changed since: the newer processing run enqueues its own AVIF job
+    files = imaging.make_avif(
+        storage.original_path(media.original_path),
+        storage.derivative_dir(media.id),
+        stem,
+        protected=protected,
+        rights=rights,
+    )
+    names = {r["name"] for r in media.renditions}
+    media.renditions = media.renditions + [_entry(d) for d in files if d.path.name not in names]
 
 
 def finish(post: Post) -> None:
-    """All images processed: publish, or mark the post failed if any image failed."""
+    """All images processed: failed, rejected, held or published, the worst image deciding."""
     if any(m.state == MediaState.FAILED for m in post.media):
         post.state = PostState.FAILED
         return
+    decisions = {m.verdict.decision for m in post.media if m.verdict is not None}
+    if "reject" in decisions or "hold" in decisions:
+        post.state = PostState.REJECTED if "reject" in decisions else PostState.HELD
+        moderation.tell_artist_filtered(post)
+        return
     post.state = PostState.PUBLISHED
     post.published_at = post.published_at or utcnow()
+
+
+# --- the AI filter ---------------------------------------------------------------------------
+
+
+def check_image(media: Media, work_image: Image.Image) -> Verdict:
+    """Perceptual hashes of the work image, then the filter on the ORIGINAL bytes: upsert
+    the image's Verdict row (the decision, and every signal with its evidence)."""
+    try:
+        hashes = hashindex.hash_image(work_image)
+        media.phash, media.pdq = hashes.phash_hex, hashes.pdq_hex
+    except ValueError:  # a thin strip too small to hash: no hash, so no hash match either
+        media.phash = media.pdq = None
+    data = storage.original_path(media.original_path).read_bytes()
+    signals, verdict = judge(data, work_image, classifier())
+    row = media.verdict or Verdict(media=media)
+    row.decision = verdict.decision
+    row.signals = [{**asdict(s), "reason": s in verdict.reasons} for s in signals]
+    row.created_at = utcnow()
+    db.session.add(row)
+    return row
+
+
+def judge(
+    data: bytes, work_image: Image.Image | None, classifier: aifilter.Classifier | None = None
+) -> tuple[list[aifilter.Signal], aifilter.Verdict]:
+    """Every signal for one image (provenance, classifier, known hashes) and the decision,
+    with the allow list applied. `flask filter check` calls this too."""
+    extra = known.signals_for(work_image) if work_image is not None else []
+    signals, verdict = aifilter.analyze(data, classifier=classifier, extra=extra)
+    return signals, known.apply_allow_list(verdict, signals)
+
+
+# Loaded once per process: (model path, sidecar path) -> Classifier, or the error it gave.
+_classifiers: dict[tuple[str, str], aifilter.Classifier | str] = {}
+_classifier_lock = threading.Lock()
+
+
+def classifier_paths(config) -> tuple[Path, Path] | None:
+    """The configured model and sidecar (relative paths are in the instance folder)."""
+    model = config.get("CLASSIFIER_MODEL")
+    if not model:
+        return None
+    instance = Path(current_app.instance_path)
+    model = instance / model
+    sidecar = config.get("CLASSIFIER_SIDECAR")
+    return model, (instance / sidecar if sidecar else model.with_suffix(".json"))
+
+
+def load_classifier(model: Path, sidecar: Path) -> aifilter.Classifier:
+    """Load a classifier (raises ClassifierError); one ONNX thread: jobs run side by side."""
+    return aifilter.Classifier.from_files(model, sidecar, intra_op_num_threads=1)
+
+
+def _configured() -> aifilter.Classifier | str | None:
+    paths = classifier_paths(current_app.config)
+    if paths is None:
+        return None
+    key = (str(paths[0]), str(paths[1]))
+    with _classifier_lock:
+        if key not in _classifiers:
+            try:
+                _classifiers[key] = load_classifier(*paths)
+            except aifilter.ClassifierError as exc:
+                # Kept, not retried per image: /healthz and the moderation page report it.
+                log.error("classifier disabled: %s", exc)
+                _classifiers[key] = str(exc)
+        return _classifiers[key]
+
+
+def classifier() -> aifilter.Classifier | None:
+    """The configured classifier, or None when there is none (or it could not be loaded)."""
+    loaded = _configured()
+    return loaded if isinstance(loaded, aifilter.Classifier) else None
+
+
+def classifier_status() -> str:
+    """Say "not configured", "ok" or "error: <why>" (for /healthz and the moderation page)."""
+    loaded = _configured()
+    if loaded is None:
+        return "not configured"
+    return "ok" if isinstance(loaded, aifilter.Classifier) else f"error: {loaded}"

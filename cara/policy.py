@@ -3,7 +3,7 @@
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Block, Comment, Follow, Job, Media, Post, PostState, User, Visibility
+from .models import Block, Comment, Job, Media, Post, PostState, Role, User, Visibility
 
 
 def _blocked(a: User | None, b: User) -> bool:
@@ -64,14 +64,13 @@ def can_interact(viewer: User | None, post: Post) -> bool:
     return viewer is not None and viewer.is_authenticated and can_view(viewer, post)
 
 
-def can_repost(viewer: User | None, post: Post) -> bool:
+def repostable(post: Post) -> bool:
     """Only public posts of public accounts are reposted: followers-only art stays in its circle."""
-    return (
-        can_interact(viewer, post)
-        and viewer.id != post.author_id
-        and post.visibility == Visibility.PUBLIC
-        and not post.author.is_private
-    )
+    return post.visibility == Visibility.PUBLIC and not post.author.is_private
+
+
+def can_repost(viewer: User | None, post: Post) -> bool:
+    return can_interact(viewer, post) and viewer.id != post.author_id and repostable(post)
 
 
 def can_follow(viewer: User | None, user: User) -> bool:
@@ -91,3 +90,13 @@ def blocked_either_way(a: User | None, b: User) -> bool:
 def _owns(viewer: User | None, obj) -> bool:
     owner_id = obj.author_id if isinstance(obj, Post) else obj.owner_id
     return viewer is not None and viewer.id == owner_id
+
+
+def can_moderate(viewer: User | None) -> bool:
+    """Moderators and admins review held posts, appeals and reports."""
+    return viewer is not None and viewer.is_authenticated and viewer.is_moderator
+
+
+def can_admin(viewer: User | None) -> bool:
+    """Admins only: site-wide settings such as the known-hash lists."""
+    return viewer is not None and viewer.is_authenticated and viewer.role == Role.ADMIN

@@ -12,6 +12,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
+from redis import Redis
+from rq import Queue, SimpleWorker
 from sqlalchemy import or_, select, update
 
 from .extensions import db
@@ -19,15 +21,20 @@ from .models import Media, MediaState, Post, PostState
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 4
 BACKOFF_SECONDS = (5, 30, 120)  # before the 2nd, 3rd and 4th attempts
 SWEEP_EVERY_SECONDS = 60
 QUEUE_NAME = "cara"
+LOW_QUEUE_NAME = "cara-low"
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def lease() -> timedelta:
+    """How long a job may hold an image before the sweeper hands it to another worker."""
+    return timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
 
 
 # --- runners ---------------------------------------------------------------------------------
@@ -42,9 +49,10 @@ def init_app(app: Flask) -> None:
         app.extensions["cara.runner"] = ThreadRunner(app)
 
 
-def enqueue(func, *args, delay: float = 0) -> None:
-    """Run `func(*args)` in the background (after `delay` seconds)."""
-    current_app.extensions["cara.runner"].enqueue(func, args, delay)
+def enqueue(func, *args, delay: float = 0, low: bool = False) -> None:
+    """Run `func(*args)` in the background (after `delay` seconds); `low` jobs wait for the
+    others (RQ: a second queue that workers serve after the first)."""
+    current_app.extensions["cara.runner"].enqueue(func, args, delay, low)
 
 
 def runner_status() -> str:
@@ -52,15 +60,13 @@ def runner_status() -> str:
 
 
 def redis_connection():
-    from redis import Redis
-
     return Redis.from_url(current_app.config["REDIS_URL"])
 
 
 class InlineRunner:
     """Runs each job at once (tests, CLI). Delayed retries are left to the sweeper."""
 
-    def enqueue(self, func, args, delay):
+    def enqueue(self, func, args, delay, low):
         if not delay:
             func(*args)
 
@@ -77,7 +83,8 @@ class ThreadRunner:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
-    def enqueue(self, func, args, delay):
+    def enqueue(self, func, args, delay, low):
+        # One thread: jobs run in order, so a low-priority job simply waits its turn.
         self._start()
         if delay:
             timer = threading.Timer(delay, self.jobs.put, ((func, args),))
@@ -114,15 +121,12 @@ class RQRunner:
     def __init__(self, app: Flask):
         self.url = app.config["REDIS_URL"]
 
-    def queue(self):
-        from redis import Redis
-        from rq import Queue
+    def queue(self, low: bool = False):
+        return Queue(LOW_QUEUE_NAME if low else QUEUE_NAME, connection=Redis.from_url(self.url))
 
-        return Queue(QUEUE_NAME, connection=Redis.from_url(self.url))
-
-    def enqueue(self, func, args, delay):
+    def enqueue(self, func, args, delay, low):
         try:
-            q = self.queue()
+            q = self.queue(low)
             if delay:
                 q.enqueue_in(timedelta(seconds=delay), func, *args)
             else:
@@ -135,12 +139,42 @@ class RQRunner:
         return "rq"
 
 
+class Worker(SimpleWorker):
+    """Runs jobs in this process, inside the app context, so models (the ONNX classifier,
+    the hash index) load once per worker rather than once per job."""
+
+    def perform_job(self, job, queue):
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            db.session.remove()  # each job starts with a fresh session
+
+
+def sweep_periodically(app: Flask) -> threading.Thread:
+    """A daemon thread that sweeps every SWEEP_EVERY_SECONDS (used by the RQ worker)."""
+
+    def loop():
+        while True:
+            with app.app_context():
+                try:
+                    sweep()
+                except Exception:  # a failed sweep is retried on the next tick
+                    log.exception("sweep failed")
+                finally:
+                    db.session.remove()
+            threading.Event().wait(SWEEP_EVERY_SECONDS)
+
+    thread = threading.Thread(target=loop, name="cara-sweeper", daemon=True)
+    thread.start()
+    return thread
+
+
 # --- media processing ------------------------------------------------------------------------
 
 
 def start_processing(media: Media) -> None:
     """Lease the media (the sweeper leaves it alone until the lease ends), commit, enqueue."""
-    media.lease_until = now() + LEASE
+    media.lease_until = now() + lease()
     db.session.commit()
     enqueue(process_media, media.id)
 
@@ -157,7 +191,7 @@ def _claim(media_id: int) -> Media | None:
                 (Media.state == MediaState.PROCESSING) & (Media.lease_until < t),
             ),
         )
-        .values(state=MediaState.PROCESSING, lease_until=t + LEASE, attempts=Media.attempts + 1)
+        .values(state=MediaState.PROCESSING, lease_until=t + lease(), attempts=Media.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -183,6 +217,17 @@ def process_media(media_id: int) -> None:
     db.session.commit()
     if media.post_id:
         finish_post(media.post_id)
+    enqueue(make_avif, media_id, low=True)
+
+
+def make_avif(media_id: int) -> None:
+    """Lower-priority follow-up: AVIF derivatives, smaller than WebP but slow to encode."""
+    from . import pipeline
+
+    media = db.session.get(Media, media_id)
+    if media is not None:
+        pipeline.add_avif(media)
+        db.session.commit()
 
 
 def _retry_or_fail(media: Media, exc: Exception) -> None:

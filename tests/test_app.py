@@ -1,5 +1,7 @@
 """The factory, configuration layers, database connections, health, headers and errors."""
 
+import re
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -71,7 +73,8 @@ def test_migrations_match_the_models(app):
 def test_healthz_reports_database_and_job_runner(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "checks": {"database": "ok", "jobs": "inline"}}
+    checks = {"database": "ok", "jobs": "inline", "classifier": "not configured"}
+    assert response.json == {"status": "ok", "checks": checks}
 
 
 def test_healthz_reports_a_broken_database(tmp_path):
@@ -98,7 +101,7 @@ def test_pages_have_strict_csp_landmarks_and_skip_link(client):
 def test_htmx_script_is_deferred_when_installed(client, app):
     html = client.get("/").get_data(as_text=True)
     if app.jinja_env.globals["htmx_available"]:
-        assert 'vendor/htmx.min.js" defer' in html
+        assert re.search(r'src="[^"]*vendor/htmx\.min\.js[^"]*" defer', html)
 
 
 def test_unknown_page_is_a_friendly_404(client):
@@ -113,3 +116,16 @@ def test_oversized_request_is_413_not_500(client, app):
     response = client.post("/login", data={"login": "x" * 5000, "password": "y"})
     assert response.status_code == 413
 
+
+
+def test_proxy_count_trusts_forwarded_client_address(tmp_path):
+    app = create_app({"PROXY_COUNT": 1, "MEDIA_DIR": str(tmp_path), "TESTING": True})
+
+    @app.get("/whoami")
+    def whoami():
+        from flask import request
+
+        return request.remote_addr
+
+    headers = {"X-Forwarded-For": "203.0.113.9"}
+    assert app.test_client().get("/whoami", headers=headers).text == "203.0.113.9"

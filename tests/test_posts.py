@@ -259,7 +259,7 @@ def test_processing_card_polls_and_has_refresh_link(client, artist, app):
     app.config["JOB_RUNNER"] = "inline"
     app.extensions["cara.runner"] = tasks.InlineRunner()
     # A runner that never runs: the post stays processing.
-    app.extensions["cara.runner"].enqueue = lambda func, args, delay: None
+    app.extensions["cara.runner"].enqueue = lambda func, args, delay, low: None
     response = upload(client, ("a.png", image_bytes(size=(300, 300))))
     post = db.session.scalar(select(Post))
     media = post.media[0]
@@ -354,3 +354,40 @@ def test_media_db_rows_cascade(app, artist, make_post):
     db.session.delete(post)
     db.session.commit()
     assert db.session.get(Media, media_id) is None
+
+
+def test_square_crop_follows_the_chosen_focus(client, artist, make_post):
+    # Left half red, right half blue: a left focus gives a red square, a right focus a blue one.
+    img = Image.new("RGB", (900, 300), (220, 20, 20))
+    img.paste((20, 20, 220), (450, 0, 900, 300))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    post = make_post(author=artist, images=[buf.getvalue()], in_portfolio=True)
+    media = post.media[0]
+
+    def square_colour():
+        sq = next(r for r in media.renditions if r.get("sq"))
+        assert sq["w"] == sq["h"]
+        data = (storage.derivative_dir(media.id) / sq["name"]).read_bytes()
+        return Image.open(io.BytesIO(data)).convert("RGB").resize((1, 1)).getpixel((0, 0))
+
+    for focus, channel in (("left", 0), ("right", 2)):
+        form = {f"alt-{media.id}": "a", f"crop-{media.id}": focus, "in_portfolio": "on"}
+        client.post(f"/posts/{post.id}/edit", data=form)
+        db.session.refresh(media)
+        colour = square_colour()
+        assert colour[channel] > 150 and colour[2 - channel] < 100, (focus, colour)
+    assert "srcset=" in client.get("/@ana").get_data(as_text=True)
+
+
+def test_avif_follows_in_a_second_job(artist, make_post):
+    from cara.media import avif_supported
+
+    if not avif_supported():
+        pytest.skip("this Pillow cannot write AVIF")
+    post = make_post(author=artist, images=[image_bytes("JPEG", size=(700, 500))])
+    media = post.media[0]
+    formats = {r["fmt"] for r in media.renditions}
+    assert {"webp", "jpeg", "avif"} <= formats
+    for r in media.renditions:
+        assert (storage.derivative_dir(media.id) / r["name"]).exists()

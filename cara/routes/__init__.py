@@ -4,7 +4,24 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import auth, feed, media, meta, posts, profiles, settings
+    from . import (
+        auth,
+        feed,
+        jobs,
+        media,
+        meta,
+        notifications,
+        posts,
+        profiles,
+        search,
+        settings,
+        social,
+    )
 
     for module in (auth, feed, media, meta, posts, profiles, settings):
         app.register_blueprint(module.bp)
+    for module in (social, notifications, search, jobs):  # feeds and the social layer
+        app.register_blueprint(module.bp)
+    from . import moderation
+
+    app.register_blueprint(moderation.bp)

@@ -5,7 +5,7 @@ import json
 from flask import Blueprint, Response, current_app, jsonify, render_template
 from sqlalchemy import text
 
-from .. import optout, tasks
+from .. import optout, pipeline, tasks
 from ..extensions import db
 
 bp = Blueprint("meta", __name__)
@@ -51,7 +51,10 @@ def healthz():
     if current_app.config["REDIS_URL"]:
         checks["redis"] = _check(lambda: tasks.redis_connection().ping())
     checks["jobs"] = tasks.runner_status()
-    ok = all(c in ("ok", "inline", "thread") or c.startswith("rq") for c in checks.values())
+    # The AI classifier is optional: "not configured" is healthy, a broken one is not.
+    checks["classifier"] = pipeline.classifier_status()
+    healthy = ("ok", "inline", "thread", "not configured")
+    ok = all(c in healthy or c.startswith("rq") for c in checks.values())
     return jsonify(status="ok" if ok else "error", checks=checks), 200 if ok else 503
 
 

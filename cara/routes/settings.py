@@ -97,7 +97,9 @@ def password():
 @login_required
 def export():
     response = jsonify(accounts.export(current_user))
-    response.headers["Content-Disposition"] = f"attachment; filename=cara-{current_user.username}.json"
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=cara-{current_user.username}.json"
+    )
     return response
 
 

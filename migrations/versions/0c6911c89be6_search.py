@@ -2,7 +2,7 @@
 
 A portable inverted index (search_terms) rather than SQLite FTS5 / a Postgres tsvector index:
 FTS5 shadow tables and expression indexes are invisible to the models, so autogenerate would
-try to drop them. See docs/social.md. Existing posts are indexed by `flask search reindex`.
+try to drop them. See docs/social.md. Existing posts are indexed by `flask --app app search reindex`.
 
 Revision ID: 0c6911c89be6
 Revises: ca2de7711e0b

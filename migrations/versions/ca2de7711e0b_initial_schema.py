@@ -259,8 +259,8 @@ def upgrade():
 
     op.create_table('known_hashes',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=10), nullable=False),
-    sa.Column('value', sa.String(length=64), nullable=False),
+    sa.Column('phash', sa.String(length=16), nullable=False),
+    sa.Column('pdq', sa.String(length=64), nullable=False),
     sa.Column('variant', sa.String(length=20), nullable=False),
     sa.Column('allow', sa.Boolean(), nullable=False),
     sa.Column('source', sa.String(length=20), nullable=False),
@@ -274,7 +274,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_known_hashes'))
     )
     with op.batch_alter_table('known_hashes', schema=None) as batch_op:
-        batch_op.create_index('ix_known_hashes_kind_value', ['kind', 'value'], unique=False)
+        batch_op.create_index('ix_known_hashes_phash', ['phash'], unique=False)
 
     op.create_table('notifications',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -316,7 +316,7 @@ def downgrade():
 
     op.drop_table('notifications')
     with op.batch_alter_table('known_hashes', schema=None) as batch_op:
-        batch_op.drop_index('ix_known_hashes_kind_value')
+        batch_op.drop_index('ix_known_hashes_phash')
 
     op.drop_table('known_hashes')
     with op.batch_alter_table('reposts', schema=None) as batch_op:

@@ -1,0 +1,617 @@
+"""Known-image hashes: perceptual hashing, an in-memory near-duplicate index, hash-list files.
+
+Framework-free (no Flask, no database): the app loads KnownHash rows into a `HashIndex` and
+keeps the database as the truth.
+
+Matching, in short (docs/hash-lists.md has the long version and the measurements):
+
+- Every image is hashed twice, with a 64-bit DCT pHash (imagehash) and the 256-bit PDQ hash
+  (Meta's PDQ), both on luma, after scaling so the longer side is at most `HASH_SIDE` px.
+- For a *known* image we store several rows (`variant_hashes`): the image, its mirror, crops of
+  2.5..15% from each side (and their mirrors), and the image with a uniform frame trimmed off.
+  Crops are the transformation both hashes handle worst, so we enumerate them at store time.
+- For an *upload* we compute one or two hashes (`query_hashes`): the image, plus the image with
+  a uniform border trimmed off when it has one (a border added by a re-poster).
+- `HashIndex.search` finds rows whose pHash is within `PHASH_RADIUS` (exhaustive faiss scan),
+  then keeps those whose PDQ hash is within `PDQ_RADIUS`. Both radii were chosen from
+  bench/hashmatch.py over the fixture set (see the constants below).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import faiss
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image, ImageOps
+
+# Images are scaled down so the longer side is at most this before hashing: hashes of a 1024 px
+# and a 2048 px derivative of the same picture then agree, and PDQ costs ~4 ms instead of ~1 s.
+HASH_SIDE = 512
+# Images smaller than this are not hashed (too little detail; uploads refuse them anyway).
+MIN_SIDE = 32
+
+# Crop variants stored for a known image: fraction removed from one side. The step is small
+# because PDQ moves ~25 bits per 2% crop (bench/hashmatch.py prints the curve).
+CROP_STEPS: tuple[float, ...] = (0.025, 0.05, 0.075, 0.10, 0.125, 0.15)
+SIDES = ("left", "right", "top", "bottom")
+
+# Radii (inclusive Hamming distances). Chosen from bench/hashmatch.py; see docs/hash-lists.md.
+PHASH_RADIUS = 14
+PDQ_RADIUS = 64
+# PDQ's own quality score (0..100) is low for flat or nearly uniform images, whose hashes are
+# mostly noise; such uploads are not matched at all rather than risking a false flag.
+MIN_PDQ_QUALITY = 50
+
+# Uniform-border detection for `trim_border`: channel difference treated as "same colour".
+TRIM_TOLERANCE = 24
+
+PHASH_HEX_LEN = 16
+PDQ_HEX_LEN = 64
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ImageHashes:
+    """The two perceptual hashes of one image (or of one stored variant of it)."""
+
+    phash: int  # 64-bit unsigned; bit 63 is imagehash's first (top-left) DCT bit
+    pdq: bytes  # 32 bytes, big-endian: hex() gives PDQ's canonical 64-digit string
+    pdq_quality: int = 100
+
+    @property
+    def phash_hex(self) -> str:
+        return f"{self.phash:016x}"
+
+    @property
+    def pdq_hex(self) -> str:
+        return self.pdq.hex()
+
+    @classmethod
+    def from_hex(cls, phash_hex: str, pdq_hex: str, pdq_quality: int = 100) -> ImageHashes:
+        """Parse the hex forms stored in the database and in hash-list files."""
+        return cls(phash_from_hex(phash_hex), pdq_from_hex(pdq_hex), pdq_quality)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One index row near a query; distances are Hamming bit counts."""
+
+    id: int
+    phash_distance: int
+    pdq_distance: int
+
+
+def phash_from_hex(value: str) -> int:
+    value = value.strip().lower()
+    if len(value) != PHASH_HEX_LEN or not _HEX.fullmatch(value):
+        raise ValueError(f"pHash must be {PHASH_HEX_LEN} hex digits, got {value[:40]!r}")
+    return int(value, 16)
+
+
+def pdq_from_hex(value: str) -> bytes:
+    value = value.strip().lower()
+    if len(value) != PDQ_HEX_LEN or not _HEX.fullmatch(value):
+        raise ValueError(f"PDQ hash must be {PDQ_HEX_LEN} hex digits, got {value[:40]!r}")
+    return bytes.fromhex(value)
+
+
+def to_int64(phash: int) -> int:
+    """The unsigned 64-bit pHash as a signed int64 (for a BIGINT column), and back via
+    `from_int64`."""
+    return phash - (1 << 64) if phash >= 1 << 63 else phash
+
+
+def from_int64(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+# ---------------------------------------------------------------------------------------------
+# Hashing
+
+
+def _normalise(img: Image.Image, side: int | None = None) -> Image.Image:
+    """Luma ("L"), longer side at most `side` px (never enlarged). Both hashes only look at
+    luma, and resampling one channel instead of three makes variant hashing ~3x faster."""
+    side = side or HASH_SIDE
+    if img.mode != "L":
+        img = img.convert("RGB").convert("L")
+    if max(img.size) > side:
+        img = img.copy()
+        img.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return img
+
+
+def _hash_normalised(img: Image.Image) -> ImageHashes:
+    bits = imagehash.phash(img).hash.reshape(-1)
+    phash = int.from_bytes(np.packbits(bits).tobytes(), "big")
+    # pdqhash wants an HxWx3 uint8 array and takes its luma (0.299/0.587/0.114, the weights
+    # Pillow's "L" uses), so three equal channels reproduce it. It returns bit 255 first, so
+    # packbits gives the canonical big-endian PDQ byte order.
+    luma = np.asarray(img, dtype=np.uint8)
+    vector, quality = pdqhash.compute(np.repeat(luma[:, :, None], 3, axis=2))
+    pdq = np.packbits(vector.astype(np.uint8)).tobytes()
+    return ImageHashes(phash, pdq, int(quality))
+
+
+def hash_image(img: Image.Image) -> ImageHashes:
+    """Hashes of a decoded, EXIF-transposed image (flatten transparency beforehand)."""
+    if min(img.size) < MIN_SIDE:
+        raise ValueError(f"image too small to hash: {img.size[0]}x{img.size[1]}")
+    return _hash_normalised(_normalise(img))
+
+
+def trim_border(img: Image.Image, tolerance: int = TRIM_TOLERANCE) -> Image.Image | None:
+    """The image without a uniform frame (all four corners the same colour), or None if it has
+    no such frame or trimming would leave too little."""
+    a = np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.int16)
+    h, w = a.shape
+    corners = np.array([a[0, 0], a[0, -1], a[-1, 0], a[-1, -1]])
+    bg = np.median(corners)
+    if np.abs(corners - bg).max() > tolerance:
+        return None
+    content = np.abs(a - bg) > tolerance
+    # A row/column counts as content when more than a sliver of it differs from the frame
+    # colour, so stray JPEG noise in the border does not stop the trim.
+    rows = np.flatnonzero(content.sum(axis=1) > max(1, w // 200))
+    cols = np.flatnonzero(content.sum(axis=0) > max(1, h // 200))
+    if rows.size == 0 or cols.size == 0:
+        return None
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    tw, th = right - left, bottom - top
+    if tw < MIN_SIDE or th < MIN_SIDE or tw < w * 0.2 or th < h * 0.2:
+        return None
+    if max(left, w - right) < w * 0.01 and max(top, h - bottom) < h * 0.01:
+        return None  # nothing worth trimming
+    return img.crop((int(left), int(top), int(right), int(bottom)))
+
+
+def _crop(img: Image.Image, side: str, fraction: float) -> Image.Image:
+    w, h = img.size
+    dx, dy = round(w * fraction), round(h * fraction)
+    box = {
+        "left": (dx, 0, w, h),
+        "right": (0, 0, w - dx, h),
+        "top": (0, dy, w, h),
+        "bottom": (0, 0, w, h - dy),
+    }[side]
+    return img.crop(box)
+
+
+def variant_hashes(
+    img: Image.Image, crop_steps: Sequence[float] | None = None
+) -> list[tuple[str, ImageHashes]]:
+    """What we store for a known image: (variant name, hashes) for the image, its mirror,
+    one-side crops and the border-trimmed image, each also mirrored. Names fit in 20 chars:
+    "orig", "mirror", "crop-left-10", "mirror-crop-top-2.5", "trim", "mirror-trim"."""
+    if min(img.size) < MIN_SIDE:
+        raise ValueError(f"image too small to hash: {img.size[0]}x{img.size[1]}")
+    # Crop from a 2x working copy, then normalise each crop like an upload would be.
+    work = _normalise(img, 2 * HASH_SIDE)
+    images: list[tuple[str, Image.Image]] = [("orig", work)]
+    for side in SIDES:
+        for step in CROP_STEPS if crop_steps is None else crop_steps:
+            images.append((f"crop-{side}-{step * 100:g}", _crop(work, side, step)))
+    trimmed = trim_border(work)
+    if trimmed is not None:
+        images.append(("trim", trimmed))
+    out = []
+    for name, variant in images:
+        out.append((name, hash_image(variant)))
+        out.append(
+            ("mirror" if name == "orig" else f"mirror-{name}", hash_image(ImageOps.mirror(variant)))
+        )
+    return out
+
+
+def query_hashes(img: Image.Image) -> list[ImageHashes]:
+    """What we compute for an upload: its hashes, plus those of its trimmed version when it has
+    a uniform frame (a border added around a known image)."""
+    work = _normalise(img, 2 * HASH_SIDE)
+    out = [hash_image(work)]
+    trimmed = trim_border(work)
+    if trimmed is not None:
+        out.append(hash_image(trimmed))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The index
+
+
+class HashIndex:
+    """In-memory near-duplicate index over (id, pHash, PDQ) rows, rebuilt from the database.
+
+    pHash codes live in a faiss IndexBinaryFlat: an exhaustive Hamming scan, exact for any
+    radius and ~2 ms per lookup at 10M rows on one core (bench/hashindex.py; hash-based
+    multi-indexes were slower at our radius). PDQ hashes and row ids sit in numpy arrays aligned
+    with the faiss positions. About 48 bytes per row: 10M rows take ~480 MB.
+
+    Reads (`search`) may run concurrently; writes (`add`, `remove`) need external locking or a
+    freshly built index swapped in.
+    """
+
+    def __init__(
+        self,
+        phash_radius: int = PHASH_RADIUS,
+        pdq_radius: int = PDQ_RADIUS,
+        min_quality: int = MIN_PDQ_QUALITY,
+    ) -> None:
+        self.phash_radius = phash_radius
+        self.pdq_radius = pdq_radius
+        self.min_quality = min_quality
+        self._index = faiss.IndexBinaryFlat(64)
+        self._n = 0
+        # Capacity grows geometrically so loading in batches stays linear.
+        self._ids = np.empty(0, dtype=np.int64)
+        self._pdq = np.empty((0, 32), dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the rows (faiss codes + ids + PDQ), capacity slack included."""
+        return self._index.ntotal * 8 + self._ids.nbytes + self._pdq.nbytes
+
+    def _append(self, ids: np.ndarray, phash: np.ndarray, pdq: np.ndarray) -> None:
+        k = len(ids)
+        if not (phash.shape == (k, 8) and pdq.shape == (k, 32)):
+            raise ValueError("ids, pHash and PDQ rows must have the same length")
+        if k == 0:
+            return
+        need = self._n + k
+        if need > len(self._ids):
+            cap = max(need, len(self._ids) * 3 // 2, 1024)
+            ids_buf = np.empty(cap, dtype=np.int64)
+            pdq_buf = np.empty((cap, 32), dtype=np.uint8)
+            ids_buf[: self._n] = self._ids[: self._n]
+            pdq_buf[: self._n] = self._pdq[: self._n]
+            self._ids, self._pdq = ids_buf, pdq_buf
+        self._ids[self._n : need] = ids
+        self._pdq[self._n : need] = pdq
+        self._index.add(np.ascontiguousarray(phash))
+        self._n = need
+
+    def add(self, ids: Sequence[int], hashes: Sequence[ImageHashes]) -> None:
+        """Add rows; `ids` are KnownHash row ids (not checked for duplicates)."""
+        if len(ids) != len(hashes):
+            raise ValueError("ids and hashes must have the same length")
+        phash = np.frombuffer(
+            b"".join(h.phash.to_bytes(8, "big") for h in hashes), dtype=np.uint8
+        ).reshape(-1, 8)
+        pdq = np.frombuffer(b"".join(h.pdq for h in hashes), dtype=np.uint8).reshape(-1, 32)
+        self._append(np.asarray(ids, dtype=np.int64), phash, pdq)
+
+    def add_hex(self, ids: Sequence[int], phash_hex: Sequence[str], pdq_hex: Sequence[str]) -> None:
+        """Bulk-load rows straight from the database's hex columns (no per-row objects).
+
+        Raises ValueError on a malformed value."""
+        if not len(ids) == len(phash_hex) == len(pdq_hex):
+            raise ValueError("ids, pHash and PDQ columns must have the same length")
+        if any(len(v) != PHASH_HEX_LEN for v in phash_hex) or any(
+            len(v) != PDQ_HEX_LEN for v in pdq_hex
+        ):
+            raise ValueError("malformed hash in bulk load")
+        phash = np.frombuffer(bytes.fromhex("".join(phash_hex)), dtype=np.uint8).reshape(-1, 8)
+        pdq = np.frombuffer(bytes.fromhex("".join(pdq_hex)), dtype=np.uint8).reshape(-1, 32)
+        self._append(np.asarray(ids, dtype=np.int64), phash, pdq)
+
+    def remove(self, ids: Iterable[int]) -> int:
+        """Drop every row with one of these ids; returns how many rows went. O(rows)."""
+        ids = np.fromiter(ids, dtype=np.int64)
+        if ids.size == 0 or self._n == 0:
+            return 0
+        gone = np.isin(self._ids[: self._n], ids)
+        positions = np.flatnonzero(gone)
+        if positions.size == 0:
+            return 0
+        # faiss compacts in order, exactly like the boolean-mask compaction below.
+        self._index.remove_ids(positions.astype(np.int64))
+        keep = ~gone
+        m = self._n - positions.size
+        self._ids[:m] = self._ids[: self._n][keep]
+        self._pdq[:m] = self._pdq[: self._n][keep]
+        self._n = m
+        return int(positions.size)
+
+    def search(self, q: ImageHashes) -> list[Match]:
+        """Rows within `phash_radius` (pHash) and `pdq_radius` (PDQ) of `q`, best first.
+        Returns [] for a featureless query (PDQ quality below `min_quality`)."""
+        if q.pdq_quality < self.min_quality or self._n == 0:
+            return []
+        code = np.frombuffer(q.phash.to_bytes(8, "big"), dtype=np.uint8).reshape(1, 8)
+        # faiss keeps distances strictly below the radius it is given.
+        _, dist, pos = self._index.range_search(code, self.phash_radius + 1)
+        if pos.size == 0:
+            return []
+        pdq_dist = np.bitwise_count(self._pdq[pos] ^ np.frombuffer(q.pdq, dtype=np.uint8)).sum(
+            axis=1, dtype=np.int32
+        )
+        ok = np.flatnonzero(pdq_dist <= self.pdq_radius)
+        matches = [Match(int(self._ids[pos[i]]), int(dist[i]), int(pdq_dist[i])) for i in ok]
+        matches.sort(key=lambda m: (m.pdq_distance, m.phash_distance, m.id))
+        return matches
+
+    def search_many(self, queries: Iterable[ImageHashes]) -> list[Match]:
+        """Union of `search` over several hashes of one upload: best match per id."""
+        best: dict[int, Match] = {}
+        for q in queries:
+            for m in self.search(q):
+                old = best.get(m.id)
+                if old is None or (m.pdq_distance, m.phash_distance) < (
+                    old.pdq_distance,
+                    old.phash_distance,
+                ):
+                    best[m.id] = m
+        return sorted(best.values(), key=lambda m: (m.pdq_distance, m.phash_distance, m.id))
+
+
+def find_known(
+    queries: Iterable[ImageHashes], known: HashIndex, allowed: HashIndex | None = None
+) -> list[Match]:
+    """Known-AI rows matching an upload, or [] when the upload matches the allow list (a
+    moderator cleared this picture: it never flags again)."""
+    queries = list(queries)
+    if allowed is not None and allowed.search_many(queries):
+        return []
+    return known.search_many(queries)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hash-list files (docs/hash-lists.md)
+
+FORMAT_NAME = "cara-hash-list"
+FORMAT_VERSION = 1
+CSV_COLUMNS = ("phash", "pdq", "variant", "note", "source")
+MAX_VARIANT = 20  # KnownHash.variant is String(20)
+MAX_SOURCE = 20  # KnownHash.source is String(20)
+MAX_NOTE = 1000
+_VARIANT = re.compile(r"[a-z0-9][a-z0-9.-]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class HashListError(ValueError):
+    """A hash-list file that cannot be imported; `line` is 1-based (None: whole file)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        self.line = line
+        self.message = message
+        super().__init__(f"line {line}: {message}" if line is not None else message)
+
+
+@dataclass(frozen=True, slots=True)
+class HashRecord:
+    """One row of a hash list: the two hashes of one stored variant of an image."""
+
+    phash: str  # 16 lowercase hex digits
+    pdq: str  # 64 lowercase hex digits
+    variant: str = "orig"
+    note: str = ""
+    source: str = ""
+
+    @classmethod
+    def from_hashes(
+        cls, hashes: ImageHashes, variant: str = "orig", note: str = "", source: str = ""
+    ) -> HashRecord:
+        return cls(hashes.phash_hex, hashes.pdq_hex, variant, note, source)
+
+    def hashes(self) -> ImageHashes:
+        return ImageHashes.from_hex(self.phash, self.pdq)
+
+
+def _record(fields: dict, line: int) -> HashRecord:
+    """Validate one record's fields (strings from CSV or values from JSON)."""
+
+    def text(name: str, default: str, limit: int) -> str:
+        value = fields.get(name)
+        if value is None or value == "":
+            return default
+        if not isinstance(value, str):
+            raise HashListError(f"{name} must be a string", line)
+        if len(value) > limit:
+            raise HashListError(f"{name} is longer than {limit} characters", line)
+        if _CONTROL.search(value):
+            raise HashListError(f"{name} contains control characters", line)
+        return value
+
+    phash = fields.get("phash")
+    pdq = fields.get("pdq")
+    for name, value, size in (("phash", phash, PHASH_HEX_LEN), ("pdq", pdq, PDQ_HEX_LEN)):
+        if value is None or value == "":
+            raise HashListError(f"missing {name}", line)
+        if not isinstance(value, str):
+            raise HashListError(f"{name} must be a string of {size} hex digits", line)
+    phash, pdq = phash.strip().lower(), pdq.strip().lower()
+    if len(phash) != PHASH_HEX_LEN or not _HEX.fullmatch(phash):
+        raise HashListError(f"phash must be {PHASH_HEX_LEN} hex digits, got {phash[:70]!r}", line)
+    if len(pdq) != PDQ_HEX_LEN or not _HEX.fullmatch(pdq):
+        raise HashListError(f"pdq must be {PDQ_HEX_LEN} hex digits, got {pdq[:70]!r}", line)
+    variant = text("variant", "orig", MAX_VARIANT)
+    if not _VARIANT.fullmatch(variant):
+        raise HashListError(
+            f"variant must be lowercase letters, digits, '.', '-': {variant!r}", line
+        )
+    return HashRecord(
+        phash, pdq, variant, text("note", "", MAX_NOTE), text("source", "", MAX_SOURCE)
+    )
+
+
+def dump_hash_list(records: Iterable[HashRecord], fmt: str) -> str:
+    """Serialise records as "csv" or "json" (one record per line either way)."""
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for r in records:
+            writer.writerow((r.phash, r.pdq, r.variant, r.note, r.source))
+        return out.getvalue()
+    if fmt == "json":
+        rows = [
+            json.dumps(
+                {
+                    "phash": r.phash,
+                    "pdq": r.pdq,
+                    "variant": r.variant,
+                    "note": r.note,
+                    "source": r.source,
+                },
+                ensure_ascii=False,
+            )
+            for r in records
+        ]
+        head = f'{{\n  "format": "{FORMAT_NAME}",\n  "version": {FORMAT_VERSION},\n  "hashes": ['
+        body = ",\n".join(f"    {row}" for row in rows)
+        return f"{head}\n{body}\n  ]\n}}\n" if rows else f"{head}]\n}}\n"
+    raise ValueError(f"unknown hash-list format {fmt!r} (csv or json)")
+
+
+def parse_hash_list(text: str, fmt: str) -> list[HashRecord]:
+    """Parse a "csv" or "json" hash list; raises HashListError naming the line at fault."""
+    if fmt == "csv":
+        return _parse_csv(text)
+    if fmt == "json":
+        return _parse_json(text)
+    raise ValueError(f"unknown hash-list format {fmt!r} (csv or json)")
+
+
+def _parse_csv(text: str) -> list[HashRecord]:
+    lines = io.StringIO(text.removeprefix("\ufeff"), newline="")
+    reader = csv.reader(lines, strict=True)
+    records: list[HashRecord] = []
+    header: list[str] | None = None
+    line = 1
+    try:
+        for row in reader:
+            start, line = line, reader.line_num + 1  # a quoted field may span lines
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if header is None:
+                header = [cell.strip().lower() for cell in row]
+                missing = [c for c in ("phash", "pdq") if c not in header]
+                if missing:
+                    raise HashListError(
+                        f"header must name the columns {', '.join(CSV_COLUMNS)}; "
+                        f"missing {', '.join(missing)}",
+                        start,
+                    )
+                continue
+            if len(row) != len(header):
+                raise HashListError(f"expected {len(header)} fields, got {len(row)}", start)
+            records.append(_record(dict(zip(header, row, strict=True)), start))
+    except csv.Error as exc:
+        raise HashListError(f"malformed CSV: {exc}", reader.line_num) from None
+    if header is None:
+        raise HashListError("empty file: expected a header line", 1)
+    return records
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+class _JsonScanner:
+    """Walks the top-level object by hand (json.raw_decode for each value) so that every record
+    keeps its line number for error messages."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # Objects come back as lists of (key, value) pairs so duplicate keys can be refused.
+        self.decoder = json.JSONDecoder(object_pairs_hook=list)
+        self.pos = 0
+        self._line_pos = 0
+        self._line = 1
+
+    def line(self) -> int:
+        """1-based line of the current position (counted incrementally: positions only grow)."""
+        self._line += self.text.count("\n", self._line_pos, self.pos)
+        self._line_pos = self.pos
+        return self._line
+
+    def peek(self) -> str:
+        self.pos = _WS.match(self.text, self.pos).end()
+        return self.text[self.pos : self.pos + 1]
+
+    def expect(self, chars: str, what: str) -> str:
+        c = self.peek()
+        if not c or c not in chars:
+            found = repr(c) if c else "end of file"
+            raise HashListError(f"expected {what}, found {found}", self.line())
+        self.pos += 1
+        return c
+
+    def value(self) -> object:
+        self.peek()
+        try:
+            value, self.pos = self.decoder.raw_decode(self.text, self.pos)
+        except json.JSONDecodeError as exc:
+            raise HashListError(f"invalid JSON: {exc.msg}", exc.lineno) from None
+        return value
+
+    def keys(self) -> Iterable[tuple[str, int]]:
+        """(key, line) for each member of the object starting here; the caller consumes each
+        value before asking for the next key."""
+        self.expect("{", "'{'")
+        if self.peek() == "}":
+            self.pos += 1
+            return
+        while True:
+            if self.peek() != '"':
+                raise HashListError("expected a quoted key", self.line())
+            line = self.line()
+            key = self.value()
+            self.expect(":", "':'")
+            yield str(key), line
+            if self.expect(",}", "',' or '}'") == "}":
+                return
+
+
+def _object(pairs: object, line: int) -> dict:
+    if not isinstance(pairs, list) or not all(isinstance(p, tuple) for p in pairs):
+        raise HashListError("each entry of hashes must be an object", line)
+    fields: dict = {}
+    for key, value in pairs:
+        if key in fields:
+            raise HashListError(f"duplicate key {key!r}", line)
+        fields[key] = value
+    return fields
+
+
+def _parse_json(text: str) -> list[HashRecord]:
+    s = _JsonScanner(text.removeprefix("\ufeff"))
+    header: dict[str, tuple[object, int]] = {}  # key -> (value, line)
+    records: list[HashRecord] | None = None
+    for key, line in s.keys():
+        if key in header or (key == "hashes" and records is not None):
+            raise HashListError(f"duplicate key {key!r}", line)
+        if key != "hashes":
+            header[key] = (s.value(), line)
+            continue
+        records = []
+        s.expect("[", "'[' starting the hashes array")
+        if s.peek() == "]":
+            s.pos += 1
+            continue
+        while True:
+            s.peek()
+            start = s.line()
+            records.append(_record(_object(s.value(), start), start))
+            if s.expect(",]", "',' or ']'") == "]":
+                break
+    if s.peek():
+        raise HashListError("unexpected text after the top-level object", s.line())
+    fmt, line = header.get("format", (None, 1))
+    if fmt != FORMAT_NAME:
+        raise HashListError(f'"format" must be "{FORMAT_NAME}"', line)
+    version, line = header.get("version", (None, 1))
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise HashListError(f'unsupported "version" {version!r} (expected {FORMAT_VERSION})', line)
+    if records is None:
+        raise HashListError('missing "hashes" array', 1)
+    return records

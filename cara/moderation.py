@@ -1,0 +1,336 @@
+"""Moderation: the review queue, confirm or clear, appeals, reports; every decision audited.
+
+Confirm AI: the post is rejected and its flagged images (all of them when none was flagged,
+e.g. after a report) join the known-hash list. Clear: the post is published and its flagged
+images join the allow list. The artist is notified of both, with the moderator's reason.
+"""
+
+import io
+from dataclasses import dataclass, field
+
+from PIL import Image
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from . import feeds, known, notify, storage
+from . import media as imaging
+from .extensions import db
+from .models import (
+    Appeal,
+    AuditEntry,
+    Comment,
+    Media,
+    MediaState,
+    Post,
+    PostState,
+    Report,
+    User,
+    utcnow,
+)
+
+PAGE_SIZE = 20
+REASON_MAX = 2000
+APPEAL_MAX = 5000
+APPEAL_IMAGES_MAX = 5
+PREVIEW_SIDE = 1600  # appeal images are shown to moderators re-encoded, at most this big
+QUEUES = ("held", "appeals", "reports", "log")
+DECIDABLE = {
+    "confirm": (PostState.HELD, PostState.REJECTED, PostState.PUBLISHED),
+    "clear": (PostState.HELD, PostState.REJECTED),
+}
+
+
+class ModerationError(ValueError):
+    """A decision that cannot be taken; str() is the message for the moderator."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status  # 422: fix the form; 409: the subject is not in a decidable state
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+
+@dataclass
+class QueuePage:
+    items: list
+    next_cursor: str | None
+    appeals: dict[int, list[Appeal]] = field(default_factory=dict)  # post id -> open appeals
+    posts: dict[int, Post] = field(default_factory=dict)  # appeals: post id -> post
+    users: dict[int, User] = field(default_factory=dict)  # reporters, log actors
+
+
+def _after(cursor: str | None) -> int:
+    values = feeds.decode_cursor(cursor)
+    try:
+        return feeds.cursor_id(values[0])
+    except (TypeError, ValueError, IndexError):
+        return 0  # missing or tampered with: first page
+
+
+def _keyset(stmt, column, cursor: str | None, newest_first: bool = False) -> tuple[list, str]:
+    """One page of `stmt` ordered by `column` (an id), and the cursor of the next page."""
+    after = _after(cursor)
+    if after:
+        stmt = stmt.where(column < after if newest_first else column > after)
+    order = column.desc() if newest_first else column
+    rows = list(db.session.scalars(stmt.order_by(order).limit(PAGE_SIZE + 1)))
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return rows, (feeds.encode_cursor(rows[-1].id) if more else None)
+
+
+def _post_options():
+    return (
+        selectinload(Post.media).selectinload(Media.verdict),
+        selectinload(Post.author),
+    )
+
+
+def open_appeals_for(post_ids: list[int]) -> dict[int, list[Appeal]]:
+    out: dict[int, list[Appeal]] = {}
+    if post_ids:
+        stmt = select(Appeal).where(Appeal.post_id.in_(post_ids), Appeal.status == "open")
+        for appeal in db.session.scalars(stmt.order_by(Appeal.id)):
+            out.setdefault(appeal.post_id, []).append(appeal)
+    return out
+
+
+def queue(name: str, cursor: str | None = None) -> QueuePage:
+    """One page of a queue, oldest first (the audit log newest first)."""
+    if name == "held":
+        stmt = select(Post).where(Post.state == PostState.HELD).options(*_post_options())
+        posts, nxt = _keyset(stmt, Post.id, cursor)
+        return QueuePage(posts, nxt, appeals=open_appeals_for([p.id for p in posts]))
+    if name == "appeals":
+        appeals, nxt = _keyset(select(Appeal).where(Appeal.status == "open"), Appeal.id, cursor)
+        ids = list({a.post_id for a in appeals})
+        stmt = select(Post).where(Post.id.in_(ids)).options(*_post_options())
+        return QueuePage(appeals, nxt, posts={p.id: p for p in db.session.scalars(stmt)})
+    if name == "reports":
+        reports, nxt = _keyset(select(Report).where(Report.status == "open"), Report.id, cursor)
+        return QueuePage(reports, nxt, users=users_by_id(r.reporter_id for r in reports))
+    if name == "log":
+        entries, nxt = _keyset(select(AuditEntry), AuditEntry.id, cursor, newest_first=True)
+        return QueuePage(entries, nxt, users=users_by_id(e.actor_id for e in entries))
+    raise ValueError(f"no queue named {name!r}")
+
+
+def counts() -> dict[str, int]:
+    """How many items wait in each queue."""
+    return {
+        "held": db.session.scalar(select(func.count(Post.id)).where(Post.state == PostState.HELD)),
+        "appeals": db.session.scalar(select(func.count(Appeal.id)).where(Appeal.status == "open")),
+        "reports": db.session.scalar(select(func.count(Report.id)).where(Report.status == "open")),
+    }
+
+
+def users_by_id(ids) -> dict[int, User]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def report_target(report: Report) -> tuple[str, str | None]:
+    """(label, path) of what a report is about; path None when it is gone."""
+    kind, sid = report.subject_kind, report.subject_id
+    if kind == "post":
+        return f"Post {sid}", (f"/posts/{sid}" if db.session.get(Post, sid) else None)
+    if kind == "comment":
+        comment = db.session.get(Comment, sid)
+        path = f"/posts/{comment.post_id}#comment-{sid}" if comment else None
+        return f"Comment {sid}", path
+    if kind == "user":
+        user = db.session.get(User, sid)
+        return (f"@{user.username}", f"/@{user.username}") if user else (f"User {sid}", None)
+    return f"{kind.capitalize()} {sid}", None
+
+
+# --- what the artist and the moderators are shown ------------------------------------------
+
+
+def flagged(post: Post) -> list[Media]:
+    """The post's images whose verdict holds or rejects them."""
+    return [m for m in post.media if m.verdict and m.verdict.decision in ("hold", "reject")]
+
+
+def reasons(media: Media) -> list[dict]:
+    """The signals that decided an image's verdict (stored dicts: name, score, evidence...)."""
+    if media.verdict is None:
+        return []
+    return [s for s in media.verdict.signals if s.get("reason")]
+
+
+def open_appeal(post: Post) -> Appeal | None:
+    stmt = select(Appeal).where(Appeal.post_id == post.id, Appeal.status == "open")
+    return db.session.scalar(stmt.limit(1))
+
+
+def tell_artist_filtered(post: Post) -> None:
+    """The filter held or rejected a post: say why, and that an appeal is possible."""
+    evidence = next((r["evidence"] for m in flagged(post) for r in reasons(m)), "")
+    if post.state == PostState.REJECTED:
+        text = "Your post was not published: it matches a known AI-generated image."
+    else:
+        text = "Your post is held for review; only you and the moderators can see it."
+    if evidence:
+        text += f" {evidence}."
+    notify.notify(post.author_id, "moderation", post_id=post.id, text=text + " You can appeal.")
+
+
+# --- decisions ---------------------------------------------------------------------------------
+
+
+def audit(actor: User | None, action: str, kind: str, subject_id: int, reason: str) -> AuditEntry:
+    entry = AuditEntry(
+        actor_id=actor.id if actor else None,
+        action=action,
+        subject_kind=kind,
+        subject_id=subject_id,
+        reason=reason,
+    )
+    db.session.add(entry)
+    return entry
+
+
+def _reason(reason: str, required: bool) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise ModerationError("Give a reason: the artist reads it, and it is kept in the log.")
+    if len(reason) > REASON_MAX:
+        raise ModerationError(f"Use at most {REASON_MAX:,} characters for the reason.")
+    return reason
+
+
+def _check(post: Post, action: str) -> None:
+    if post.state not in DECIDABLE[action]:
+        raise ModerationError(f"A {post.state.value} post cannot be {action}ed.", 409)
+
+
+def _settle_appeals(post: Post, status: str) -> None:
+    for appeal in open_appeals_for([post.id]).get(post.id, []):
+        appeal.status = status
+
+
+def confirm_ai(post: Post, moderator: User, reason: str) -> None:
+    """Reject the post as AI-made; its images' hashes join the known list (source moderator)."""
+    reason = _reason(reason, required=True)
+    _check(post, "confirm")
+    images = flagged(post) or [m for m in post.media if m.state == MediaState.DONE]
+    for media in images:
+        known.list_image(media, source="moderator", who=moderator)
+    post.state = PostState.REJECTED
+    _settle_appeals(post, "denied")
+    audit(moderator, "confirm-ai", "post", post.id, reason)
+    notify.notify(
+        post.author_id,
+        "moderation",
+        post_id=post.id,
+        text=f"A moderator reviewed your post and confirmed it as AI-generated. Reason: {reason}",
+    )
+    db.session.commit()
+
+
+def clear(post: Post, moderator: User, reason: str = "") -> None:
+    """Publish the post; its flagged images join the allow list and are not flagged again."""
+    reason = _reason(reason, required=False)
+    _check(post, "clear")
+    for media in flagged(post):
+        known.allow_image(media, who=moderator)
+    post.state = PostState.PUBLISHED
+    post.published_at = post.published_at or utcnow()
+    _settle_appeals(post, "granted")
+    audit(moderator, "clear", "post", post.id, reason)
+    text = "A moderator reviewed your post and published it."
+    notify.notify(post.author_id, "moderation", post_id=post.id, text=text)
+    db.session.commit()
+
+
+def close_report(report: Report, moderator: User, reason: str = "") -> None:
+    reason = _reason(reason, required=False)
+    if report.status != "open":
+        raise ModerationError("This report is already closed.", 409)
+    report.status = "closed"
+    audit(moderator, "close-report", "report", report.id, reason)
+    db.session.commit()
+
+
+# --- appeals -----------------------------------------------------------------------------------
+
+
+def can_appeal(post: Post) -> bool:
+    return post.state in (PostState.HELD, PostState.REJECTED)
+
+
+def submit_appeal(post: Post, author: User, message: str, uploads: list, limits) -> dict:
+    """Appeal a held or rejected post with a message and optional process images (sketches,
+    layers, WIP), stored privately like originals. Returns errors by field; all or nothing."""
+    message = (message or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not can_appeal(post):
+        errors["message"] = ["Only a held or rejected post can be appealed."]
+    elif open_appeal(post) is not None:
+        errors["message"] = ["This post already has an appeal waiting for a moderator."]
+    elif not message:
+        errors["message"] = ["Tell the moderators how you made this work."]
+    elif len(message) > APPEAL_MAX:
+        errors["message"] = [f"Use at most {APPEAL_MAX:,} characters ({len(message):,} now)."]
+    if len(uploads) > APPEAL_IMAGES_MAX:
+        errors["images"] = [f"Add at most {APPEAL_IMAGES_MAX} images."]
+    checked = []
+    for upload in uploads[:APPEAL_IMAGES_MAX]:
+        try:
+            checked.append((upload, imaging.inspect_upload(upload.data, upload.filename, limits)))
+        except imaging.UploadError as exc:
+            errors.setdefault("images", []).append(str(exc))
+    if errors:
+        return errors
+    evidence = []
+    for upload, info in checked:
+        relative = imaging.random_name()
+        imaging.write_private(storage.original_path(relative), upload.data)
+        # Done at once: evidence is never processed into public derivatives.
+        evidence.append(
+            Media(
+                owner_id=author.id,
+                original_name=upload.filename[:255],
+                original_path=relative,
+                sha256=info.sha256,
+                format=info.format,
+                width=info.width,
+                height=info.height,
+                state=MediaState.DONE,
+            )
+        )
+    db.session.add_all(evidence)
+    db.session.flush()
+    appeal = Appeal(
+        post_id=post.id,
+        author_id=author.id,
+        message=message,
+        evidence_media_ids=[m.id for m in evidence],
+    )
+    db.session.add(appeal)
+    db.session.flush()
+    audit(author, "appeal", "post", post.id, message)
+    db.session.commit()
+    return {}
+
+
+def evidence_media(appeal: Appeal, media_id: int) -> Media | None:
+    """One of the appeal's process images, or None."""
+    if media_id not in (appeal.evidence_media_ids or []):
+        return None
+    return db.session.get(Media, media_id)
+
+
+def evidence_preview(media: Media) -> bytes:
+    """An appeal image for moderators: decoded and re-encoded (WebP, no metadata), so the
+    uploaded bytes themselves are never served."""
+    img, _, _ = imaging.load_oriented(storage.original_path(media.original_path), PREVIEW_SIDE)
+    img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "PA", "P") else "RGB")
+    img.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, "WEBP", quality=85)
+    return buf.getvalue()
