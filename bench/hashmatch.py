@@ -5,7 +5,7 @@
 Every fixture image of at least 32 px is a *known* image: its `variant_hashes` go into one
 `HashIndex`. Each image is then transformed (resize, recompression, brightness, borders,
 screenshot, grayscale, mirror, crops, combinations) and looked up with `query_hashes` +
-`find_known`, like an upload. Printed:
+`HashIndex.search_many`, like an upload. Printed:
 
 - recall per transformation at the chosen radii (a hit = the lookup returns a row of the
   transformed image itself), overall recall, and the false-match count: (query, other image)
@@ -217,7 +217,7 @@ def main() -> None:
             queries = hx.query_hashes(timg)
             usable = [q for q in queries if q.pdq_quality >= hx.MIN_PDQ_QUALITY]
             refused += not usable
-            matched = {int(gid[owner_arr[m.id]]) for m in hx.find_known(queries, index)}
+            matched = {int(gid[owner_arr[m.id]]) for m in index.search_many(queries)}
             hit = int(gid[i]) in matched
             hits.append(hit)
             if not hit:

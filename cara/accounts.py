@@ -43,9 +43,9 @@ def export(user: User) -> dict:
         "following": [
             u.username
             for u in db.session.scalars(
-                select(User).join(Follow, Follow.followee_id == User.id).where(
-                    Follow.follower_id == user.id
-                )
+                select(User)
+                .join(Follow, Follow.followee_id == User.id)
+                .where(Follow.follower_id == user.id)
             )
         ],
     }

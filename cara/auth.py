@@ -3,8 +3,8 @@
 import logging
 import re
 import smtplib
-from functools import cache
 from email.message import EmailMessage
+from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, url_for

@@ -121,7 +121,7 @@ def filter_check(files, model, sidecar):
         signals, verdict = pipeline.judge(data, work, classifier)
         click.echo(name)
         for s in signals:
-            click.echo(f"  {s.name:<22} {s.verdict:<7} {s.score:4.2f}  {s.evidence}")
+            click.echo(f"  {s.name:<24} {s.verdict:<7} {s.score:4.2f}  {s.evidence}")
         if not signals:
             click.echo("  no signals")
         click.echo(f"  decision: {verdict.decision}")

@@ -26,7 +26,10 @@ def _sky(seed: int) -> Image.Image:
     draw = ImageDraw.Draw(img)
     for y in range(H):
         t = y / H
-        draw.line([(0, y), (W, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom)))
+        draw.line(
+            [(0, y), (W, y)],
+            fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)),
+        )
     for layer in range(5):
         base = H * (0.45 + layer * 0.11)
         shade = int(120 - layer * 22)

@@ -26,7 +26,7 @@ from sqlalchemy import (
     union,
     union_all,
 )
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from .extensions import db
 from .models import (
@@ -156,7 +156,7 @@ def _card_options():
 
 
 def keyset_page(viewer, stmt, sort, before_key, limit: int, prefix: tuple = ()) -> Page:
-    """Run `stmt` (a select of Post) newest/highest `sort` first, after `before_key`.
+    """Run `stmt` (a select of Post joined to its author) highest `sort` first, after `before_key`.
 
     `before_key` is (sort value, post id) from the previous page's cursor; `prefix` values are
     carried in the cursor ahead of them (e.g. the trending snapshot).
@@ -167,7 +167,7 @@ def keyset_page(viewer, stmt, sort, before_key, limit: int, prefix: tuple = ()) 
         stmt = stmt.where(sort <= value, or_(sort < value, Post.id < post_id))
     stmt = (
         stmt.add_columns(sort)
-        .options(*_card_options())
+        .options(selectinload(Post.media), contains_eager(Post.author))
         .order_by(sort.desc(), Post.id.desc())
         .limit(limit + 1)
     )
@@ -263,8 +263,11 @@ def following(viewer: User, before: str | None = None, limit: int = PAGE_SIZE) -
     )
     key = time_key(before)
 
+    # One IN list, not "IN (...) OR author = me": an OR makes SQLite gather every post of each
+    # followed account before sorting (40 ms at 100k posts instead of 3).
+    authors = union(sources, select(literal(me, Integer)))
     own = select(Post.id.label("post_id"), Post.published_at.label("at")).where(
-        Post.state == PostState.PUBLISHED, or_(Post.author_id.in_(sources), Post.author_id == me)
+        Post.state == PostState.PUBLISHED, Post.author_id.in_(authors)
     )
     if key:
         own = own.where(

@@ -39,18 +39,26 @@ HASH_SIDE = 512
 MIN_SIDE = 32
 
 # Crop variants stored for a known image: fraction removed from one side. The step is small
-# because PDQ moves ~25 bits per 2% crop (bench/hashmatch.py prints the curve).
+# because PDQ is crop-sensitive (fixtures: median 28 bits apart after a 2% crop, 64 after 5%);
+# a 2% grid (66 rows per image instead of 52) measured no better overall (0.954 both).
 CROP_STEPS: tuple[float, ...] = (0.025, 0.05, 0.075, 0.10, 0.125, 0.15)
-SIDES = ("left", "right", "top", "bottom")
+SIDES = ("left", "right", "top", "bottom")  # variant names use the initial: "crop-l-10"
 
-# Radii (inclusive Hamming distances). Chosen from bench/hashmatch.py; see docs/hash-lists.md.
-PHASH_RADIUS = 14
-PDQ_RADIUS = 64
+# Radii (inclusive Hamming distances), from bench/hashmatch.py over the 55 fixture images >= 32 px
+# (41 transformations, 2253 queries against 2764 stored rows; docs/hash-lists.md has the table):
+# - distinct images never came closer than PDQ 68 bits; among rows within pHash 16 likewise 68,
+#   within pHash 14 it is 90. PDQ <= 32 stays under half of that smallest distinct distance and
+#   is PDQ's customary match threshold (31-32).
+# - at (16, 32): recall 0.954 with 0 false matches; PDQ 40 would give 0.958, 48 0.964 - not
+#   worth the smaller margin. A pHash radius beyond 16 adds < 0.2% recall (PDQ decides).
+PHASH_RADIUS = 16
+PDQ_RADIUS = 32
 # PDQ's own quality score (0..100) is low for flat or nearly uniform images, whose hashes are
-# mostly noise; such uploads are not matched at all rather than risking a false flag.
+# mostly noise; such uploads are not matched at all rather than risking a false flag (PDQ's
+# authors suggest ignoring hashes below 50).
 MIN_PDQ_QUALITY = 50
 
-# Uniform-border detection for `trim_border`: channel difference treated as "same colour".
+# Uniform-border detection for `trim_border`: luma difference still counted as the frame colour.
 TRIM_TOLERANCE = 24
 
 PHASH_HEX_LEN = 16
@@ -142,10 +150,13 @@ def _hash_normalised(img: Image.Image) -> ImageHashes:
 
 
 def hash_image(img: Image.Image) -> ImageHashes:
-    """Hashes of a decoded, EXIF-transposed image (flatten transparency beforehand)."""
+    """Hashes of a decoded, EXIF-transposed image (flatten transparency beforehand).
+
+    Large images are scaled in two steps (to 2x `HASH_SIDE`, then `HASH_SIDE`), the same path
+    `variant_hashes` and `query_hashes` take, so all three agree to the bit."""
     if min(img.size) < MIN_SIDE:
         raise ValueError(f"image too small to hash: {img.size[0]}x{img.size[1]}")
-    return _hash_normalised(_normalise(img))
+    return _hash_normalised(_normalise(_normalise(img, 2 * HASH_SIDE)))
 
 
 def trim_border(img: Image.Image, tolerance: int = TRIM_TOLERANCE) -> Image.Image | None:
@@ -190,7 +201,8 @@ def variant_hashes(
 ) -> list[tuple[str, ImageHashes]]:
     """What we store for a known image: (variant name, hashes) for the image, its mirror,
     one-side crops and the border-trimmed image, each also mirrored. Names fit in 20 chars:
-    "orig", "mirror", "crop-left-10", "mirror-crop-top-2.5", "trim", "mirror-trim"."""
+    "orig", "mirror", "crop-l-10" (10% cut from the left), "mirror-crop-t-2.5", "trim",
+    "mirror-trim"."""
     if min(img.size) < MIN_SIDE:
         raise ValueError(f"image too small to hash: {img.size[0]}x{img.size[1]}")
     # Crop from a 2x working copy, then normalise each crop like an upload would be.
@@ -198,7 +210,7 @@ def variant_hashes(
     images: list[tuple[str, Image.Image]] = [("orig", work)]
     for side in SIDES:
         for step in CROP_STEPS if crop_steps is None else crop_steps:
-            images.append((f"crop-{side}-{step * 100:g}", _crop(work, side, step)))
+            images.append((f"crop-{side[0]}-{step * 100:g}", _crop(work, side, step)))
     trimmed = trim_border(work)
     if trimmed is not None:
         images.append(("trim", trimmed))
@@ -229,14 +241,19 @@ def query_hashes(img: Image.Image) -> list[ImageHashes]:
 class HashIndex:
     """In-memory near-duplicate index over (id, pHash, PDQ) rows, rebuilt from the database.
 
-    pHash codes live in a faiss IndexBinaryFlat: an exhaustive Hamming scan, exact for any
-    radius and ~2 ms per lookup at 10M rows on one core (bench/hashindex.py; hash-based
-    multi-indexes were slower at our radius). PDQ hashes and row ids sit in numpy arrays aligned
-    with the faiss positions. About 48 bytes per row: 10M rows take ~480 MB.
+    The pHash stage is an exhaustive, exact Hamming scan: faiss's vectorised `hammings` kernel
+    over the 8-byte codes in blocks of `SCAN_BLOCK` rows, then a numpy threshold. At 10M rows
+    on one core it beat IndexBinaryFlat.range_search, a plain numpy scan and faiss's
+    multi-table hash index (bench/hashindex.py; docs/hash-lists.md has the figures). Row ids,
+    codes and PDQ hashes sit in three aligned numpy arrays: 48 bytes per row, ~460 MB at 10M.
+    No OpenMP is involved, so thread settings and forking do not matter.
 
-    Reads (`search`) may run concurrently; writes (`add`, `remove`) need external locking or a
-    freshly built index swapped in.
+    Reads (`search`) may run concurrently; writes (`add`, `add_hex`, `remove`) need external
+    locking or a freshly built index swapped in.
     """
+
+    # Rows scanned per kernel call: the int32 distances of a block (256 KiB) stay in L2 cache.
+    SCAN_BLOCK = 1 << 16
 
     def __init__(
         self,
@@ -247,10 +264,10 @@ class HashIndex:
         self.phash_radius = phash_radius
         self.pdq_radius = pdq_radius
         self.min_quality = min_quality
-        self._index = faiss.IndexBinaryFlat(64)
         self._n = 0
         # Capacity grows geometrically so loading in batches stays linear.
         self._ids = np.empty(0, dtype=np.int64)
+        self._codes = np.empty((0, 8), dtype=np.uint8)  # pHash, big-endian bytes
         self._pdq = np.empty((0, 32), dtype=np.uint8)
 
     def __len__(self) -> int:
@@ -258,8 +275,8 @@ class HashIndex:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the rows (faiss codes + ids + PDQ), capacity slack included."""
-        return self._index.ntotal * 8 + self._ids.nbytes + self._pdq.nbytes
+        """Bytes held by the rows (ids + pHash + PDQ), spare capacity included."""
+        return self._ids.nbytes + self._codes.nbytes + self._pdq.nbytes
 
     def _append(self, ids: np.ndarray, phash: np.ndarray, pdq: np.ndarray) -> None:
         k = len(ids)
@@ -267,17 +284,22 @@ class HashIndex:
             raise ValueError("ids, pHash and PDQ rows must have the same length")
         if k == 0:
             return
-        need = self._n + k
+        n, need = self._n, self._n + k
         if need > len(self._ids):
             cap = max(need, len(self._ids) * 3 // 2, 1024)
-            ids_buf = np.empty(cap, dtype=np.int64)
-            pdq_buf = np.empty((cap, 32), dtype=np.uint8)
-            ids_buf[: self._n] = self._ids[: self._n]
-            pdq_buf[: self._n] = self._pdq[: self._n]
-            self._ids, self._pdq = ids_buf, pdq_buf
-        self._ids[self._n : need] = ids
-        self._pdq[self._n : need] = pdq
-        self._index.add(np.ascontiguousarray(phash))
+            arrays = []
+            for old, shape in (
+                (self._ids, (cap,)),
+                (self._codes, (cap, 8)),
+                (self._pdq, (cap, 32)),
+            ):
+                new = np.empty(shape, dtype=old.dtype)
+                new[:n] = old[:n]
+                arrays.append(new)
+            self._ids, self._codes, self._pdq = arrays
+        self._ids[n:need] = ids
+        self._codes[n:need] = phash
+        self._pdq[n:need] = pdq
         self._n = need
 
     def add(self, ids: Sequence[int], hashes: Sequence[ImageHashes]) -> None:
@@ -309,60 +331,72 @@ class HashIndex:
         ids = np.fromiter(ids, dtype=np.int64)
         if ids.size == 0 or self._n == 0:
             return 0
-        gone = np.isin(self._ids[: self._n], ids)
-        positions = np.flatnonzero(gone)
-        if positions.size == 0:
+        keep = ~np.isin(self._ids[: self._n], ids)
+        m = int(keep.sum())
+        if m == self._n:
             return 0
-        # faiss compacts in order, exactly like the boolean-mask compaction below.
-        self._index.remove_ids(positions.astype(np.int64))
-        keep = ~gone
-        m = self._n - positions.size
-        self._ids[:m] = self._ids[: self._n][keep]
-        self._pdq[:m] = self._pdq[: self._n][keep]
-        self._n = m
-        return int(positions.size)
+        for arr in (self._ids, self._codes, self._pdq):
+            arr[:m] = arr[: self._n][keep]
+        removed, self._n = self._n - m, m
+        return removed
 
-    def search(self, q: ImageHashes) -> list[Match]:
-        """Rows within `phash_radius` (pHash) and `pdq_radius` (PDQ) of `q`, best first.
-        Returns [] for a featureless query (PDQ quality below `min_quality`)."""
+    def _phash_candidates(self, phash: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions and distances of rows within `phash_radius` (exhaustive scan)."""
+        q = np.frombuffer(phash.to_bytes(8, "big"), dtype=np.uint8)
+        qp = faiss.swig_ptr(q)
+        dist = np.empty(self.SCAN_BLOCK, dtype=np.int32)
+        dp = faiss.swig_ptr(dist)
+        positions, distances = [], []
+        for start in range(0, self._n, self.SCAN_BLOCK):
+            k = min(self.SCAN_BLOCK, self._n - start)
+            faiss.hammings(qp, faiss.swig_ptr(self._codes[start : start + k]), 1, k, 8, dp)
+            hit = np.flatnonzero(dist[:k] <= self.phash_radius)
+            if hit.size:
+                positions.append(hit + start)
+                distances.append(dist[hit])
+        if not positions:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
+        return np.concatenate(positions), np.concatenate(distances)
+
+    def search(self, q: ImageHashes, limit: int | None = None) -> list[Match]:
+        """Rows within `phash_radius` (pHash) and `pdq_radius` (PDQ) of `q`, best (smallest PDQ,
+        then pHash distance, then id) first; at most `limit` of them if given. Returns [] for a
+        featureless query (PDQ quality below `min_quality`)."""
         if q.pdq_quality < self.min_quality or self._n == 0:
             return []
-        code = np.frombuffer(q.phash.to_bytes(8, "big"), dtype=np.uint8).reshape(1, 8)
-        # faiss keeps distances strictly below the radius it is given.
-        _, dist, pos = self._index.range_search(code, self.phash_radius + 1)
+        pos, dist = self._phash_candidates(q.phash)
         if pos.size == 0:
             return []
-        pdq_dist = np.bitwise_count(self._pdq[pos] ^ np.frombuffer(q.pdq, dtype=np.uint8)).sum(
-            axis=1, dtype=np.int32
-        )
+        qpdq = np.frombuffer(q.pdq, dtype=np.uint8)
+        pdq_dist = np.bitwise_count(self._pdq[pos] ^ qpdq).sum(axis=1, dtype=np.int32)
         ok = np.flatnonzero(pdq_dist <= self.pdq_radius)
-        matches = [Match(int(self._ids[pos[i]]), int(dist[i]), int(pdq_dist[i])) for i in ok]
-        matches.sort(key=lambda m: (m.pdq_distance, m.phash_distance, m.id))
-        return matches
+        if ok.size == 0:
+            return []
+        ids = self._ids[pos[ok]]
+        pdq_dist, dist = pdq_dist[ok], dist[ok]
+        # Sort in numpy and build objects only for the rows returned: a popular image may have
+        # thousands of rows in range.
+        order = np.lexsort((ids, dist, pdq_dist))[:limit]
+        return [
+            Match(i, p, d)
+            for i, p, d in zip(
+                ids[order].tolist(), dist[order].tolist(), pdq_dist[order].tolist(), strict=True
+            )
+        ]
 
-    def search_many(self, queries: Iterable[ImageHashes]) -> list[Match]:
+    def search_many(self, queries: Iterable[ImageHashes], limit: int | None = None) -> list[Match]:
         """Union of `search` over several hashes of one upload: best match per id."""
         best: dict[int, Match] = {}
         for q in queries:
-            for m in self.search(q):
+            for m in self.search(q, limit):
                 old = best.get(m.id)
                 if old is None or (m.pdq_distance, m.phash_distance) < (
                     old.pdq_distance,
                     old.phash_distance,
                 ):
                     best[m.id] = m
-        return sorted(best.values(), key=lambda m: (m.pdq_distance, m.phash_distance, m.id))
-
-
-def find_known(
-    queries: Iterable[ImageHashes], known: HashIndex, allowed: HashIndex | None = None
-) -> list[Match]:
-    """Known-AI rows matching an upload, or [] when the upload matches the allow list (a
-    moderator cleared this picture: it never flags again)."""
-    queries = list(queries)
-    if allowed is not None and allowed.search_many(queries):
-        return []
-    return known.search_many(queries)
+        ranked = sorted(best.values(), key=lambda m: (m.pdq_distance, m.phash_distance, m.id))
+        return ranked[:limit]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,9 +470,7 @@ def _record(fields: dict, line: int) -> HashRecord:
         raise HashListError(f"pdq must be {PDQ_HEX_LEN} hex digits, got {pdq[:70]!r}", line)
     variant = text("variant", "orig", MAX_VARIANT)
     if not _VARIANT.fullmatch(variant):
-        raise HashListError(
-            f"variant must be lowercase letters, digits, '.', '-': {variant!r}", line
-        )
+        raise HashListError(f"variant may hold only a-z, 0-9, '.' and '-': {variant!r}", line)
     return HashRecord(
         phash, pdq, variant, text("note", "", MAX_NOTE), text("source", "", MAX_SOURCE)
     )

@@ -98,16 +98,18 @@ def _rows(after_id: int = 0):
 
 def _add(state: _State, rows) -> None:
     state.index.add_hex([r.id for r in rows], [r.phash for r in rows], [r.pdq for r in rows])
+    shared: dict[tuple, Entry] = {}  # ~50 rows per image (and whole lists) share one Entry
     for r in rows:
-        state.entries[r.id] = Entry(r.allow, r.trusted, r.source, r.note)
+        key = (r.allow, r.trusted, r.source, r.note)
+        state.entries[r.id] = shared.get(key) or shared.setdefault(key, Entry(*key))
 
 
 @contextmanager
 def _current() -> Iterator[_State]:
     """This database's index, brought up to date with the table, locked while in use."""
-    stamp = _fingerprint()
     key = db.engine.url.render_as_string(hide_password=True)
     with _lock:
+        stamp = _fingerprint()
         state = _states.get(key)
         if state is None or (state.stamp != stamp and not _append(state, stamp)):
             state = _states[key] = _State()

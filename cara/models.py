@@ -1,4 +1,4 @@
-"""Database models (SQLAlchemy 2.0 typed). The database row is the truth; Redis only carries work."""
+"""Database models (SQLAlchemy 2.0 typed). The row is the truth; Redis only carries work."""
 
 from __future__ import annotations
 

@@ -9,10 +9,10 @@ import io
 from dataclasses import dataclass, field
 
 from PIL import Image
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import delete, event, func, select
+from sqlalchemy.orm import Session, object_session, selectinload
 
-from . import feeds, known, notify, storage
+from . import feeds, known, notify, posting, storage
 from . import media as imaging
 from .extensions import db
 from .models import (
@@ -286,23 +286,11 @@ def submit_appeal(post: Post, author: User, message: str, uploads: list, limits)
             errors.setdefault("images", []).append(str(exc))
     if errors:
         return errors
-    evidence = []
-    for upload, info in checked:
-        relative = imaging.random_name()
-        imaging.write_private(storage.original_path(relative), upload.data)
-        # Done at once: evidence is never processed into public derivatives.
-        evidence.append(
-            Media(
-                owner_id=author.id,
-                original_name=upload.filename[:255],
-                original_path=relative,
-                sha256=info.sha256,
-                format=info.format,
-                width=info.width,
-                height=info.height,
-                state=MediaState.DONE,
-            )
-        )
+    # Stored as done at once: evidence is never processed into public derivatives.
+    evidence = [
+        posting.store_original(author.id, upload, info, state=MediaState.DONE)
+        for upload, info in checked
+    ]
     db.session.add_all(evidence)
     db.session.flush()
     appeal = Appeal(
@@ -325,12 +313,44 @@ def evidence_media(appeal: Appeal, media_id: int) -> Media | None:
     return db.session.get(Media, media_id)
 
 
-def evidence_preview(media: Media) -> bytes:
+def evidence_preview(media: Media) -> bytes | None:
     """An appeal image for moderators: decoded and re-encoded (WebP, no metadata), so the
-    uploaded bytes themselves are never served."""
-    img, _, _ = imaging.load_oriented(storage.original_path(media.original_path), PREVIEW_SIDE)
+    uploaded bytes themselves are never served. None when the file is gone or unreadable."""
+    try:
+        path = storage.original_path(media.original_path)
+        img, _, _ = imaging.load_oriented(path, PREVIEW_SIDE)
+    except (OSError, ValueError):  # deleted with the account, or damaged on disk
+        return None
     img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "PA", "P") else "RGB")
     img.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, "WEBP", quality=85)
     return buf.getvalue()
+
+
+# Deleting a post (or an account) takes the process images of its appeals along: the rows in
+# the same transaction, the files once it commits (as posting.delete does for the post's own).
+_DOOMED = "cara.appeal_files"
+
+
+@event.listens_for(Post, "before_delete")
+def _forget_appeal_images(mapper, connection, post: Post) -> None:
+    # Before: the database's ON DELETE CASCADE removes the appeals with the post.
+    lists = connection.scalars(select(Appeal.evidence_media_ids).where(Appeal.post_id == post.id))
+    ids = [media_id for ids in lists for media_id in ids or []]
+    if not ids:
+        return
+    rows = connection.execute(select(Media.id, Media.original_path).where(Media.id.in_(ids)))
+    object_session(post).info.setdefault(_DOOMED, []).extend(rows.all())
+    connection.execute(delete(Media).where(Media.id.in_(ids)))
+
+
+@event.listens_for(Session, "after_commit")
+def _delete_appeal_files(session: Session) -> None:
+    for media_id, original in session.info.pop(_DOOMED, []):
+        storage.delete_media_files(media_id, original)
+
+
+@event.listens_for(Session, "after_rollback")
+def _keep_appeal_files(session: Session) -> None:
+    session.info.pop(_DOOMED, None)

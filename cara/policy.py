@@ -21,7 +21,10 @@ def can_view(viewer: User | None, obj) -> bool:
     """May `viewer` (None when logged out) see this post, media or profile?"""
     viewer = viewer if viewer is not None and viewer.is_authenticated else None
     if isinstance(obj, Media):
-        return obj.post is not None and can_view(viewer, obj.post) or _owns(viewer, obj)
+        if obj.post is None:  # an avatar is as visible as its owner's profile
+            owner = db.session.get(User, obj.owner_id)
+            return obj.id == owner.avatar_media_id and can_view(viewer, owner)
+        return can_view(viewer, obj.post)
     if isinstance(obj, User):
         return not _blocked(viewer, obj)
     if isinstance(obj, Post):
@@ -74,17 +77,13 @@ def can_repost(viewer: User | None, post: Post) -> bool:
 
 
 def can_follow(viewer: User | None, user: User) -> bool:
-    """Follow, mute or mention: anyone but yourself, unless a block stands between you."""
+    """Follow anyone but yourself, unless a block stands between you."""
     return (
         viewer is not None
         and viewer.is_authenticated
         and viewer.id != user.id
         and not _blocked(viewer, user)
     )
-
-
-def blocked_either_way(a: User | None, b: User) -> bool:
-    return _blocked(a, b)
 
 
 def _owns(viewer: User | None, obj) -> bool:

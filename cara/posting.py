@@ -76,18 +76,7 @@ def add_images(author: User, post: Post | None, uploads: list[Upload], limits, m
             errors.append(f"{upload.filename}: this image is already in the post.")
             continue
         seen.add(info.sha256)
-        relative = imaging.random_name()
-        imaging.write_private(storage.original_path(relative), upload.data)
-        media = Media(
-            owner_id=author.id,
-            position=len(post.media),
-            original_name=upload.filename[:255],
-            original_path=relative,
-            sha256=info.sha256,
-            format=info.format,
-            width=info.width,
-            height=info.height,
-        )
+        media = store_original(author.id, upload, info, position=len(post.media))
         post.media.append(media)
         added.append(media)
     if added:
@@ -96,6 +85,22 @@ def add_images(author: User, post: Post | None, uploads: list[Upload], limits, m
         for media in added:
             tasks.start_processing(media)
     return (post if post.id else None), errors
+
+
+def store_original(owner_id: int, upload: Upload, info, **fields) -> Media:
+    """Write a validated upload under a random private name; return its (unsaved) Media row."""
+    relative = imaging.random_name()
+    imaging.write_private(storage.original_path(relative), upload.data)
+    return Media(
+        owner_id=owner_id,
+        original_name=upload.filename[:255],
+        original_path=relative,
+        sha256=info.sha256,
+        format=info.format,
+        width=info.width,
+        height=info.height,
+        **fields,
+    )
 
 
 def remove_image(post: Post, media: Media) -> None:
@@ -168,6 +173,7 @@ def publish(post: Post, form: dict) -> dict[str, list[str]]:
 
 def update(post: Post, form: dict) -> dict[str, list[str]]:
     """Edit a post's caption, alt text, tags and options."""
+
     def render_options():
         return [post.protected, *((m.crop_x, m.crop_y) for m in post.media)]
 

@@ -2,7 +2,8 @@
 
 from urllib.parse import urlsplit
 
-from . import pipeline, posting
+from . import media as imaging
+from . import pipeline, posting, storage, tasks
 from .extensions import db
 from .models import Media, MediaState, Post, User
 
@@ -43,20 +44,13 @@ def update_profile(user: User, display_name: str, bio: str, links_text: str, ope
 
 def set_avatar(user: User, upload: posting.Upload, limits) -> list[str]:
     """Store and process an avatar like any upload; the old one is removed once replaced."""
-    from . import media as imaging
-    from . import storage, tasks
 
     try:
         info = imaging.inspect_upload(upload.data, upload.filename, limits)
     except imaging.UploadError as exc:
         return [str(exc)]
-    relative = imaging.random_name()
-    imaging.write_private(storage.original_path(relative), upload.data)
     old = db.session.get(Media, user.avatar_media_id) if user.avatar_media_id else None
-    avatar = Media(
-        owner_id=user.id, original_name=upload.filename[:255], original_path=relative,
-        sha256=info.sha256, format=info.format, width=info.width, height=info.height,
-    )
+    avatar = posting.store_original(user.id, upload, info)
     db.session.add(avatar)
     db.session.flush()
     user.avatar_media_id = avatar.id

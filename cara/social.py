@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
 
 from . import feeds
 from .extensions import db
@@ -294,7 +295,12 @@ class Thread:
 def comments(viewer, post: Post) -> list[Thread]:
     """The post's comments, oldest first, replies under their comment; without the authors the
     viewer blocked, is blocked by, or muted."""
-    stmt = select(Comment).join(Comment.author).where(Comment.post_id == post.id)
+    stmt = (
+        select(Comment)
+        .join(Comment.author)
+        .options(contains_eager(Comment.author))
+        .where(Comment.post_id == post.id)
+    )
     if (viewer := feeds.signed_in(viewer)) is not None:
         stmt = stmt.where(Comment.author_id.not_in(feeds.hidden_authors(viewer)))
     rows = list(db.session.scalars(stmt.order_by(Comment.created_at, Comment.id)))

@@ -17,6 +17,7 @@ def test_env_overrides_instance_config_and_defaults(tmp_path, monkeypatch):
     (tmp_path / "config.py").write_text("SITE_NAME = 'from instance'\nMAX_PIXELS = 1\n")
     monkeypatch.setenv("CARA_MAX_PIXELS", "1234")
     monkeypatch.setenv("REDIS_URL", "redis://example.invalid:6379/0")
+    monkeypatch.delenv("DATABASE_URL", raising=False)  # set by the PostgreSQL pass of the suite
     app = Flask("t", instance_path=str(tmp_path), instance_relative_config=True)
     load_config(app)
     assert app.config["SITE_NAME"] == "from instance"
@@ -91,7 +92,7 @@ def test_pages_have_strict_csp_landmarks_and_skip_link(client):
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp and "script-src 'self'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     html = response.get_data(as_text=True)
-    for landmark in ('<header', '<nav aria-label="Main"', '<main id="main"', "<footer"):
+    for landmark in ("<header", '<nav aria-label="Main"', '<main id="main"', "<footer"):
         assert landmark in html
     assert 'href="#main">Skip to content' in html
     assert '"allowEval":false' in html and '"includeIndicatorStyles":false' in html
@@ -117,7 +118,6 @@ def test_oversized_request_is_413_not_500(client, app):
     assert response.status_code == 413
 
 
-
 def test_proxy_count_trusts_forwarded_client_address(tmp_path):
     app = create_app({"PROXY_COUNT": 1, "MEDIA_DIR": str(tmp_path), "TESTING": True})
 
@@ -129,3 +129,21 @@ def test_proxy_count_trusts_forwarded_client_address(tmp_path):
 
     headers = {"X-Forwarded-For": "203.0.113.9"}
     assert app.test_client().get("/whoami", headers=headers).text == "203.0.113.9"
+
+
+def test_migrations_downgrade_to_base_and_back(tmp_path):
+    from flask_migrate import downgrade, upgrade
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.sqlite'}",
+            "MEDIA_DIR": str(tmp_path),
+        }
+    )
+    with app.app_context():
+        upgrade()
+        downgrade(revision="base")
+        assert db.inspect(db.engine).get_table_names() == ["alembic_version"]
+        upgrade()
+        assert "posts" in db.inspect(db.engine).get_table_names()
+        db.engine.dispose()

@@ -206,8 +206,17 @@ def test_session_cookie_flags(client, make_user):
 def test_cli_users_create_makes_an_admin_who_can_log_in(app, client):
     runner = app.test_cli_runner()
     result = runner.invoke(
-        args=["users", "create", "root_admin", "--email", "r@example.com", "--password", GOOD,
-              "--role", "admin"]
+        args=[
+            "users",
+            "create",
+            "root_admin",
+            "--email",
+            "r@example.com",
+            "--password",
+            GOOD,
+            "--role",
+            "admin",
+        ]
     )
     assert result.exit_code == 0, result.output
     assert client.post("/login", data={"login": "root_admin", "password": GOOD}).status_code == 303

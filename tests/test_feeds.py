@@ -1,4 +1,4 @@
-"""Feeds: Latest, Following (with reposts), Trending, tags, bookmarks, home, Atom; paging and cost."""
+"""Feeds: Latest, Following with reposts, Trending, tags, bookmarks, home, Atom; paging, cost."""
 
 import re
 import xml.etree.ElementTree as ET
@@ -151,8 +151,28 @@ def test_trending_ranks_recent_engagement_and_pages_from_one_snapshot(client):
     page2 = feeds.trending(None, page1.next_cursor, limit=1)
     assert [p.id for p in page1.items + page2.items] == [liked.id, old_news.id]
     assert feeds.trending(None, limit=1).items[0].id == quiet.id
+    login(client, "fan0")  # signed in: never from the logged-out microcache
     fragment = client.get("/trending", headers=hx("feed-more")).get_data(as_text=True)
     assert "<html" not in fragment and quiet.id in card_ids(fragment)
+
+
+def test_logged_out_cards_are_microcached(client):
+    bob = person("bob")
+    first = make_post(bob, "first")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [first.id]
+    second = make_post(bob, "second")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [first.id]  # a few seconds old
+    login(client, "bob")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [second.id, first.id]
+
+
+@pytest.mark.parametrize("app_config", [{"FEED_CACHE_SECONDS": 0}])
+def test_microcache_can_be_turned_off(client):
+    bob = person("bob")
+    first = make_post(bob, "first")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [first.id]
+    second = make_post(bob, "second")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [second.id, first.id]
 
 
 def test_trending_snapshot_is_requested_when_missing(client, monkeypatch):
@@ -179,7 +199,7 @@ def test_tag_feed_and_bad_tags(client):
 
 def test_mature_posts_are_behind_a_details_control_unless_opted_in(client):
     bob = person("bob")
-    make_make = make_post(bob, "nude study", mature=True)
+    mature = make_post(bob, "nude study", mature=True)
     person("ana", show_mature=True)
     person("cyd")
     html = client.get("/latest").get_data(as_text=True)
@@ -189,7 +209,7 @@ def test_mature_posts_are_behind_a_details_control_unless_opted_in(client):
     client.post("/logout")
     login(client, "ana")
     html = client.get("/latest").get_data(as_text=True)
-    assert "Show mature content" not in html and f"post-{make_make.id}" in html
+    assert "Show mature content" not in html and f"post-{mature.id}" in html
 
 
 def test_blocked_and_muted_accounts_are_left_out(client):

@@ -89,7 +89,8 @@ def test_browse_filter_and_page(client):
 
 
 def test_owner_edits_closes_and_reopens(client):
-    ana, bob = person("ana"), person("bob")
+    ana = person("ana")
+    person("bob")
     job, _ = jobs.create(ana, GOOD_JOB)
     login(client, "bob")
     assert client.get(f"/jobs/{job.id}/edit").status_code == 403

@@ -19,7 +19,13 @@ from cara.models import (
     PostState,
     Report,
 )
-from tests.test_pipeline_filter import FIREFLY, canvas, generator_png, pixels_only
+from tests.test_pipeline_filter import (
+    FIREFLY,
+    canvas,
+    generator_png,
+    no_avif,  # noqa: F401 (an autouse fixture)
+    pixels_only,
+)
 
 
 @pytest.fixture
@@ -293,8 +299,22 @@ def test_queue_is_keyset_paginated(client, auth, people, make_post, monkeypatch)
     assert f'id="review-post-{posts[0].id}"' in tampered  # a bad cursor is page 1, not a 500
 
 
-def test_held_post_count_stays_out_of_public_pages(client, people, make_post):
+def test_held_post_stays_out_of_public_pages(client, people, make_post):
     post = make_post(author=people["ana"], images=[generator_png()])
     assert db.session.get(Post, post.id).state == PostState.HELD
     assert f'id="post-{post.id}"' not in client.get("/latest").get_data(as_text=True)
     assert client.get(f"/posts/{post.id}/appeal").status_code == 302  # log in first
+
+
+def test_deleting_a_post_deletes_its_appeal_images(client, auth, people, make_post):
+    post = make_post(author=people["ana"], images=[generator_png()])
+    login(auth, "ana")
+    wip = (io.BytesIO(png(canvas(seed=13))), "wip.png")
+    client.post(f"/posts/{post.id}/appeal", data={"message": "My WIP", "images": [wip]})
+    (evidence_id,) = db.session.scalar(select(Appeal.evidence_media_ids))
+    original = storage.original_path(db.session.get(Media, evidence_id).original_path)
+    assert original.is_file()
+    assert client.post(f"/posts/{post.id}/delete").status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Media, evidence_id) is None and not original.exists()
+    assert db.session.scalar(select(Appeal.id)) is None

@@ -243,9 +243,7 @@ def test_protected_option_rewrites_lossless_under_new_names(client, artist, make
     post = make_post(author=artist, images=[image_bytes("JPEG", size=(700, 500))])
     media = post.media[0]
     old = {r["name"] for r in media.renditions}
-    client.post(
-        f"/posts/{post.id}/edit", data={f"alt-{media.id}": "alt", "protected": "on"}
-    )
+    client.post(f"/posts/{post.id}/edit", data={f"alt-{media.id}": "alt", "protected": "on"})
     db.session.refresh(media)
     new = {r["name"] for r in media.renditions}
     assert not old & new
@@ -328,17 +326,20 @@ def test_real_fixture_photos_publish(client, artist, make_post):
 
 def test_profile_portfolio_pin_and_reorder(client, artist, make_post):
     posts = [make_post(author=artist, caption=f"p{i}", in_portfolio=True) for i in range(3)]
-    order = lambda: [  # noqa: E731
-        int(chunk.split('"')[0]) for chunk in client.get("/@ana").get_data(as_text=True).split(
-            '<li id="post-')[1:]
-    ]
+
+    def order():
+        html = client.get("/@ana").get_data(as_text=True)
+        return [int(chunk.split('"')[0]) for chunk in html.split('<li id="post-')[1:]]
+
     newest_first = [p.id for p in reversed(posts)]
     assert order() == newest_first
     client.post(f"/posts/{posts[0].id}/pin")
     assert order()[0] == posts[0].id
     client.post(f"/posts/{newest_first[0]}/move", data={"direction": "later"})
     assert order() == [posts[0].id, newest_first[1], newest_first[0]]
-    assert client.post(f"/posts/{posts[1].id}/move", data={"direction": "sideways"}).status_code == 400
+    assert (
+        client.post(f"/posts/{posts[1].id}/move", data={"direction": "sideways"}).status_code == 400
+    )
 
 
 def test_profile_posts_timeline_and_fragment(client, artist, make_post):
@@ -391,3 +392,49 @@ def test_avif_follows_in_a_second_job(artist, make_post):
     assert {"webp", "jpeg", "avif"} <= formats
     for r in media.renditions:
         assert (storage.derivative_dir(media.id) / r["name"]).exists()
+
+
+def test_avatar_is_processed_and_public(client, artist, app):
+    data = {
+        "display_name": "Ana",
+        "bio": "",
+        "links": "https://ana.example",
+        "avatar": (io.BytesIO(image_bytes(size=(300, 300))), "me.png"),
+    }
+    response = client.post("/settings/profile", data=data, content_type="multipart/form-data")
+    assert response.status_code == 303
+    db.session.refresh(artist)
+    avatar = db.session.get(Media, artist.avatar_media_id)
+    assert avatar.state == MediaState.DONE and avatar.renditions
+    url = f"/media/{avatar.id}/{avatar.renditions[0]['name']}"
+    assert app.test_client().get(url).status_code == 200  # logged out: still visible
+    assert url in app.test_client().get("/@ana").get_data(as_text=True)
+
+
+def test_profile_links_must_be_web_addresses(client, artist):
+    response = client.post("/settings/profile", data={"links": "javascript:alert(1)"})
+    assert response.status_code == 422
+    assert "is not a web address" in response.get_data(as_text=True)
+
+
+def test_rights_change_rewrites_derivatives_with_new_xmp(client, artist, make_post):
+    post = make_post(author=artist)
+    media = post.media[0]
+    old = {r["name"] for r in media.renditions}
+    prefs = {"licence": "cc-by-nc-4.0", "data_mining": "DMI-PROHIBITED-GENAIMLTRAINING"}
+    assert client.post("/settings/preferences", data=prefs).status_code == 303
+    db.session.refresh(media)
+    assert not old & {r["name"] for r in media.renditions}
+    webp = next(r for r in media.renditions if r["fmt"] == "webp" and not r.get("sq"))
+    with Image.open(storage.derivative_dir(media.id) / webp["name"]) as img:
+        xmp = img.info["xmp"]
+    xmp = xmp.decode() if isinstance(xmp, bytes) else xmp
+    assert "creativecommons.org/licenses/by-nc/4.0" in xmp
+    assert "DMI-PROHIBITED-GENAIMLTRAINING" in xmp and "Ana Ink" in xmp
+
+
+def test_preferences_reject_unknown_choices(client, artist):
+    response = client.post(
+        "/settings/preferences", data={"licence": "steal-it", "data_mining": "x"}
+    )
+    assert response.status_code == 422

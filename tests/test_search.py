@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from cara import search, social
@@ -23,7 +24,9 @@ def test_words_are_folded_and_unique():
     assert search.words("") == [] and search.words("x") == []
 
 
-def test_posts_match_every_word_by_prefix(client):
+@pytest.mark.parametrize("rare", [0, search.RARE])  # 0: every word counts as common
+def test_posts_match_every_word_by_prefix(client, monkeypatch, rare):
+    monkeypatch.setattr(search, "RARE", rare)
     bob = person("bob")
     dusk = make_post(bob, "Dusk over the ridge, watercolour", tags=["landscape"])
     make_post(bob, "Morning ridge study in ink")

@@ -133,7 +133,7 @@ def test_bad_reply_target_is_a_400(client, ana_and_post):
     _, bob, post = ana_and_post
     other = make_post(bob, "other")
     elsewhere, _ = social.comment(bob, other, "hi")
-    for parent in ("abc", "999999", str(elsewhere.id)):
+    for parent in ("abc", "999999", "9" * 40, "²", str(elsewhere.id)):
         response = client.post(
             f"/posts/{post.id}/comments", data={"body": "x", "parent_id": parent}
         )
@@ -238,7 +238,8 @@ def test_block_hides_both_ways_and_ends_follows(client):
 
 
 def test_mute_hides_for_me_only(client):
-    ana, bob, cyd = person("ana"), person("bob"), person("cyd")
+    person("ana")
+    bob, cyd = person("bob"), person("cyd")
     post = make_post(bob, "x")
     social.comment(bob, make_post(cyd, "y"), "a comment by bob")
     login(client, "ana")

@@ -72,7 +72,10 @@ def _start_worker(app, *args) -> subprocess.Popen:
     }
     return subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "worker", *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 

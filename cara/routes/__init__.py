@@ -10,6 +10,7 @@ def register_blueprints(app: Flask) -> None:
         jobs,
         media,
         meta,
+        moderation,
         notifications,
         posts,
         profiles,
@@ -22,6 +23,4 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     for module in (social, notifications, search, jobs):  # feeds and the social layer
         app.register_blueprint(module.bp)
-    from . import moderation
-
-    app.register_blueprint(moderation.bp)
+    app.register_blueprint(moderation.bp)  # review queue, known hashes, appeals

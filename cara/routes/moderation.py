@@ -109,7 +109,7 @@ def close_report(report_id: int):
 @moderators_only
 def appeal_image(appeal_id: int, media_id: int):
     media = moderation.evidence_media(_get(Appeal, appeal_id), media_id) or abort(404)
-    response = Response(moderation.evidence_preview(media), mimetype="image/webp")
+    response = Response(moderation.evidence_preview(media) or abort(404), mimetype="image/webp")
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -4,7 +4,7 @@ from flask import Blueprint, abort, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import feeds, posting, social
+from .. import feeds, posting
 from ..extensions import db
 from ..htmx import render
 from ..models import User
@@ -25,7 +25,10 @@ def view(username: str):
     user = _user_or_404(username)
     posts = [p for p in posting.portfolio(user) if can_view(current_user, p)]
     return render(
-        "profiles/view.html", user=user, posts=posts, counts=social.follow_counts(user), tab="portfolio"
+        "profiles/view.html",
+        user=user,
+        posts=posts,
+        tab="portfolio",
     )
 
 
@@ -38,7 +41,6 @@ def posts(username: str):
         {"feed-more": "items"},
         user=user,
         page=page,
-        counts=social.follow_counts(user),
         tab="posts",
         endpoint="profiles.posts",
         endpoint_args={"username": user.username},

@@ -50,7 +50,10 @@ def profile():
     if form.validate_on_submit():
         user = current_user._get_current_object()
         errors = profiles.update_profile(
-            user, form.display_name.data or "", form.bio.data or "", form.links.data or "",
+            user,
+            form.display_name.data or "",
+            form.bio.data or "",
+            form.links.data or "",
             form.open_to_work.data,
         )
         if not errors and form.avatar.data and form.avatar.data.filename:

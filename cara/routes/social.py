@@ -71,6 +71,11 @@ def _user(username: str, *, visible: bool = True) -> User:
     return user
 
 
+def _is_id(text: str) -> bool:
+    """Digits that fit the database's ids (a longer number would overflow in SQL)."""
+    return text.isascii() and text.isdigit() and len(text) < 19
+
+
 def _me() -> User:
     return current_user._get_current_object()
 
@@ -174,7 +179,7 @@ def add_comment(post_id: int):
     body = request.form.get("body", "")
     parent = None
     if parent_id := request.form.get("parent_id", "").strip():
-        parent = db.session.get(Comment, int(parent_id)) if parent_id.isdigit() else None
+        parent = db.session.get(Comment, int(parent_id)) if _is_id(parent_id) else None
         if parent is None or parent.post_id != post.id or not can_view(current_user, parent):
             abort(400, "The comment you reply to is not on this post.")
     row, errors = social.comment(_me(), post, body, parent)

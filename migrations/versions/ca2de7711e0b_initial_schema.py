@@ -236,6 +236,12 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_media_sha256'), ['sha256'], unique=False)
         batch_op.create_index('ix_media_state_lease', ['state', 'lease_until'], unique=False)
 
+    # users.avatar_media_id -> media closes a cycle: SQLite has the constraint inline already
+    # (it resolves foreign keys lazily); elsewhere it is added once both tables exist.
+    if op.get_bind().dialect.name != 'sqlite':
+        op.create_foreign_key(op.f('fk_users_avatar_media_id_media'), 'users', 'media',
+                              ['avatar_media_id'], ['id'], ondelete='SET NULL')
+
     op.create_table('post_tags',
     sa.Column('post_id', sa.Integer(), nullable=False),
     sa.Column('tag_id', sa.Integer(), nullable=False),
@@ -331,6 +337,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_media_post_id'))
         batch_op.drop_index(batch_op.f('ix_media_owner_id'))
 
+    if op.get_bind().dialect.name != 'sqlite':
+        op.drop_constraint(op.f('fk_users_avatar_media_id_media'), 'users', type_='foreignkey')
     op.drop_table('media')
     with op.batch_alter_table('likes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_likes_post_id'))

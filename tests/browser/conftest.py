@@ -52,6 +52,22 @@ DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 # --- the live server -------------------------------------------------------------------------
 
 
+def _buffered(app):
+    """Read each response whole before werkzeug sends it. When a browser drops a request (a page
+    closed while its images load) the dev server's cleanup can fail before it closes the
+    response, leaking the open file of a send_file() into a ResourceWarning in a later test."""
+
+    def wsgi(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args, **kwargs):
         """No access log: hundreds of lines per run; errors are still logged."""
@@ -94,14 +110,16 @@ def live(_database, _migrated, tmp_path_factory):
     )
     with app.app_context():
         _empty_tables()  # whatever a deselected or interrupted test may have left
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    server = make_server(
+        "127.0.0.1", 0, _buffered(app), threaded=True, request_handler=_QuietHandler
+    )
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     live = Live(app, f"http://127.0.0.1:{server.server_port}")
     got_request_exception.connect(_record_error(live), app, weak=False)
-    with live.ctx():
-        _seed_accounts(live)
     try:
+        with live.ctx():
+            _seed_accounts(live)
         yield live
     finally:
         server.shutdown()

@@ -4,7 +4,7 @@ alt text, and reduced motion."""
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import PAGES, log_in, open_page, watch
+from .conftest import PAGES, log_in, open_page, screenshot, watch
 
 SCHEMES = ["light", "dark"]
 
@@ -89,6 +89,8 @@ def test_no_serious_axe_violations(
         if scheme == "light":  # structure does not change with the colour scheme
             assert not page.evaluate(IMAGES_WITHOUT_ALT), "images without alt text"
             assert not page.evaluate(HTMX_RULES), "htmx attributes without a plain fallback"
+        else:
+            screenshot(page, f"{name}-dark")  # light ones come from test_page_weight
     finally:
         page.close()
 

@@ -100,6 +100,8 @@ def test_save_data_header_offers_only_the_smallest_images(client, artworks):
     assert max(_srcsets(normal)) > 1
     assert set(_srcsets(saving)) == {1}
     assert "Load full size" not in saving  # cards are links already: no link inside a link
+    portfolio = client.get("/@mira", headers={"Save-Data": "on"}).text  # square crops
+    assert _srcsets(portfolio) and set(_srcsets(portfolio)) == {1}
 
     post = f"/posts/{artworks['art0']}"
     assert "Load full size" not in client.get(post).text
