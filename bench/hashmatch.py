@@ -1,4 +1,4 @@
-"""Known-hash matching quality over the fixture images (run by hand, ~2-3 minutes).
+"""Known-hash matching quality over the fixture images (run by hand, 2-6 minutes).
 
     .venv/bin/python bench/hashmatch.py [--phash-radius N] [--pdq-radius N]
 
@@ -232,24 +232,26 @@ def main() -> None:
             # Distance distributions (numpy, all rows).
             own_g = np.full(len(rps), 999, dtype=np.int16)
             oth_g = np.full((len(rps), n_groups), 999, dtype=np.int16)
-            if usable:
-                qp = np.array([q.phash for q in usable], dtype=np.uint64)
-                qq = np.frombuffer(b"".join(q.pdq for q in usable), dtype=np.uint64)
-                dp = _popcount(qp[:, None] ^ row_p[None, :]).min(axis=0)
-                dq = _popcount(qq.reshape(-1, 1, 4) ^ row_q[None]).sum(axis=2).min(axis=0)
-                mine = gid[owner_arr] == gid[i]
+            mine = gid[owner_arr] == gid[i]
+            best_own = (999, 999)
+            for q in usable:  # the lookup rule applies per query hash: never mix two queries
+                dp = _popcount(row_p ^ np.uint64(q.phash))
+                qq = np.frombuffer(q.pdq, dtype=np.uint64)
+                dq = _popcount(row_q ^ qq).sum(axis=1)
                 j = np.argmin(dq[mine])
-                own_best.append((int(dp[mine][j]), int(dq[mine][j])))
+                best_own = min(best_own, (int(dq[mine][j]), int(dp[mine][j])))
                 other_min_p.append(int(dp[~mine].min()))
                 other_min_q.append(int(dq[~mine].min()))
                 for k, r in enumerate(rps):
                     within = dp <= r
                     sel = within & mine
                     if sel.any():
-                        own_g[k] = dq[sel].min()
+                        own_g[k] = min(own_g[k], dq[sel].min())
                     sel = within & ~mine
                     if sel.any():
                         np.minimum.at(oth_g[k], gid[owner_arr[sel]], dq[sel])
+            if usable:
+                own_best.append((best_own[1], best_own[0]))
             grid_own.append(own_g)
             grid_other.append(oth_g)
         results[tname] = hits
@@ -296,7 +298,7 @@ def main() -> None:
     )
     print(
         f"  closest other-image row: min pHash {min(other_min_p)}, min PDQ {min(other_min_q)} "
-        f"(over {len(other_min_p)} queries x {len(rows)} rows)"
+        f"(over {len(other_min_p)} query hashes x {len(rows)} rows)"
     )
     print(f"  plain pHash baseline: min distance between distinct images {min(base_dist_other)}")
     go = np.array(grid_own)
@@ -311,6 +313,12 @@ def main() -> None:
             fm = int((gt[:, k, :] <= q).sum())
             cells.append(f"{rec:.3f}/{fm:<4d}")
         print(f"  {r:>9d} " + " ".join(f"{c:>10s}" for c in cells))
+    if rp in rps:  # the numpy grid and the real index must agree at the chosen radii
+        k = rps.index(rp)
+        agree = (go[:, k] <= rq).sum() == total_hits and (gt[:, k, :] <= rq).sum() == len(
+            false_pairs
+        )
+        print(f"  grid agrees with HashIndex at ({rp}, {rq}): {bool(agree)}")
     front = {r: int(gt[:, k, :].min()) for k, r in enumerate(rps)}
     print(f"  smallest other-image PDQ distance among rows within each pHash radius: {front}")
 

@@ -153,10 +153,12 @@ def hash_image(img: Image.Image) -> ImageHashes:
     """Hashes of a decoded, EXIF-transposed image (flatten transparency beforehand).
 
     Large images are scaled in two steps (to 2x `HASH_SIDE`, then `HASH_SIDE`), the same path
-    `variant_hashes` and `query_hashes` take, so all three agree to the bit."""
-    if min(img.size) < MIN_SIDE:
-        raise ValueError(f"image too small to hash: {img.size[0]}x{img.size[1]}")
-    return _hash_normalised(_normalise(_normalise(img, 2 * HASH_SIDE)))
+    `variant_hashes` and `query_hashes` take, so all three agree to the bit. Raises ValueError
+    when a side is under `MIN_SIDE` px, before or after scaling (a strip thinner than 1:16)."""
+    norm = _normalise(_normalise(img, 2 * HASH_SIDE))
+    if min(img.size) < MIN_SIDE or min(norm.size) < MIN_SIDE:
+        raise ValueError(f"image too small or too thin to hash: {img.size[0]}x{img.size[1]}")
+    return _hash_normalised(norm)
 
 
 def trim_border(img: Image.Image, tolerance: int = TRIM_TOLERANCE) -> Image.Image | None:
@@ -202,9 +204,7 @@ def variant_hashes(
     """What we store for a known image: (variant name, hashes) for the image, its mirror,
     one-side crops and the border-trimmed image, each also mirrored. Names fit in 20 chars:
     "orig", "mirror", "crop-l-10" (10% cut from the left), "mirror-crop-t-2.5", "trim",
-    "mirror-trim"."""
-    if min(img.size) < MIN_SIDE:
-        raise ValueError(f"image too small to hash: {img.size[0]}x{img.size[1]}")
+    "mirror-trim". Raises ValueError if the image itself is too small to hash."""
     # Crop from a 2x working copy, then normalise each crop like an upload would be.
     work = _normalise(img, 2 * HASH_SIDE)
     images: list[tuple[str, Image.Image]] = [("orig", work)]
@@ -216,21 +216,29 @@ def variant_hashes(
         images.append(("trim", trimmed))
     out = []
     for name, variant in images:
-        out.append((name, hash_image(variant)))
-        out.append(
-            ("mirror" if name == "orig" else f"mirror-{name}", hash_image(ImageOps.mirror(variant)))
-        )
+        try:
+            hashes = hash_image(variant)
+        except ValueError:
+            if name == "orig":
+                raise
+            continue  # a crop of an image barely MIN_SIDE wide
+        out.append((name, hashes))
+        mirrored = "mirror" if name == "orig" else f"mirror-{name}"
+        out.append((mirrored, hash_image(ImageOps.mirror(variant))))
     return out
 
 
 def query_hashes(img: Image.Image) -> list[ImageHashes]:
     """What we compute for an upload: its hashes, plus those of its trimmed version when it has
-    a uniform frame (a border added around a known image)."""
+    a uniform frame (a border added around a known image). Raises ValueError if too small."""
     work = _normalise(img, 2 * HASH_SIDE)
     out = [hash_image(work)]
     trimmed = trim_border(work)
     if trimmed is not None:
-        out.append(hash_image(trimmed))
+        try:
+            out.append(hash_image(trimmed))
+        except ValueError:
+            pass  # what is left inside the frame is a thin strip: the image alone will do
     return out
 
 

@@ -2,10 +2,12 @@
 
 from urllib.parse import urlsplit
 
+from sqlalchemy import update
+
 from . import media as imaging
 from . import pipeline, posting, storage, tasks
 from .extensions import db
-from .models import Media, MediaState, Post, User
+from .models import Follow, Media, MediaState, Post, User
 
 LINKS_MAX = 5
 DATA_MINING_CHOICES = {
@@ -70,6 +72,11 @@ def update_preferences(user: User, values: dict) -> dict[str, list[str]]:
     if values["data_mining"] not in DATA_MINING_CHOICES:
         return {"data_mining": ["Choose a reservation from the list."]}
     rights_before = (user.licence, user.data_mining)
+    if user.is_private and not values["is_private"]:
+        # A public account has no one to approve: waiting follow requests become follows.
+        db.session.execute(
+            update(Follow).where(Follow.followee_id == user.id).values(pending=False)
+        )
     for key in ("is_private", "show_mature", "data_saver", "noindex", "licence", "data_mining"):
         setattr(user, key, values[key])
     db.session.commit()

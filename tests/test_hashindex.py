@@ -284,8 +284,20 @@ def test_hash_serialisation():
     assert hx.to_int64(5) == 5
     with pytest.raises(ValueError):
         hx.ImageHashes.from_hex("xyz", h.pdq_hex)
+
+
+def test_small_and_thin_images():
     with pytest.raises(ValueError):
         hx.hash_image(Image.new("RGB", (31, 400)))
+    strip = Image.effect_noise((2000, 40), 60).convert("RGB")  # 512x10 once scaled
+    for fn in (hx.hash_image, hx.query_hashes, hx.variant_hashes):
+        with pytest.raises(ValueError):
+            fn(strip)
+    small = Image.effect_noise((34, 34), 60).convert("RGB")
+    names = [name for name, _ in hx.variant_hashes(small)]
+    # Crops that would leave fewer than 32 px are skipped; 2.5 % and 5 % of 34 px are kept.
+    assert names[:2] == ["orig", "mirror"] and "crop-l-5" in names and "crop-l-10" not in names
+    assert len(hx.query_hashes(small)) == 1
 
 
 def test_phash_agrees_with_imagehash_and_pdq_is_canonical(images):

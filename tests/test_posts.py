@@ -438,3 +438,19 @@ def test_preferences_reject_unknown_choices(client, artist):
         "/settings/preferences", data={"licence": "steal-it", "data_mining": "x"}
     )
     assert response.status_code == 422
+
+
+def test_going_public_approves_waiting_follow_requests(client, artist, make_user):
+    from cara import social
+    from cara.models import Follow
+
+    artist.is_private = True
+    db.session.commit()
+    fan = make_user("fan")
+    social.follow(fan, artist)
+    assert db.session.get(Follow, (fan.id, artist.id)).pending
+    prefs = {"licence": "all-rights-reserved", "data_mining": "DMI-PROHIBITED-AIMLTRAINING"}
+    assert client.post("/settings/preferences", data=prefs).status_code == 303
+    assert not db.session.get(Follow, (fan.id, artist.id)).pending
+    html = client.get("/settings").get_data(as_text=True)
+    assert 'href="/follow-requests"' in html and 'href="/blocks"' in html

@@ -10,8 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from cara.extensions import db
+from tests.support import SHARED
 
-from .conftest import FEED_POSTS, PASSWORD, art_png, log_in, skip_if_missing, watch
+from .conftest import FEED_POSTS, PASSWORD, art_png, log_in, publish, skip_if_missing, watch
 
 # DOM ids of posts are stable (DESIGN §6): post-42.
 POST_IDS = """() => [...document.querySelectorAll('main [id^="post-"]')]
@@ -120,6 +121,55 @@ def test_post_art(page, live):
     expect(page.get_by_role("img", name=alt)).to_be_visible()
     page.goto(live("/@ana"))
     expect(page.get_by_role("img", name=alt)).to_be_visible()
+
+
+def test_post_three_images_on_a_phone(page, live):
+    """Issue 3's journey: at 360 px, three images with alt text, processed, on the portfolio."""
+    page.set_viewport_size({"width": 360, "height": 780})
+    log_in(page, live, "ana")
+    page.goto(live("/posts/new"))
+    alts = [f"Phone study {i} ({mode(page)})" for i in range(3)]
+    images = page.get_by_label("Images", exact=True)
+    images.set_input_files(
+        [
+            {"name": f"study{i}.png", "mimeType": "image/png", "buffer": art_png(77 + i)}
+            for i in range(3)
+        ]
+    )
+    submit(images)
+    fields = page.get_by_label("Alt text")
+    expect(fields).to_have_count(3)
+    for i, alt in enumerate(alts):
+        fields.nth(i).fill(alt)
+    page.get_by_label("Add to portfolio").check()
+    submit(page.get_by_label("Caption"))
+    expect(page).to_have_url(re.compile(r"/posts/\d+$"))
+    for alt in alts:
+        expect(page.get_by_role("img", name=alt)).to_be_visible()
+    page.goto(live("/@ana"))
+    expect(page.get_by_role("img", name=alts[0])).to_be_visible()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360, "no sideways scroll"
+
+
+def test_moderator_confirms_a_held_post(page, live):
+    from cara.models import Post, PostState
+
+    # A different image per mode: once confirmed, the first would be rejected by its hash.
+    name = "c2pars_firefly.png" if page.js else "c2pats_amazon-titan-g1.png"
+    data = (SHARED / "fixtures" / "ai-filter" / "ai" / name).read_bytes()
+    post_id = publish(live, "ana", [(name, data)], caption=f"held {mode(page)}")
+    with live.ctx():
+        assert db.session.get(Post, post_id).state == PostState.HELD
+    log_in(page, live, "moira")
+    page.goto(live("/moderation"))
+    reason = page.locator(f"#confirm-reason-{post_id}")
+    expect(reason).to_be_visible()
+    reason.fill("C2PA manifest says Adobe Firefly generated it.")
+    submit(reason)
+    with live.ctx():
+        assert db.session.get(Post, post_id).state == PostState.REJECTED
+    page.goto(live(f"/posts/{post_id}"))
+    expect(page.get_by_text("C2PA", exact=False).first).to_be_visible()
 
 
 def test_form_errors_are_announced(page, live):
