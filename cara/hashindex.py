@@ -47,7 +47,7 @@ SIDES = ("left", "right", "top", "bottom")  # variant names use the initial: "cr
 # Radii (inclusive Hamming distances), from bench/hashmatch.py over the 55 fixture images >= 32 px
 # (41 transformations, 2253 queries against 2764 stored rows; docs/hash-lists.md has the table):
 # - distinct images never came closer than PDQ 68 bits; among rows within pHash 16 likewise 68,
-#   within pHash 14 it is 90. PDQ <= 32 stays under half of that smallest distinct distance and
+#   within pHash 14 it is 92. PDQ <= 32 stays under half of that smallest distinct distance and
 #   is PDQ's customary match threshold (31-32).
 # - at (16, 32): recall 0.954 with 0 false matches; PDQ 40 would give 0.958, 48 0.964 - not
 #   worth the smaller margin. A pHash radius beyond 16 adds < 0.2% recall (PDQ decides).
