@@ -120,6 +120,14 @@ def signed_in(viewer) -> User | None:
     return viewer if viewer is not None and viewer.is_authenticated else None
 
 
+def blocked_either_way(viewer: User):
+    """Ids of users `viewer` blocks or is blocked by."""
+    return union(
+        select(Block.blocked_id).where(Block.blocker_id == viewer.id),
+        select(Block.blocker_id).where(Block.blocked_id == viewer.id),
+    )
+
+
 def hidden_authors(viewer: User):
     """Ids hidden from `viewer`: blocked either way, or muted."""
     return union(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from . import feeds
 from .extensions import db
-from .models import Block, Post, SearchTerm, Tag, User, post_tags
+from .models import Post, SearchTerm, Tag, User, post_tags
 
 QUERY_MAX = 200
 TERMS_MAX = 6  # words of a query that count
@@ -92,12 +92,7 @@ def people(viewer, q: str, limit: int = PEOPLE_MAX) -> list[User]:
         or_(_prefix(User.username, q), func.lower(User.display_name).contains(q, autoescape=True))
     )
     if (viewer := feeds.signed_in(viewer)) is not None:
-        blocked = (
-            select(Block.blocked_id)
-            .where(Block.blocker_id == viewer.id)
-            .union(select(Block.blocker_id).where(Block.blocked_id == viewer.id))
-        )
-        stmt = stmt.where(User.id.not_in(blocked))
+        stmt = stmt.where(User.id.not_in(feeds.blocked_either_way(viewer)))
     stmt = stmt.order_by((User.username == q).desc(), User.username).limit(limit)
     return list(db.session.scalars(stmt))
 

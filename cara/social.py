@@ -317,12 +317,7 @@ def comments(viewer, post: Post) -> list[Thread]:
 def _people(viewer, stmt, sort, before: str | None, limit: int):
     """A page of users from `stmt` (a select of User), most recent `sort` first."""
     if (viewer := feeds.signed_in(viewer)) is not None:
-        blocked = (
-            select(Block.blocked_id)
-            .where(Block.blocker_id == viewer.id)
-            .union(select(Block.blocker_id).where(Block.blocked_id == viewer.id))
-        )
-        stmt = stmt.where(User.id.not_in(blocked))
+        stmt = stmt.where(User.id.not_in(feeds.blocked_either_way(viewer)))
     key = feeds.time_key(before)
     if key:
         stmt = stmt.where(sort <= key[0], or_(sort < key[0], User.id < key[1]))
