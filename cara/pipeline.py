@@ -114,6 +114,7 @@ def finish(post: Post) -> None:
     if any(m.state == MediaState.FAILED for m in post.media):
         post.state = PostState.FAILED
         return
+    classify_post(post)
     decisions = {m.verdict.decision for m in post.media if m.verdict is not None}
     if "reject" in decisions or "hold" in decisions:
         post.state = PostState.REJECTED if "reject" in decisions else PostState.HELD
@@ -128,14 +129,33 @@ def finish(post: Post) -> None:
 
 def check_image(media: Media, work_image: Image.Image) -> Verdict:
     """Perceptual hashes of the work image, then the filter on the ORIGINAL bytes: upsert
-    the image's Verdict row (the decision, and every signal with its evidence)."""
+    the image's Verdict row (the decision, and every signal with its evidence).
+
+    The classifier is not run here: `classify_post` scores a post's images in one batch when
+    the post finishes. A score from an earlier run of this image is kept (same pixels).
+    """
     try:
         hashes = hashindex.hash_image(work_image)
         media.phash, media.pdq = hashes.phash_hex, hashes.pdq_hex
     except ValueError:  # a thin strip too small to hash: no hash, so no hash match either
         media.phash = media.pdq = None
     data = storage.original_path(media.original_path).read_bytes()
-    signals, verdict = judge(data, work_image, classifier())
+    signals, _ = judge(data, work_image)
+    earlier = [s for s in stored_signals(media.verdict) if s.name == aifilter.CLASSIFIER]
+    return store_verdict(media, signals + earlier)
+
+
+def stored_signals(row: Verdict | None) -> list[aifilter.Signal]:
+    """The signals of a Verdict row, as Signal objects again."""
+    fields = ("name", "verdict", "score", "evidence", "definitive")
+    return [aifilter.Signal(**{k: s[k] for k in fields}) for s in (row.signals if row else [])]
+
+
+def store_verdict(media: Media, signals: list[aifilter.Signal]) -> Verdict:
+    """Decide from `signals` (allow list applied) and upsert the image's Verdict row."""
+    loaded = classifier()
+    thresholds = loaded.thresholds() if loaded else aifilter.Thresholds()
+    verdict = known.apply_allow_list(aifilter.decide(signals, thresholds), signals)
     row = media.verdict or Verdict(media=media)
     row.decision = verdict.decision
     row.signals = [{**asdict(s), "reason": s in verdict.reasons} for s in signals]
@@ -144,11 +164,45 @@ def check_image(media: Media, work_image: Image.Image) -> Verdict:
     return row
 
 
+def classify_post(post: Post) -> None:
+    """Score every image of the post the classifier has not seen, in one batch."""
+    model = classifier()
+    todo = [
+        m
+        for m in post.media
+        if m.verdict is not None
+        and not any(s.name == aifilter.CLASSIFIER for s in stored_signals(m.verdict))
+    ]
+    if model is None or not todo:
+        return
+    try:
+        scores = model.predict([_classifier_input(m, model) for m in todo])
+        signals = [aifilter.classifier_signal(x, model.thresholds(), model.name) for x in scores]
+    except Exception as exc:  # a model failure must not stop publishing: record it instead
+        log.exception("classifier failed on post %s", post.id)
+        failed = f"Classifier could not run ({type(exc).__name__})"
+        signals = [aifilter.Signal(aifilter.CLASSIFIER, "unknown", 0.0, failed)] * len(todo)
+    for media, signal in zip(todo, signals, strict=True):
+        store_verdict(media, [*stored_signals(media.verdict), signal])
+
+
+def _classifier_input(media: Media, model: aifilter.Classifier) -> Image.Image:
+    """The smallest display derivative at least as wide as the model's input (already
+    oriented, sRGB and stripped), so the original is not decoded again."""
+    webp = sorted(
+        (r for r in media.renditions if r["fmt"] == "webp" and not r.get("sq")),
+        key=lambda r: r["w"],
+    )
+    chosen = next((r for r in webp if r["w"] >= model.config.width), webp[-1])
+    with Image.open(storage.derivative_dir(media.id) / chosen["name"]) as img:
+        return img.convert("RGB")
+
+
 def judge(
     data: bytes, work_image: Image.Image | None, classifier: aifilter.Classifier | None = None
 ) -> tuple[list[aifilter.Signal], aifilter.Verdict]:
-    """Every signal for one image (provenance, classifier, known hashes) and the decision,
-    with the allow list applied. `flask filter check` calls this too."""
+    """Every signal for one image (provenance, known hashes, and the classifier when one is
+    given) and the decision, with the allow list applied. `flask filter check` calls this."""
     extra = known.signals_for(work_image) if work_image is not None else []
     signals, verdict = aifilter.analyze(data, classifier=classifier, extra=extra)
     return signals, known.apply_allow_list(verdict, signals)

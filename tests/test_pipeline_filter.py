@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from cara import pipeline, tasks
 from cara.extensions import db
-from cara.models import Media, Notification, PostState
+from cara.models import Media, MediaState, Notification, PostState
 from tests.support import AI_FILTER_FIXTURES, fixture_manifest
 from tests.test_filter import build_tiny_model, write_sidecar
 
@@ -208,3 +208,32 @@ def test_filter_check_reports_an_undecodable_file(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["filter", "check", str(junk)])
     assert result.exit_code == 1 and "not a decodable image" in result.output
     assert "decision: publish" in result.output
+
+
+def test_a_posts_images_are_classified_in_one_batch(app, make_post, tmp_path, monkeypatch):
+    model = build_tiny_model(tmp_path / "tiny.onnx")
+    write_sidecar(tmp_path / "tiny.json", hold_threshold=0.99)  # nothing is held
+    app.config["CLASSIFIER_MODEL"] = str(model)
+    batches = []
+    loaded = pipeline.classifier()
+    real_predict = loaded.predict
+
+    def counting_predict(images):
+        batches.append(len(images))
+        return real_predict(images)
+
+    monkeypatch.setattr(loaded, "predict", counting_predict)
+    names = ["human/skimage_coffee.png", "human/skimage_chelsea.png", "human/pillow_hopper.jpg"]
+    post = make_post(images=[uploadable(n) for n in names])
+    assert batches == [3]  # one call for the whole post, not one per image
+    assert post.state == PostState.PUBLISHED
+    for media in post.media:
+        scored = [s for s in media.verdict.signals if s["name"] == "classifier"]
+        assert len(scored) == 1 and not scored[0]["reason"]
+    # Processing the image again (a re-render) keeps its score without classifying again.
+    media = post.media[0]
+    media.state = MediaState.PENDING
+    db.session.commit()
+    tasks.process_media(media.id)
+    assert batches == [3]
+    assert [s["name"] for s in media.verdict.signals].count("classifier") == 1
