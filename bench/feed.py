@@ -264,7 +264,9 @@ def main() -> int:
     database = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'bench.sqlite'}"
     drop = None
     if database.startswith("postgres"):
-        database, drop = fresh_postgres(database)
+        from tests.support import fresh_postgres
+
+        database, drop = fresh_postgres(database, "cara_bench")
     env = {
         **os.environ,
         "DATABASE_URL": database,
@@ -383,27 +385,6 @@ def wait_for(base: str, timeout: float = 60) -> None:
         except OSError:
             time.sleep(0.2)
     raise SystemExit("gunicorn did not start")
-
-
-def fresh_postgres(url: str) -> tuple[str, object]:
-    """A new database next to the one DATABASE_URL names, and a function that drops it."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url.replace("postgres://", "postgresql://", 1)).set(
-        drivername="postgresql+psycopg"
-    )
-    name = f"cara_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return parsed.set(database=name).render_as_string(hide_password=False), drop
 
 
 if __name__ == "__main__":

@@ -10,17 +10,16 @@ import contextvars
 import io
 import os
 import re
-import uuid
 
 import pytest
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from PIL import Image
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from cara import create_app
 from cara.extensions import db
+from tests.support import fresh_postgres
 
 IN_CI = os.environ.get("CI") == "true"
 REDIS_URL = os.environ.get("CARA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -33,27 +32,15 @@ def require_service(name: str, reason: str):
     pytest.skip(f"{name} not available: {reason}")
 
 
-def _postgres_url() -> str | None:
-    """A fresh database for this run, next to the one DATABASE_URL names."""
-    base = os.environ.get("DATABASE_URL")
-    if not base or not base.startswith("postgres"):
-        return None
-    url = make_url(base.replace("postgres://", "postgresql://", 1)).set(
-        drivername="postgresql+psycopg"
-    )
-    name = f"cara_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def _database(tmp_path_factory):
     instance = tmp_path_factory.mktemp("instance")
-    uri = _postgres_url() or f"sqlite:///{instance / 'test.sqlite'}"
-    return {"uri": uri, "instance": instance}
+    base = os.environ.get("DATABASE_URL", "")
+    if base.startswith("postgres"):  # a fresh database for this run, dropped at the end
+        uri, drop = fresh_postgres(base, "cara_test")
+    else:
+        uri, drop = f"sqlite:///{instance / 'test.sqlite'}", None
+    return {"uri": uri, "instance": instance, "drop": drop}
 
 
 @pytest.fixture(scope="session")
@@ -63,12 +50,8 @@ def _migrated(_database):
         upgrade()
         db.engine.dispose()
     yield
-    if _database["uri"].startswith("postgresql"):
-        url = make_url(_database["uri"])
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        admin.dispose()
+    if _database["drop"]:
+        _database["drop"]()
 
 
 def _config(database, **overrides):
