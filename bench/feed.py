@@ -99,9 +99,9 @@ def populate(app, n_posts: int, n_users: int) -> dict:
     from sqlalchemy import insert, select, text
     from werkzeug.security import generate_password_hash
 
-    from cara import feeds, search
-    from cara.extensions import db
-    from cara.models import (
+    from cara.core import pagination
+    from cara.core.extensions import db
+    from cara.core.models import (
         Follow,
         Media,
         MediaState,
@@ -112,6 +112,7 @@ def populate(app, n_posts: int, n_users: int) -> dict:
         Visibility,
         post_tags,
     )
+    from cara.social import feeds, search
 
     rnd = random.Random(42)
     now = datetime.now(UTC)
@@ -199,7 +200,7 @@ def populate(app, n_posts: int, n_users: int) -> dict:
             .offset(feeds.PAGE_SIZE * 499 - 1)  # the bench computes a cursor; the app never does
             .limit(1)
         ).one()
-        return {"page500": feeds.encode_cursor(row.published_at, row.id), "reader": "artist0"}
+        return {"page500": pagination.encode_cursor(row.published_at, row.id), "reader": "artist0"}
 
 
 # --- serving and measuring -------------------------------------------------------------------

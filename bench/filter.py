@@ -25,8 +25,9 @@ from PIL import Image, ImageOps
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cara import provenance  # noqa: E402
-from cara.filter import Classifier, analyze  # noqa: E402
+from cara.aifilter import provenance  # noqa: E402
+from cara.aifilter.analyze import analyze  # noqa: E402
+from cara.aifilter.classifier import Classifier  # noqa: E402
 from tests.support import AI_FILTER_FIXTURES, fixture_manifest  # noqa: E402
 from tests.test_filter import build_tiny_model, write_sidecar  # noqa: E402
 

@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cara import hashindex as hx  # noqa: E402
+from cara.aifilter import hashindex as hx  # noqa: E402
 
 BATCH = 100_000
 

@@ -35,7 +35,7 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cara import hashindex as hx  # noqa: E402
+from cara.aifilter import hashindex as hx  # noqa: E402
 from tests.support import AI_FILTER_FIXTURES, fixture_manifest  # noqa: E402
 
 # Fixture files that show the same picture, so a match between them is not a false match:

@@ -132,10 +132,12 @@ def pick(srcset: str, needed: float) -> tuple[str, int]:
 
 def seed(app) -> dict[str, str]:
     """Demo paintings (several seeds each) and real photos; returns page paths to measure."""
-    from cara import auth, demo, posting
-    from cara.extensions import db
+    from cara import demo
+    from cara.accounts import auth
+    from cara.core.extensions import db
+    from cara.posting import drafts
 
-    limits = posting.upload_limits(app.config)
+    limits = drafts.upload_limits(app.config)
     users = {}
     for username, name, bio, _ in demo.ARTISTS:
         user, errors = auth.register(username, f"{username}@example.com", PASSWORD)
@@ -170,15 +172,15 @@ def seed(app) -> dict[str, str]:
 
 
 def _post(user, image, caption, alt, limits):
-    from cara import posting
+    from cara.posting import drafts
 
     buf = io.BytesIO()
     image.save(buf, "PNG")
-    post, errors = posting.add_images(
-        user, None, [posting.Upload("art.png", buf.getvalue())], limits, 10
+    post, errors = drafts.add_images(
+        user, None, [drafts.Upload("art.png", buf.getvalue())], limits, 10
     )
     assert post and not errors, errors
-    assert not posting.publish(
+    assert not drafts.publish(
         post, {"caption": caption, "alt": {post.media[0].id: alt}, "in_portfolio": True}
     )
     return post
@@ -189,7 +191,7 @@ def serve(folder: Path):
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     from cara import create_app
-    from cara.extensions import db
+    from cara.core.extensions import db
 
     class Quiet(WSGIRequestHandler):
         def log_request(self, *args, **kwargs):

@@ -86,7 +86,7 @@ def run_ours(src: Path, out: Path, i: int, jpeg: bool) -> None:
     import imagehash
     import numpy as np
 
-    from cara import media
+    from cara import imaging as media
 
     rights = media.Rights(
         "Bench Artist", "© 2025 Bench Artist", f"https://cara.example/posts/{i}", None
@@ -125,7 +125,7 @@ def worker(path_name: str, src: Path, runs: int, cpu: int | None) -> dict:
     import numpy  # noqa: F401
     from PIL import Image, ImageOps  # noqa: F401
 
-    from cara import media  # noqa: F401
+    from cara import imaging as media  # noqa: F401
 
     # phash imports scipy lazily: do it now, so the RSS growth compares pixel work only.
     imagehash.phash(Image.new("RGB", (64, 64)))

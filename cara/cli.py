@@ -7,9 +7,11 @@ from flask import Flask, current_app
 from PIL import Image
 from sqlalchemy import select
 
-from . import auth, tasks
-from .extensions import db
-from .models import Role, User
+from cara.accounts import auth
+from cara.core import tasks
+from cara.core.extensions import db
+from cara.core.models import Role, User
+from cara.posting import screening
 
 
 def register_cli(app: Flask) -> None:
@@ -48,15 +50,14 @@ def users_reset_link(username):
     user = db.session.scalar(select(User).where(User.username == username.lower()))
     if user is None:
         raise click.ClickException(f"No account named {username}")
-    with current_app.test_request_context(base_url=current_app.config.get("BASE_URL")):
-        click.echo(auth.reset_link(user))
+    click.echo(auth.reset_link(user))
 
 
 @click.command("demo")
 @click.option("--if-empty", is_flag=True, help="Only when the database has no accounts yet.")
 def demo_command(if_empty):
     """Load demo artists and artworks (idempotent)."""
-    from .demo import load_demo
+    from cara.demo import load_demo
 
     if if_empty and db.session.scalar(select(User.id).limit(1)) is not None:
         click.echo("The database has accounts: no demo content loaded.")
@@ -96,19 +97,19 @@ def filter_group():
 @click.option("--sidecar", type=click.Path(dir_okay=False), help="Its JSON (default: MODEL.json).")
 def filter_check(files, model, sidecar):
     """Print each file's signals and the decision, as an upload would get them now."""
-    from . import filter as aifilter
-    from . import known, pipeline
+    from cara.aifilter.classifier import ClassifierError
+    from cara.posting import known
 
     try:
         if model:
             model = Path(model)
             sidecar = Path(sidecar) if sidecar else model.with_suffix(".json")
-            classifier = pipeline.load_classifier(model, sidecar)
+            classifier = screening.load_classifier(model, sidecar)
         else:
-            classifier = pipeline.classifier()
-    except aifilter.ClassifierError as exc:
+            classifier = screening.classifier()
+    except ClassifierError as exc:
         raise click.ClickException(str(exc)) from None
-    status = f"{classifier.name}" if classifier else pipeline.classifier_status()
+    status = f"{classifier.name}" if classifier else screening.classifier_status()
     click.echo(f"classifier: {status}")
     unreadable = 0
     for name in files:
@@ -118,7 +119,7 @@ def filter_check(files, model, sidecar):
         except (ValueError, OSError, Image.DecompressionBombError) as exc:
             work, unreadable = None, unreadable + 1  # provenance is still read from the bytes
             click.echo(f"{name}: not a decodable image ({exc}); no hashes, no classifier")
-        signals, verdict = pipeline.judge(data, work, classifier)
+        signals, verdict = screening.judge(data, work, classifier)
         click.echo(name)
         for s in signals:
             click.echo(f"  {s.name:<24} {s.verdict:<7} {s.score:4.2f}  {s.evidence}")
@@ -144,7 +145,8 @@ FORMAT = click.Choice(["csv", "json"])
 @click.option("--note", default="", help="Where the list comes from; kept with every hash.")
 def hashes_import(file, fmt, untrusted, note):
     """Add a hash list to the known-AI hashes, all or nothing."""
-    from . import hashindex, known
+    from cara.aifilter import hashindex
+    from cara.posting import known
 
     try:
         count = known.import_list(
@@ -161,7 +163,7 @@ def hashes_import(file, fmt, untrusted, note):
 @click.option("--format", "fmt", type=FORMAT, help="Default: from the file name (.json, else CSV).")
 def hashes_export(file, fmt):
     """Write the trusted known-AI hashes to FILE ("-" for standard output)."""
-    from . import known
+    from cara.posting import known
 
     text, count = known.export_list(known.list_format(file, fmt))
     with click.open_file(file, "w", encoding="utf-8") as out:

@@ -8,9 +8,13 @@ from flask import current_app
 from PIL import Image, ImageDraw, ImageFilter
 from sqlalchemy import select
 
-from . import auth, media, posting, social, tasks
-from .extensions import db
-from .models import User
+from cara import imaging as media
+from cara.accounts import auth
+from cara.core import tasks
+from cara.core.extensions import db
+from cara.core.models import User
+from cara.posting import drafts
+from cara.social import actions
 
 W, H = 1200, 900
 
@@ -179,24 +183,24 @@ def _load() -> int:
             user.display_name, user.bio, user.open_to_work = name, bio, open_to_work
             db.session.commit()
             for draw, seed, caption, alt in POSTS[username]:
-                upload = posting.Upload(f"{draw.__name__[1:]}-{seed}.png", _png(draw(seed)))
-                post, errors = posting.add_images(user, None, [upload], limits, max_images=10)
+                upload = drafts.Upload(f"{draw.__name__[1:]}-{seed}.png", _png(draw(seed)))
+                post, errors = drafts.add_images(user, None, [upload], limits, max_images=10)
                 assert not errors, errors
                 form = {"caption": caption, "alt": {post.media[0].id: alt}, "in_portfolio": True}
-                assert not posting.publish(post, form)
+                assert not drafts.publish(post, form)
                 created += 1
         users[username] = user
     people = list(users.values())
     for a in people:
         for b in people:
             if a is not b:
-                social.follow(a, b)
+                actions.follow(a, b)
         for post in a.posts[:1]:
             for b in people:
                 if b is not a:
-                    social.like(b, post)
+                    actions.like(b, post)
     first = people[0].posts[0] if people[0].posts else None
     if first is not None and created:
-        social.comment(people[1], first, "The colours in this are wonderful.")
-        social.comment(people[2], first, "Love the layering!")
+        actions.comment(people[1], first, "The colours in this are wonderful.")
+        actions.comment(people[2], first, "Love the layering!")
     return created

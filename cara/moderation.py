@@ -12,10 +12,10 @@ from PIL import Image
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
-from . import feeds, known, notify, posting, storage
-from . import media as imaging
-from .extensions import db
-from .models import (
+from cara import imaging
+from cara.core import pagination, storage
+from cara.core.extensions import db
+from cara.core.models import (
     Appeal,
     AuditEntry,
     Comment,
@@ -27,6 +27,8 @@ from .models import (
     User,
     utcnow,
 )
+from cara.posting import drafts, known, screening
+from cara.social import notify
 
 PAGE_SIZE = 20
 REASON_MAX = 2000
@@ -61,9 +63,9 @@ class QueuePage:
 
 
 def _after(cursor: str | None) -> int:
-    values = feeds.decode_cursor(cursor)
+    values = pagination.decode_cursor(cursor)
     try:
-        return feeds.cursor_id(values[0])
+        return pagination.cursor_id(values[0])
     except (TypeError, ValueError, IndexError):
         return 0  # missing or tampered with: first page
 
@@ -77,7 +79,7 @@ def _keyset(stmt, column, cursor: str | None, newest_first: bool = False) -> tup
     rows = list(db.session.scalars(stmt.order_by(order).limit(PAGE_SIZE + 1)))
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    return rows, (feeds.encode_cursor(rows[-1].id) if more else None)
+    return rows, (pagination.encode_cursor(rows[-1].id) if more else None)
 
 
 def _post_options():
@@ -150,33 +152,9 @@ def report_target(report: Report) -> tuple[str, str | None]:
 # --- what the artist and the moderators are shown ------------------------------------------
 
 
-def flagged(post: Post) -> list[Media]:
-    """The post's images whose verdict holds or rejects them."""
-    return [m for m in post.media if m.verdict and m.verdict.decision in ("hold", "reject")]
-
-
-def reasons(media: Media) -> list[dict]:
-    """The signals that decided an image's verdict (stored dicts: name, score, evidence...)."""
-    if media.verdict is None:
-        return []
-    return [s for s in media.verdict.signals if s.get("reason")]
-
-
 def open_appeal(post: Post) -> Appeal | None:
     stmt = select(Appeal).where(Appeal.post_id == post.id, Appeal.status == "open")
     return db.session.scalar(stmt.limit(1))
-
-
-def tell_artist_filtered(post: Post) -> None:
-    """The filter held or rejected a post: say why, and that an appeal is possible."""
-    evidence = next((r["evidence"] for m in flagged(post) for r in reasons(m)), "")
-    if post.state == PostState.REJECTED:
-        text = "Your post was not published: it matches a known AI-generated image."
-    else:
-        text = "Your post is held for review; only you and the moderators can see it."
-    if evidence:
-        text += f" {evidence}."
-    notify.notify(post.author_id, "moderation", post_id=post.id, text=text + " You can appeal.")
 
 
 # --- decisions ---------------------------------------------------------------------------------
@@ -217,7 +195,7 @@ def confirm_ai(post: Post, moderator: User, reason: str) -> None:
     """Reject the post as AI-made; its images' hashes join the known list (source moderator)."""
     reason = _reason(reason, required=True)
     _check(post, "confirm")
-    images = flagged(post) or [m for m in post.media if m.state == MediaState.DONE]
+    images = screening.flagged(post) or [m for m in post.media if m.state == MediaState.DONE]
     for media in images:
         known.list_image(media, source="moderator", who=moderator)
     post.state = PostState.REJECTED
@@ -236,7 +214,7 @@ def clear(post: Post, moderator: User, reason: str = "") -> None:
     """Publish the post; its flagged images join the allow list and are not flagged again."""
     reason = _reason(reason, required=False)
     _check(post, "clear")
-    for media in flagged(post):
+    for media in screening.flagged(post):
         known.allow_image(media, who=moderator)
     post.state = PostState.PUBLISHED
     post.published_at = post.published_at or utcnow()
@@ -288,7 +266,7 @@ def submit_appeal(post: Post, author: User, message: str, uploads: list, limits)
         return errors
     # Stored as done at once: evidence is never processed into public derivatives.
     evidence = [
-        posting.store_original(author.id, upload, info, state=MediaState.DONE)
+        drafts.store_original(author.id, upload, info, state=MediaState.DONE)
         for upload, info in checked
     ]
     db.session.add_all(evidence)
@@ -329,7 +307,7 @@ def evidence_preview(media: Media) -> bytes | None:
 
 
 # Deleting a post (or an account) takes the process images of its appeals along: the rows in
-# the same transaction, the files once it commits (as posting.delete does for the post's own).
+# the same transaction, the files once it commits (as drafts.delete does for the post's own).
 _DOOMED = "cara.appeal_files"
 
 

@@ -8,7 +8,7 @@ Create Date: ${create_date}
 from alembic import op
 import sqlalchemy as sa
 
-import cara.models  # noqa: F401  (custom column types such as TZDateTime)
+import cara.core.models  # noqa: F401  (custom column types such as TZDateTime)
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

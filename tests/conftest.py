@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from cara import create_app
-from cara.extensions import db
+from cara.core.extensions import db
 from tests.support import fresh_postgres
 
 IN_CI = os.environ.get("CI") == "true"
@@ -138,16 +138,14 @@ def auth(client):
 
 @pytest.fixture
 def make_user(app):
-    from cara import auth as accounts
-    from cara.models import Role
+    from cara.accounts import auth
+    from cara.core.models import Role
 
     counter = iter(range(1, 10_000))
 
     def make(username=None, password="correct horse battery", role="member", **fields):
         username = username or f"artist{next(counter)}"
-        user, errors = accounts.register(
-            username, f"{username}@example.com", password, role=Role(role)
-        )
+        user, errors = auth.register(username, f"{username}@example.com", password, role=Role(role))
         assert not errors, errors
         for key, value in fields.items():
             setattr(user, key, value)
@@ -160,20 +158,20 @@ def make_user(app):
 @pytest.fixture
 def make_post(app, make_user):
     """A post through the real pipeline (jobs run inline in tests): upload, describe, publish."""
-    from cara import posting
-    from cara.media import Limits
+    from cara.imaging import Limits
+    from cara.posting import drafts
 
     def make(author=None, images=None, caption="A study", publish=True, **form):
         author = author or make_user()
         uploads = [
-            posting.Upload(f"art{i}.png", data)
+            drafts.Upload(f"art{i}.png", data)
             for i, data in enumerate(images or [image_bytes(size=(400, 300))])
         ]
-        post, errors = posting.add_images(author, None, uploads, Limits(), max_images=10)
+        post, errors = drafts.add_images(author, None, uploads, Limits(), max_images=10)
         assert not errors, errors
         if publish:
             alts = {m.id: f"Image {i + 1} of the study" for i, m in enumerate(post.media)}
-            assert not posting.publish(post, {"caption": caption, "alt": alts, **form})
+            assert not drafts.publish(post, {"caption": caption, "alt": alts, **form})
         return post
 
     return make

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from werkzeug.security import generate_password_hash
 
-from cara.extensions import db
-from cara.models import Media, MediaState, Post, PostState, Tag, User, Visibility, utcnow
+from cara.core.extensions import db
+from cara.core.models import Media, MediaState, Post, PostState, Tag, User, Visibility, utcnow
 
 _seq = itertools.count(1)
 GOOD = "correct horse battery"

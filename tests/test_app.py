@@ -9,8 +9,8 @@ from flask import Flask
 from sqlalchemy import text
 
 from cara import create_app
-from cara.config import load_config
-from cara.extensions import db
+from cara.core.config import load_config
+from cara.core.extensions import db
 
 
 def test_env_overrides_instance_config_and_defaults(tmp_path, monkeypatch):

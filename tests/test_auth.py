@@ -3,9 +3,9 @@
 import pytest
 from sqlalchemy import select
 
-from cara import auth as accounts
-from cara.extensions import db
-from cara.models import User
+from cara.accounts import auth
+from cara.core.extensions import db
+from cara.core.models import User
 from tests.conftest import csrf_token_from
 
 GOOD = "correct horse battery"
@@ -128,7 +128,7 @@ def test_change_password_keeps_this_session_and_ends_others(app, make_user):
     assert response.status_code == 303
     assert laptop.get("/settings").status_code == 200
     assert phone.get("/settings").status_code == 302
-    assert accounts.authenticate("ana", "a brand new passphrase") is not None
+    assert auth.authenticate("ana", "a brand new passphrase") is not None
 
 
 def test_change_password_errors(client, make_user, auth):
@@ -146,7 +146,7 @@ def test_password_reset_link_is_logged_without_smtp_and_single_use(client, make_
     user = make_user("ana")
     client.post("/password/reset", data={"email": "ana@example.com"})
     link = next(r.getMessage() for r in caplog.records if "reset link" in r.getMessage())
-    path = link.split("http://localhost")[-1]
+    path = link.split("http://cara.test")[-1]  # BASE_URL in the tests' config
     assert path.startswith("/password/reset/")
     assert client.get(path).status_code == 200
     assert client.post(path, data={"password": "my fresh passphrase"}).status_code == 303
@@ -155,6 +155,18 @@ def test_password_reset_link_is_logged_without_smtp_and_single_use(client, make_
     response = client.post(path, data={"password": "another passphrase"})
     assert response.status_code == 303 and response.headers["Location"] == "/password/reset"
     assert user.check_password("my fresh passphrase")
+
+
+def test_password_reset_link_ignores_the_request_host(client, make_user, caplog):
+    """H1: a forged Host (or X-Forwarded-Host) must not end up in the mailed link."""
+    make_user("ana")
+    client.post(
+        "/password/reset",
+        data={"email": "ana@example.com"},
+        headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"},
+    )
+    link = next(r.getMessage() for r in caplog.records if "reset link" in r.getMessage())
+    assert "evil.example" not in link and "http://cara.test/password/reset/" in link
 
 
 def test_password_reset_does_not_reveal_accounts(client, caplog):

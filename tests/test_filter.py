@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cara.filter import (
-    Classifier,
-    ClassifierError,
+from cara.aifilter.analyze import analyze
+from cara.aifilter.classifier import Classifier, ClassifierError
+from cara.aifilter.signals import (
+    Decision,
     Signal,
     Thresholds,
-    Verdict,
-    analyze,
     classifier_signal,
     decide,
     known_hash_signal,
@@ -34,7 +33,7 @@ WATERMARK = Signal("watermark", "ai", 0.8, "Stable Diffusion watermark (weak)", 
 
 
 def test_no_signals_publish() -> None:
-    assert decide([]) == Verdict("publish", ())
+    assert decide([]) == Decision("publish", ())
 
 
 def test_known_hash_match_rejects() -> None:
@@ -51,7 +50,7 @@ def test_allow_listed_hash_match_only_holds() -> None:
 
 def test_definitive_provenance_holds() -> None:
     verdict = decide([HUMANISH, PROVENANCE])
-    assert verdict == Verdict("hold", (PROVENANCE,))
+    assert verdict == Decision("hold", (PROVENANCE,))
 
 
 def test_non_definitive_ai_signal_does_not_hold() -> None:
@@ -369,14 +368,14 @@ def test_analyze_human_fixture_with_extra_hash_rejects() -> None:
     data = (AI_FILTER_FIXTURES / "human" / "pillow_hopper.jpg").read_bytes()
     signals, verdict = analyze(data, extra=[HASH])
     assert signals == [HASH]
-    assert verdict == Verdict("reject", (HASH,))
+    assert verdict == Decision("reject", (HASH,))
 
 
 def test_analyze_runs_the_classifier(tiny: Classifier) -> None:
     signals, verdict = analyze(_png("red"), classifier=tiny)
     (signal,) = signals
     assert signal.name == "classifier" and signal.score > 0.9
-    assert verdict == Verdict("hold", (signal,))
+    assert verdict == Decision("hold", (signal,))
     signals, verdict = analyze(_png("blue"), classifier=tiny)
     assert signals[0].score < 0.5 and verdict.decision == "publish"
 
@@ -398,7 +397,7 @@ def test_analyze_thresholds_default_to_the_sidecar(tmp_path: Path, tiny: Classif
 
 def test_analyze_classifier_plus_hash_rejects_because_of_hash(tiny: Classifier) -> None:
     signals, verdict = analyze(_png("red"), classifier=tiny, extra=[HASH])
-    assert verdict == Verdict("reject", (HASH,))
+    assert verdict == Decision("reject", (HASH,))
     assert [s.name for s in signals] == ["classifier", "known-hash"]
 
 

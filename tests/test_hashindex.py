@@ -1,4 +1,4 @@
-"""cara.hashindex: near-duplicate matching on real fixture images, the index, hash-list files.
+"""cara.aifilter.hashindex: near-duplicate matching on real images, the index, hash-list files.
 
 No Flask app. bench/hashmatch.py runs the full transformation matrix; this keeps a fast subset.
 """
@@ -15,7 +15,7 @@ import pdqhash
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from cara import hashindex as hx
+from cara.aifilter import hashindex as hx
 from tests.support import AI_FILTER_FIXTURES, fixture_manifest
 
 # Typical pictures from both directories (photos, renders, paintings, a 128 px JPEG, an RGBA

@@ -5,9 +5,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from cara import jobs
-from cara.extensions import db
-from cara.models import Job
+from cara import board
+from cara.core.extensions import db
+from cara.core.models import Job
 from tests.social_factory import hx, login, person
 
 GOOD_JOB = {
@@ -61,16 +61,16 @@ def test_bad_openings_are_refused_with_a_message(client, field, value, message):
 
 
 def test_location_or_remote_is_required():
-    data, errors = jobs.clean({**GOOD_JOB, "remote": "", "location": ""})
+    data, errors = board.clean({**GOOD_JOB, "remote": "", "location": ""})
     assert "location" in errors
-    assert not jobs.clean({**GOOD_JOB, "location": ""})[1]
+    assert not board.clean({**GOOD_JOB, "location": ""})[1]
 
 
 def test_browse_filter_and_page(client):
     ana = person("ana")
     for i in range(30):
         kind = ("full-time", "freelance", "commission")[i % 3]
-        jobs.create(ana, {**GOOD_JOB, "title": f"Job {i}", "kind": kind, "remote": i % 2 and "1"})
+        board.create(ana, {**GOOD_JOB, "title": f"Job {i}", "kind": kind, "remote": i % 2 and "1"})
     html = client.get("/jobs").get_data(as_text=True)
     assert len(job_ids(html)) == 24 and '<label for="job-kind">Kind</label>' in html
     next_url = re.search(r'id="jobs-more">\s*<a href="([^"]+)"', html).group(1)
@@ -91,7 +91,7 @@ def test_browse_filter_and_page(client):
 def test_owner_edits_closes_and_reopens(client):
     ana = person("ana")
     person("bob")
-    job, _ = jobs.create(ana, GOOD_JOB)
+    job, _ = board.create(ana, GOOD_JOB)
     login(client, "bob")
     assert client.get(f"/jobs/{job.id}/edit").status_code == 403
     assert client.post(f"/jobs/{job.id}/close").status_code == 403

@@ -6,10 +6,11 @@ import json
 import pytest
 from sqlalchemy import delete, select
 
-from cara import hashindex, known
-from cara.extensions import db
-from cara.filter import KNOWN_HASH, KNOWN_HASH_ALLOWED, Signal, decide
-from cara.models import KnownHash, PostState
+from cara.aifilter import hashindex
+from cara.aifilter.signals import KNOWN_HASH, KNOWN_HASH_ALLOWED, Signal, decide
+from cara.core.extensions import db
+from cara.core.models import KnownHash, PostState
+from cara.posting import known
 from tests.test_pipeline_filter import (
     canvas,
     no_avif,  # noqa: F401 (an autouse fixture)

@@ -1,4 +1,4 @@
-"""cara.media: upload validation, derivatives, metadata strip/embed. No Flask app needed."""
+"""cara.imaging: upload validation, derivatives, metadata strip/embed. No Flask app needed."""
 
 import io
 import os
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, JpegImagePlugin
 
-from cara import media
+from cara import imaging as media
 from tests.support import AI_FILTER_FIXTURES
 
 HUMAN = AI_FILTER_FIXTURES / "human"

@@ -7,9 +7,10 @@ import pytest
 from PIL import Image, ImageOps
 from sqlalchemy import select
 
-from cara import moderation, storage
-from cara.extensions import db
-from cara.models import (
+from cara import moderation
+from cara.core import storage
+from cara.core.extensions import db
+from cara.core.models import (
     Appeal,
     AuditEntry,
     KnownHash,

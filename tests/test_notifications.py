@@ -5,9 +5,11 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from cara import media, notify, posting, social
-from cara.extensions import db
-from cara.models import Notification, PostState
+from cara import imaging as media
+from cara.core.extensions import db
+from cara.core.models import Notification, PostState
+from cara.posting import drafts
+from cara.social import actions, notify
 from tests.conftest import image_bytes
 from tests.social_factory import hx, login, make_post, person
 
@@ -23,9 +25,9 @@ def test_notify_skips_self_blocks_mutes_and_repeats(app):
     ana, bob, cyd, dee = (person(n) for n in ("ana", "bob", "cyd", "dee"))
     post = make_post(ana, "x")
     assert notify.notify(ana.id, "like", ana.id, post.id) is None
-    social.block(ana, bob)
+    actions.block(ana, bob)
     assert notify.notify(ana.id, "like", bob.id, post.id) is None
-    social.mute(ana, cyd)
+    actions.mute(ana, cyd)
     assert notify.notify(ana.id, "like", cyd.id, post.id) is None
     assert notify.notify(ana.id, "like", dee.id, post.id) is not None
     db.session.commit()
@@ -47,21 +49,21 @@ def test_moderation_outcome_is_a_notification_with_text(client):
 def test_social_actions_notify_and_undoing_withdraws(app):
     ana, bob = person("ana"), person("bob")
     post = make_post(ana, "x")
-    social.follow(bob, ana)
-    social.like(bob, post)
-    social.repost(bob, post)
-    social.unlike(bob, post)
-    social.like(bob, post)
+    actions.follow(bob, ana)
+    actions.like(bob, post)
+    actions.repost(bob, post)
+    actions.unlike(bob, post)
+    actions.like(bob, post)
     assert kinds(ana) == ["follow", "repost", "like"]
-    social.unfollow(bob, ana)
+    actions.unfollow(bob, ana)
     assert kinds(ana) == ["repost", "like"]
 
 
 def test_comments_replies_and_mentions(app):
     ana, bob, cyd, dee = (person(n) for n in ("ana", "bob", "cyd", "dee"))
     post = make_post(ana, "x")
-    top, _ = social.comment(bob, post, "Nice! @cyd @dee @nobody @bob")
-    social.comment(cyd, post, "Agreed @ana", top)
+    top, _ = actions.comment(bob, post, "Nice! @cyd @dee @nobody @bob")
+    actions.comment(cyd, post, "Agreed @ana", top)
     assert kinds(ana) == ["comment", "comment"]  # the artist hears once per comment
     assert kinds(bob) == ["reply"]
     assert kinds(cyd) == ["mention"] and kinds(dee) == ["mention"]
@@ -69,25 +71,25 @@ def test_comments_replies_and_mentions(app):
 
 def test_mentions_respect_blocks_and_followers_only_posts(app):
     ana, bob, cyd = person("ana"), person("bob"), person("cyd")
-    social.block(cyd, ana)
+    actions.block(cyd, ana)
     only = make_post(ana, "x", visibility="followers")
-    social.comment(ana, only, "hey @bob @cyd")
+    actions.comment(ana, only, "hey @bob @cyd")
     assert kinds(bob) == [] and kinds(cyd) == []  # bob cannot see it; cyd blocked ana
 
 
 def test_caption_mentions_notify_when_the_post_goes_live(app):
     ana, bob = person("ana"), person("bob")
-    post, errors = posting.add_images(
-        ana, None, [posting.Upload("a.png", image_bytes())], media.Limits(), max_images=10
+    post, errors = drafts.add_images(
+        ana, None, [drafts.Upload("a.png", image_bytes())], media.Limits(), max_images=10
     )
     assert not errors
     alt = {post.media[0].id: "A red square"}
-    assert not posting.publish(post, {"caption": "With @bob #ink", "alt": alt})
+    assert not drafts.publish(post, {"caption": "With @bob #ink", "alt": alt})
     db.session.refresh(post)
     if post.state != PostState.PUBLISHED:
         pytest.skip(f"the pipeline did not publish the post ({post.state})")
     assert kinds(bob) == ["mention"]
-    posting.update(post, {"caption": "With @bob and @bob again", "alt": alt})
+    drafts.update(post, {"caption": "With @bob and @bob again", "alt": alt})
     assert kinds(bob) == ["mention"]  # already told
 
 
@@ -96,10 +98,10 @@ def test_grouped_notifications_page_and_fragment(client):
     post = make_post(ana, "Dusk over the ridge")
     fans = [person(f"fan{i}") for i in range(4)]
     for fan in fans:
-        social.like(fan, post)
-        social.follow(fan, ana)
-    social.comment(fans[0], post, "first comment")
-    social.comment(fans[1], post, "second comment")
+        actions.like(fan, post)
+        actions.follow(fan, ana)
+    actions.comment(fans[0], post, "first comment")
+    actions.comment(fans[1], post, "second comment")
     login(client, "ana")
     html = client.get("/notifications").get_data(as_text=True)
     assert re.search(
@@ -117,14 +119,14 @@ def test_unread_count_in_nav_and_mark_read(client):
     post = make_post(ana, "x")
     login(client, "ana")
     assert '<span id="nav-unread"></span>' in client.get("/latest").get_data(as_text=True)
-    social.like(bob, post)
-    social.follow(bob, ana)
+    actions.like(bob, post)
+    actions.follow(bob, ana)
     html = client.get("/latest").get_data(as_text=True)
     assert '<span class="count">2</span><span class="visually-hidden"> unread</span>' in html
     top = re.search(
         r'name="upto" value="(\d+)"', client.get("/notifications").get_data(as_text=True)
     )
-    newer, _ = social.comment(bob, post, "arrived after the page")
+    newer, _ = actions.comment(bob, post, "arrived after the page")
     response = client.post("/notifications/read", data={"upto": top.group(1)})
     assert response.status_code == 303 and response.headers["Location"] == "/notifications"
     assert notify.unread_count(ana) == 1  # the newer one stays unread

@@ -8,10 +8,11 @@ from urllib.robotparser import RobotFileParser
 
 import pytest
 
-from cara import media as imaging
-from cara import optout, posting, storage
-from cara.extensions import db
-from cara.models import PostState
+from cara import imaging, optout
+from cara.core import storage
+from cara.core.extensions import db
+from cara.core.models import PostState
+from cara.posting import drafts
 from tests.conftest import image_bytes
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0"
@@ -41,11 +42,11 @@ def robots(client) -> RobotFileParser:
 
 def published_post(user, size=(800, 600)):
     """A real post whose image went through the pipeline (JOB_RUNNER is inline in tests)."""
-    post, errors = posting.add_images(
-        user, None, [posting.Upload("a.png", image_bytes(size=size))], imaging.Limits(), 10
+    post, errors = drafts.add_images(
+        user, None, [drafts.Upload("a.png", image_bytes(size=size))], imaging.Limits(), 10
     )
     assert not errors, errors
-    assert posting.publish(post, {"caption": "x", "alt": {post.media[0].id: "alt"}}) == {}
+    assert drafts.publish(post, {"caption": "x", "alt": {post.media[0].id: "alt"}}) == {}
     db.session.refresh(post)
     assert post.state == PostState.PUBLISHED, post.state
     return post
@@ -145,10 +146,9 @@ def test_html_pages_carry_the_meta_tags_and_headers(client):
         assert response.headers["tdm-policy"] == policy.group(1)
 
 
-def test_policy_url_falls_back_to_the_request_origin(client, app):
-    app.config["BASE_URL"] = None
-    response = client.get("/", base_url="https://art.example")
-    assert response.headers["tdm-policy"] == "https://art.example/.well-known/tdm-policy.json"
+def test_policy_url_comes_from_base_url_never_the_request_host(client, app):
+    response = client.get("/", base_url="https://evil.example")
+    assert response.headers["tdm-policy"] == "http://cara.test/.well-known/tdm-policy.json"
 
 
 def test_artist_who_opted_out_of_search_gets_noindex(client, make_user):

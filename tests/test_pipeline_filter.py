@@ -8,9 +8,9 @@ from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import select
 
-from cara import pipeline, tasks
-from cara.extensions import db
-from cara.models import Media, MediaState, Notification, PostState
+from cara.core.extensions import db
+from cara.core.models import Media, MediaState, Notification, PostState
+from cara.posting import processing, screening
 from tests.support import AI_FILTER_FIXTURES, fixture_manifest
 from tests.test_filter import build_tiny_model, write_sidecar
 
@@ -19,7 +19,7 @@ from tests.test_filter import build_tiny_model, write_sidecar
 def no_avif(monkeypatch):
     """Skip the AVIF follow-up job: it is most of the encode time and plays no part in the
     filter (tests/test_media.py covers it). Imported by the other moderation test modules."""
-    monkeypatch.setattr(tasks, "make_avif", lambda media_id: None)
+    monkeypatch.setattr(processing, "make_avif", lambda media_id: None)
 
 
 MANIFEST = fixture_manifest()
@@ -131,7 +131,7 @@ def test_verdict_row_is_replaced_when_the_image_is_processed_again(make_post):
     post = make_post(images=[generator_png()])
     media = post.media[0]
     first = media.verdict.id
-    pipeline.process(media)
+    processing.process(media)
     db.session.commit()
     assert media.verdict.id == first and media.verdict.decision == "hold"
 
@@ -157,7 +157,7 @@ def test_classifier_holds_and_never_rejects(app, make_post, tmp_path):
     model = build_tiny_model(tmp_path / "tiny.onnx")
     write_sidecar(tmp_path / "tiny.json", hold_threshold=0.01)  # every image scores above
     app.config["CLASSIFIER_MODEL"] = str(model)
-    assert pipeline.classifier_status() == "ok"
+    assert screening.classifier_status() == "ok"
     post = make_post(images=[uploadable("human/skimage_coffee.png")])
     (reason,) = [s for s in post.media[0].verdict.signals if s["reason"]]
     assert post.state == PostState.HELD and reason["name"] == "classifier"
@@ -215,7 +215,7 @@ def test_a_posts_images_are_classified_in_one_batch(app, make_post, tmp_path, mo
     write_sidecar(tmp_path / "tiny.json", hold_threshold=0.99)  # nothing is held
     app.config["CLASSIFIER_MODEL"] = str(model)
     batches = []
-    loaded = pipeline.classifier()
+    loaded = screening.classifier()
     real_predict = loaded.predict
 
     def counting_predict(images):
@@ -234,6 +234,6 @@ def test_a_posts_images_are_classified_in_one_batch(app, make_post, tmp_path, mo
     media = post.media[0]
     media.state = MediaState.PENDING
     db.session.commit()
-    tasks.process_media(media.id)
+    processing.process_media(media.id)
     assert batches == [3]
     assert [s["name"] for s in media.verdict.signals].count("classifier") == 1

@@ -7,9 +7,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from cara import storage, tasks
-from cara.extensions import db
-from cara.models import Media, MediaState, Post, PostState
+from cara.core import storage, tasks
+from cara.core.extensions import db
+from cara.core.models import Media, MediaState, Post, PostState
+from cara.posting import processing
 from tests.conftest import image_bytes
 from tests.support import AI_FILTER_FIXTURES
 
@@ -280,16 +281,15 @@ def test_processing_card_polls_and_has_refresh_link(client, artist, app):
 
 
 def test_failed_processing_shows_retry(client, artist, app, monkeypatch):
-    from cara import pipeline
 
     def broken(media):
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(pipeline, "process", broken)
+    monkeypatch.setattr(processing, "process", broken)
     response = upload(client, ("a.png", image_bytes(size=(300, 300))))
     post = db.session.scalar(select(Post))
     media = post.media[0]
-    for _ in range(tasks.MAX_ATTEMPTS - 1):  # inline runner: retries come from the sweeper
+    for _ in range(processing.MAX_ATTEMPTS - 1):  # inline runner: retries come from the sweeper
         media.lease_until = None
         db.session.commit()
         tasks.sweep()
@@ -312,7 +312,7 @@ def test_task_twice_gives_same_files(app, artist, make_post):
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     media.state = MediaState.PENDING
     db.session.commit()
-    tasks.process_media(media.id)
+    processing.process_media(media.id)
     after = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert before == after
 
@@ -382,7 +382,7 @@ def test_square_crop_follows_the_chosen_focus(client, artist, make_post):
 
 
 def test_avif_follows_in_a_second_job(artist, make_post):
-    from cara.media import avif_supported
+    from cara.imaging import avif_supported
 
     if not avif_supported():
         pytest.skip("this Pillow cannot write AVIF")
@@ -441,13 +441,13 @@ def test_preferences_reject_unknown_choices(client, artist):
 
 
 def test_going_public_approves_waiting_follow_requests(client, artist, make_user):
-    from cara import social
-    from cara.models import Follow
+    from cara.core.models import Follow
+    from cara.social import actions
 
     artist.is_private = True
     db.session.commit()
     fan = make_user("fan")
-    social.follow(fan, artist)
+    actions.follow(fan, artist)
     assert db.session.get(Follow, (fan.id, artist.id)).pending
     prefs = {"licence": "all-rights-reserved", "data_mining": "DMI-PROHIBITED-AIMLTRAINING"}
     assert client.post("/settings/preferences", data=prefs).status_code == 303

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from cara import provenance
-from cara.filter import Signal, analyze, decide
-from cara.provenance import provenance_signals, read_metadata, stealth_signal
+from cara.aifilter import provenance
+from cara.aifilter.analyze import analyze
+from cara.aifilter.provenance import provenance_signals, read_metadata, stealth_signal
+from cara.aifilter.signals import Signal, decide
 from tests.support import AI_FILTER_FIXTURES, fixture_manifest
 
 ROWS = fixture_manifest()

@@ -5,9 +5,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from cara import search, social
-from cara.extensions import db
-from cara.models import Post, SearchTerm, Tag
+from cara.core.extensions import db
+from cara.core.models import Post, SearchTerm, Tag
+from cara.social import actions, search
 from tests.social_factory import hx, login, make_post, person
 
 
@@ -73,13 +73,13 @@ def test_search_respects_visibility_and_blocks(client):
     ana, bob, cyd = person("ana"), person("bob"), person("cyd")
     only = make_post(bob, "secret sketch", visibility="followers")
     shown = make_post(cyd, "public sketch")
-    social.block(ana, cyd)
+    actions.block(ana, cyd)
     assert card_ids(client.get("/search?q=sketch").get_data(as_text=True)) == [shown.id]
     login(client, "ana")
     html = client.get("/search?q=sketch").get_data(as_text=True)
     assert card_ids(html) == []
     assert "@cyd" not in client.get("/search?q=cyd").get_data(as_text=True)
-    social.follow(ana, bob)
+    actions.follow(ana, bob)
     assert card_ids(client.get("/search?q=sketch").get_data(as_text=True)) == [only.id]
 
 

@@ -6,9 +6,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from cara import social
-from cara.extensions import db
-from cara.models import Bookmark, Comment, Follow, Like, Post, Report
+from cara.core.extensions import db
+from cara.core.models import Bookmark, Comment, Follow, Like, Post, Report
+from cara.social import actions
 from tests.social_factory import hx, login, make_post, person
 
 
@@ -78,7 +78,7 @@ def test_repost_only_public_posts_of_others(client, ana_and_post):
     assert db.session.get(Post, post.id).repost_count == 1
     response = client.post(f"/posts/{mine.id}/repost")
     assert response.status_code == 403 and "public" in response.get_data(as_text=True)
-    social.follow(ana, bob)
+    actions.follow(ana, bob)
     only = make_post(bob, "followers only", visibility="followers")
     assert client.post(f"/posts/{only.id}/repost").status_code == 403
     assert client.post(f"/posts/{post.id}/unrepost").status_code == 303
@@ -132,7 +132,7 @@ def test_bad_comments_are_refused_with_a_message(client, ana_and_post, body, mes
 def test_bad_reply_target_is_a_400(client, ana_and_post):
     _, bob, post = ana_and_post
     other = make_post(bob, "other")
-    elsewhere, _ = social.comment(bob, other, "hi")
+    elsewhere, _ = actions.comment(bob, other, "hi")
     for parent in ("abc", "999999", "9" * 40, "²", str(elsewhere.id)):
         response = client.post(
             f"/posts/{post.id}/comments", data={"body": "x", "parent_id": parent}
@@ -142,7 +142,7 @@ def test_bad_reply_target_is_a_400(client, ana_and_post):
 
 def test_replies_are_one_level_deep(client, ana_and_post):
     ana, bob, post = ana_and_post
-    top, _ = social.comment(bob, post, "first")
+    top, _ = actions.comment(bob, post, "first")
     client.post(f"/posts/{post.id}/comments", data={"body": "reply", "parent_id": top.id})
     reply = db.session.scalar(select(Comment).where(Comment.body == "reply"))
     client.post(f"/posts/{post.id}/comments", data={"body": "deeper", "parent_id": reply.id})
@@ -156,9 +156,9 @@ def test_replies_are_one_level_deep(client, ana_and_post):
 def test_comment_deletion_rights(client, ana_and_post):
     ana, bob, post = ana_and_post
     cyd = person("cyd")
-    mine, _ = social.comment(ana, post, "mine")
-    social.comment(bob, post, "reply", mine)
-    theirs, _ = social.comment(cyd, post, "theirs")
+    mine, _ = actions.comment(ana, post, "mine")
+    actions.comment(bob, post, "reply", mine)
+    theirs, _ = actions.comment(cyd, post, "theirs")
     assert client.post(f"/comments/{theirs.id}/delete").status_code == 403
     response = client.post(f"/comments/{mine.id}/delete", headers=hx(f"post-{post.id}-comments"))
     assert response.status_code == 200 and "Comments (1)" in response.get_data(as_text=True)
@@ -208,7 +208,7 @@ def test_private_account_approves_requests(client):
 
 def test_denied_request_is_removed(client):
     ana, bob = person("ana"), person("bob", is_private=True)
-    social.follow(ana, bob)
+    actions.follow(ana, bob)
     login(client, "bob")
     assert client.post("/follow-requests/ana/deny").status_code == 303
     assert db.session.get(Follow, (ana.id, bob.id)) is None
@@ -217,8 +217,8 @@ def test_denied_request_is_removed(client):
 def test_block_hides_both_ways_and_ends_follows(client):
     ana, bob = person("ana"), person("bob")
     post = make_post(bob, "x")
-    social.follow(ana, bob)
-    social.follow(bob, ana)
+    actions.follow(ana, bob)
+    actions.follow(bob, ana)
     login(client, "ana")
     response = client.post("/@bob/block")
     assert response.status_code == 303 and response.headers["Location"] == "/blocks"
@@ -241,7 +241,7 @@ def test_mute_hides_for_me_only(client):
     person("ana")
     bob, cyd = person("bob"), person("cyd")
     post = make_post(bob, "x")
-    social.comment(bob, make_post(cyd, "y"), "a comment by bob")
+    actions.comment(bob, make_post(cyd, "y"), "a comment by bob")
     login(client, "ana")
     assert client.post("/@bob/mute", headers=hx("profile-actions")).status_code == 200
     assert f"post-{post.id}" not in client.get("/latest").get_data(as_text=True)
@@ -261,18 +261,18 @@ def test_likes_and_follower_lists(client):
     post = make_post(bob, "x")
     fans = [person(f"fan{i}") for i in range(3)]
     for fan in fans:
-        social.like(fan, post)
-        social.follow(fan, bob)
+        actions.like(fan, post)
+        actions.follow(fan, bob)
     html = client.get(f"/posts/{post.id}/likes").get_data(as_text=True)
     assert all(f"@{f.username}" in html for f in fans)
     fragment = client.get(f"/posts/{post.id}/likes", headers=hx("people-more"))
     assert "<html" not in fragment.get_data(as_text=True)
     assert "@fan0" in client.get("/@bob/followers").get_data(as_text=True)
     assert "@bob" in client.get("/@fan1/following").get_data(as_text=True)
-    page = social.followers(None, bob, limit=2)
-    assert len(page.items) == 2 and social.followers(None, bob, page.next_cursor).items
+    page = actions.followers(None, bob, limit=2)
+    assert len(page.items) == 2 and actions.followers(None, bob, page.next_cursor).items
     secret = person("secret", is_private=True)
-    social.follow(ana, secret)
+    actions.follow(ana, secret)
     assert client.get("/@secret/followers").status_code == 403
     login(client, "secret")
     assert client.get("/@secret/followers").status_code == 200
@@ -280,12 +280,12 @@ def test_likes_and_follower_lists(client):
 
 @pytest.mark.parametrize("kind", ["post", "comment", "user", "job"])
 def test_reports_land_in_the_queue(client, kind):
-    from cara import jobs
+    from cara import board
 
     ana, bob = person("ana"), person("bob")
     post = make_post(bob, "x")
-    comment, _ = social.comment(bob, post, "c")
-    job, _ = jobs.create(
+    comment, _ = actions.comment(bob, post, "c")
+    job, _ = board.create(
         bob,
         {
             "title": "T",

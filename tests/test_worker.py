@@ -15,10 +15,11 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from cara import posting, storage, tasks
-from cara.extensions import db
-from cara.media import Limits
-from cara.models import Media, MediaState, Post, PostState
+from cara.core import storage, tasks
+from cara.core.extensions import db
+from cara.core.models import Media, MediaState, Post, PostState
+from cara.imaging import Limits
+from cara.posting import drafts
 from tests.conftest import REDIS_URL, require_service
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,8 +93,8 @@ def wait_for(predicate, timeout=60.0):
 
 def test_jobs_go_through_redis_to_a_worker(app, make_user):
     user = make_user()
-    upload = posting.Upload("a.png", slow_image())
-    post, errors = posting.add_images(user, None, [upload], Limits(), max_images=10)
+    upload = drafts.Upload("a.png", slow_image())
+    post, errors = drafts.add_images(user, None, [upload], Limits(), max_images=10)
     assert not errors
     assert tasks.runner_status() == "rq"
     assert Redis.from_url(app.config["REDIS_URL"]).llen("rq:queue:cara") == 1
@@ -106,11 +107,11 @@ def test_jobs_go_through_redis_to_a_worker(app, make_user):
 
 def test_killed_worker_loses_no_upload(app, make_user):
     user = make_user()
-    post, errors = posting.add_images(
-        user, None, [posting.Upload("big.png", slow_image())], Limits(), max_images=10
+    post, errors = drafts.add_images(
+        user, None, [drafts.Upload("big.png", slow_image())], Limits(), max_images=10
     )
     assert not errors
-    assert not posting.publish(post, {"alt": {post.media[0].id: "noise"}})
+    assert not drafts.publish(post, {"alt": {post.media[0].id: "noise"}})
     media_id, post_id = post.media[0].id, post.id
 
     with worker(app) as (proc, _):
@@ -136,8 +137,8 @@ def test_redis_outage_loses_nothing(app, make_user):
     app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
     tasks.init_app(app)
     user = make_user()
-    post, errors = posting.add_images(
-        user, None, [posting.Upload("a.png", slow_image())], Limits(), max_images=10
+    post, errors = drafts.add_images(
+        user, None, [drafts.Upload("a.png", slow_image())], Limits(), max_images=10
     )
     assert not errors
     media = db.session.scalar(select(Media).where(Media.post_id == post.id))

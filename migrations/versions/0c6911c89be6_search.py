@@ -12,7 +12,7 @@ Create Date: 2026-11-27 05:39:40.518993
 from alembic import op
 import sqlalchemy as sa
 
-import cara.models  # noqa: F401  (custom column types such as TZDateTime)
+import cara.core.models  # noqa: F401  (custom column types such as TZDateTime)
 
 
 # revision identifiers, used by Alembic.

@@ -8,7 +8,7 @@ Create Date: 2026-11-27 05:31:21.520038
 from alembic import op
 import sqlalchemy as sa
 
-import cara.models  # noqa: F401  (custom column types such as TZDateTime)
+import cara.core.models  # noqa: F401  (custom column types such as TZDateTime)
 
 
 # revision identifiers, used by Alembic.
@@ -44,7 +44,7 @@ def upgrade():
     sa.Column('licence', sa.String(length=20), nullable=False),
     sa.Column('data_mining', sa.String(length=40), nullable=False),
     sa.Column('session_generation', sa.Integer(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['avatar_media_id'], ['media.id'], name=op.f('fk_users_avatar_media_id_media'), ondelete='SET NULL', use_alter=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email')),
@@ -57,14 +57,14 @@ def upgrade():
     sa.Column('subject_kind', sa.String(length=10), nullable=False),
     sa.Column('subject_id', sa.Integer(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_audit_entries_actor_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_entries'))
     )
     op.create_table('blocks',
     sa.Column('blocker_id', sa.Integer(), nullable=False),
     sa.Column('blocked_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['blocked_id'], ['users.id'], name=op.f('fk_blocks_blocked_id_users'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['blocker_id'], ['users.id'], name=op.f('fk_blocks_blocker_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('blocker_id', 'blocked_id', name=op.f('pk_blocks'))
@@ -76,7 +76,7 @@ def upgrade():
     sa.Column('follower_id', sa.Integer(), nullable=False),
     sa.Column('followee_id', sa.Integer(), nullable=False),
     sa.Column('pending', sa.Boolean(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.CheckConstraint('follower_id <> followee_id', name=op.f('ck_follows_not_self')),
     sa.ForeignKeyConstraint(['followee_id'], ['users.id'], name=op.f('fk_follows_followee_id_users'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['follower_id'], ['users.id'], name=op.f('fk_follows_follower_id_users'), ondelete='CASCADE'),
@@ -96,7 +96,7 @@ def upgrade():
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('apply_url', sa.String(length=500), nullable=False),
     sa.Column('closed', sa.Boolean(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_jobs_owner_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
     )
@@ -107,7 +107,7 @@ def upgrade():
     op.create_table('mutes',
     sa.Column('muter_id', sa.Integer(), nullable=False),
     sa.Column('muted_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['muted_id'], ['users.id'], name=op.f('fk_mutes_muted_id_users'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['muter_id'], ['users.id'], name=op.f('fk_mutes_muter_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('muter_id', 'muted_id', name=op.f('pk_mutes'))
@@ -126,9 +126,9 @@ def upgrade():
     sa.Column('like_count', sa.Integer(), nullable=False),
     sa.Column('comment_count', sa.Integer(), nullable=False),
     sa.Column('repost_count', sa.Integer(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
-    sa.Column('updated_at', cara.models.TZDateTime(), nullable=False),
-    sa.Column('published_at', cara.models.TZDateTime(), nullable=True),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
+    sa.Column('updated_at', cara.core.models.TZDateTime(), nullable=False),
+    sa.Column('published_at', cara.core.models.TZDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_posts_author_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_posts'))
     )
@@ -144,7 +144,7 @@ def upgrade():
     sa.Column('subject_id', sa.Integer(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['reporter_id'], ['users.id'], name=op.f('fk_reports_reporter_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reports'))
     )
@@ -158,7 +158,7 @@ def upgrade():
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('evidence_media_ids', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_appeals_author_id_users'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_appeals_post_id_posts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_appeals'))
@@ -170,7 +170,7 @@ def upgrade():
     op.create_table('bookmarks',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('post_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_bookmarks_post_id_posts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_bookmarks_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'post_id', name=op.f('pk_bookmarks'))
@@ -181,7 +181,7 @@ def upgrade():
     sa.Column('author_id', sa.Integer(), nullable=False),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_comments_author_id_users'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['parent_id'], ['comments.id'], name=op.f('fk_comments_parent_id_comments'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_comments_post_id_posts'), ondelete='CASCADE'),
@@ -194,7 +194,7 @@ def upgrade():
     op.create_table('likes',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('post_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_likes_post_id_posts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_likes_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'post_id', name=op.f('pk_likes'))
@@ -216,7 +216,7 @@ def upgrade():
     sa.Column('height', sa.Integer(), nullable=False),
     sa.Column('state', sa.Enum('pending', 'processing', 'done', 'failed', name='media_state', native_enum=False, length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('lease_until', cara.models.TZDateTime(), nullable=True),
+    sa.Column('lease_until', cara.core.models.TZDateTime(), nullable=True),
     sa.Column('error', sa.Text(), nullable=False),
     sa.Column('version', sa.String(length=32), nullable=False),
     sa.Column('renditions', sa.JSON(), nullable=False),
@@ -225,7 +225,7 @@ def upgrade():
     sa.Column('pdq', sa.String(length=64), nullable=True),
     sa.Column('crop_x', sa.Double(), nullable=False),
     sa.Column('crop_y', sa.Double(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_media_owner_id_users'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_media_post_id_posts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_media'))
@@ -253,7 +253,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('post_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_reposts_post_id_posts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_reposts_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reposts')),
@@ -274,7 +274,7 @@ def upgrade():
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('media_id', sa.Integer(), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_known_hashes_created_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['media_id'], ['media.id'], name=op.f('fk_known_hashes_media_id_media'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_known_hashes'))
@@ -290,8 +290,8 @@ def upgrade():
     sa.Column('post_id', sa.Integer(), nullable=True),
     sa.Column('comment_id', sa.Integer(), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
-    sa.Column('read_at', cara.models.TZDateTime(), nullable=True),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
+    sa.Column('read_at', cara.core.models.TZDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_notifications_actor_id_users'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['comment_id'], ['comments.id'], name=op.f('fk_notifications_comment_id_comments'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_notifications_post_id_posts'), ondelete='CASCADE'),
@@ -306,7 +306,7 @@ def upgrade():
     sa.Column('media_id', sa.Integer(), nullable=False),
     sa.Column('decision', sa.String(length=10), nullable=False),
     sa.Column('signals', sa.JSON(), nullable=False),
-    sa.Column('created_at', cara.models.TZDateTime(), nullable=False),
+    sa.Column('created_at', cara.core.models.TZDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['media_id'], ['media.id'], name=op.f('fk_verdicts_media_id_media'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_verdicts')),
     sa.UniqueConstraint('media_id', name=op.f('uq_verdicts_media_id'))

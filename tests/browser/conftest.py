@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from cara import create_app
-from cara.extensions import db
+from cara.core.extensions import db
 from tests.conftest import _config, _empty_tables, require_service
 from tests.support import SHARED
 
@@ -154,8 +154,8 @@ def _no_server_errors(request):
 
 
 def _seed_accounts(live: Live) -> None:
-    from cara import auth
-    from cara.models import Role
+    from cara.accounts import auth
+    from cara.core.models import Role
 
     for username, role, extra in [
         ("ana", Role.MEMBER, {}),  # the member who posts, settings, notifications
@@ -202,14 +202,14 @@ def publish(
     draft=False,
 ) -> int:
     """Post through the domain functions (upload, describe, publish); returns the post id."""
-    from cara import posting
-    from cara.models import User
+    from cara.core.models import User
+    from cara.posting import drafts
 
     with live.ctx():
         author = db.session.get(User, live.users[username])
-        uploads = [posting.Upload(name, data) for name, data in images]
-        limits = posting.upload_limits(live.app.config)
-        post, errors = posting.add_images(author, None, uploads, limits, 10)
+        uploads = [drafts.Upload(name, data) for name, data in images]
+        limits = drafts.upload_limits(live.app.config)
+        post, errors = drafts.add_images(author, None, uploads, limits, 10)
         assert post is not None and not errors, errors
         if not draft:
             alts = alts or [f"Picture {i + 1} by {author.name}" for i in range(len(images))]
@@ -219,7 +219,7 @@ def publish(
                 "alt": {m.id: alt for m, alt in zip(post.media, alts, strict=True)},
                 "in_portfolio": True,
             }
-            assert not posting.publish(post, form)
+            assert not drafts.publish(post, form)
         return post.id
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import brotli
 import pytest
 
-from cara.assets import asset_url
+from cara.web.assets import asset_url
 from tests.conftest import csrf_token_from
 
 from .conftest import PASSWORD

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from cara.extensions import db
+from cara.core.extensions import db
 from tests.support import SHARED
 
 from .conftest import FEED_POSTS, PASSWORD, art_png, log_in, publish, skip_if_missing, watch
@@ -152,7 +152,7 @@ def test_post_three_images_on_a_phone(page, live):
 
 
 def test_moderator_confirms_a_held_post(page, live):
-    from cara.models import Post, PostState
+    from cara.core.models import Post, PostState
 
     # A different image per mode: once confirmed, the first would be rejected by its hash.
     name = "c2pars_firefly.png" if page.js else "c2pats_amazon-titan-g1.png"
@@ -218,7 +218,7 @@ def test_like(page, live, artworks):
     expect(page.locator(f'form[action="/posts/{post_id}/unlike"]')).to_have_count(1)
     if in_place:
         assert marker(page) == "still here", "htmx reloaded the page"
-    from cara.models import Like
+    from cara.core.models import Like
 
     with live.ctx():
         assert db.session.get(Like, (live.users[fan], post_id)) is not None
@@ -235,7 +235,7 @@ def test_follow(page, live):
     expect(page.locator('form[action="/@mira/unfollow"]')).to_have_count(1)
     if in_place:
         assert marker(page) == "still here", "htmx reloaded the page"
-    from cara.models import Follow
+    from cara.core.models import Follow
 
     with live.ctx():
         assert db.session.get(Follow, (live.users[fan], live.users["mira"])) is not None

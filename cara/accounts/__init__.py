@@ -1,0 +1,1 @@
+"""Accounts: sign-up and sessions (auth), profiles and preferences, export and deletion."""

@@ -1,0 +1,93 @@
+"""Profile and preference changes: plain functions returning errors by field."""
+
+from urllib.parse import urlsplit
+
+from sqlalchemy import update
+
+from cara import imaging
+from cara.core import storage
+from cara.core.extensions import db
+from cara.core.models import Follow, Media, MediaState, Post, User
+from cara.posting import drafts, processing
+
+LINKS_MAX = 5
+DATA_MINING_CHOICES = {
+    "DMI-PROHIBITED-AIMLTRAINING": "No AI or machine-learning training",
+    "DMI-PROHIBITED-GENAIMLTRAINING": "No generative AI training",
+}
+
+
+def parse_links(text: str) -> tuple[list[str], list[str]]:
+    """One http(s) URL per line -> (links, errors)."""
+    links = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = []
+    if len(links) > LINKS_MAX:
+        errors.append(f"Add at most {LINKS_MAX} links.")
+    for link in links:
+        parts = urlsplit(link)
+        if parts.scheme not in ("http", "https") or not parts.netloc or len(link) > 200:
+            errors.append(f"{link[:60]} is not a web address (start it with https://).")
+    return links, errors
+
+
+def update_profile(user: User, display_name: str, bio: str, links_text: str, open_to_work: bool):
+    links, link_errors = parse_links(links_text)
+    if link_errors:
+        return {"links": link_errors}
+    rights_before = (user.name,)
+    user.display_name = display_name.strip()[:60]
+    user.bio = bio.strip()[:500]
+    user.links = links
+    user.open_to_work = open_to_work
+    db.session.commit()
+    if (user.name,) != rights_before:
+        rerender_all(user)  # the creator name is written into every derivative
+    return {}
+
+
+def set_avatar(user: User, upload: drafts.Upload, limits) -> list[str]:
+    """Store and process an avatar like any upload; the old one is removed once replaced."""
+
+    try:
+        info = imaging.inspect_upload(upload.data, upload.filename, limits)
+    except imaging.UploadError as exc:
+        return [str(exc)]
+    old = db.session.get(Media, user.avatar_media_id) if user.avatar_media_id else None
+    avatar = drafts.store_original(user.id, upload, info)
+    db.session.add(avatar)
+    db.session.flush()
+    user.avatar_media_id = avatar.id
+    db.session.commit()
+    if old is not None:
+        storage.delete_media_files(old.id, old.original_path)
+        db.session.delete(old)
+        db.session.commit()
+    processing.start_processing(avatar)
+    return []
+
+
+def update_preferences(user: User, values: dict) -> dict[str, list[str]]:
+    """Privacy, display and rights choices. Rights changes rewrite the artist's derivatives."""
+    if values["licence"] not in processing.LICENCES:
+        return {"licence": ["Choose a licence from the list."]}
+    if values["data_mining"] not in DATA_MINING_CHOICES:
+        return {"data_mining": ["Choose a reservation from the list."]}
+    rights_before = (user.licence, user.data_mining)
+    if user.is_private and not values["is_private"]:
+        # A public account has no one to approve: waiting follow requests become follows.
+        db.session.execute(
+            update(Follow).where(Follow.followee_id == user.id).values(pending=False)
+        )
+    for key in ("is_private", "show_mature", "data_saver", "noindex", "licence", "data_mining"):
+        setattr(user, key, values[key])
+    db.session.commit()
+    if (user.licence, user.data_mining) != rights_before:
+        rerender_all(user)
+    return {}
+
+
+def rerender_all(user: User) -> None:
+    """Rewrite every processed image of the artist under new versioned names."""
+    for post in db.session.scalars(db.select(Post).where(Post.author_id == user.id)):
+        if any(m.state == MediaState.DONE for m in post.media):
+            drafts.rerender(post)

@@ -1,0 +1,57 @@
+"""Flask extensions, created unbound and initialised in the factory."""
+
+import os
+
+from flask import Flask
+from flask_htmx import HTMX
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    # Named constraints so Alembic migrations work the same on SQLite and Postgres.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+htmx = HTMX()
+limiter = Limiter(key_func=get_remote_address)
+
+
+def init_app(app: Flask) -> None:
+    db.init_app(app)
+    migrations = os.path.join(app.root_path, "..", "migrations")
+    migrate.init_app(app, db, directory=migrations, render_as_batch=True)  # batch: SQLite ALTERs
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """WAL, a busy timeout and foreign keys on every SQLite connection."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -1,0 +1,454 @@
+"""Database models (SQLAlchemy 2.0 typed). The row is the truth; Redis only carries work."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from cara.core.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TZDateTime(db.TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK constraint: portable, readable in SQL.
+    return Enum(cls, name=name, native_enum=False, length=20, values_callable=_values)
+
+
+def _values(cls):
+    return [m.value for m in cls]
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+class PostState(enum.StrEnum):
+    DRAFT = "draft"  # uploaded, not yet described and published
+    PENDING = "pending"  # published by the artist, images still processing
+    PUBLISHED = "published"
+    HELD = "held"  # suspected AI: visible to the artist and moderators only
+    REJECTED = "rejected"  # matches a known AI image, or confirmed by a moderator
+    FAILED = "failed"  # processing gave up after its retries
+
+
+class MediaState(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"
+    FOLLOWERS = "followers"
+
+
+post_tags = Table(
+    "post_tags",
+    db.metadata,
+    Column("post_id", ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Usernames are lower-case only (a-z, 0-9, _), so uniqueness is case-insensitive.
+    username: Mapped[str] = mapped_column(String(30), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(60), default="")
+    bio: Mapped[str] = mapped_column(Text, default="")
+    links: Mapped[list] = mapped_column(JSON, default=list)
+    avatar_media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="SET NULL", use_alter=True)
+    )
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.MEMBER)
+    open_to_work: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    show_mature: Mapped[bool] = mapped_column(Boolean, default=False)
+    data_saver: Mapped[bool] = mapped_column(Boolean, default=False)
+    noindex: Mapped[bool] = mapped_column(Boolean, default=False)
+    licence: Mapped[str] = mapped_column(String(20), default="all-rights-reserved")
+    data_mining: Mapped[str] = mapped_column(String(40), default="DMI-PROHIBITED-AIMLTRAINING")
+    # Bumped to end sessions: every session cookie carries the generation it was made in.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    posts: Mapped[list[Post]] = relationship(back_populates="author", passive_deletes=True)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_generation}"
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.role in (Role.MODERATOR, Role.ADMIN)
+
+    def follows(self, other: User) -> bool:
+        return (
+            db.session.scalar(
+                select(Follow).filter_by(follower_id=self.id, followee_id=other.id, pending=False)
+            )
+            is not None
+        )
+
+
+class Post(db.Model):
+    __tablename__ = "posts"
+    __table_args__ = (
+        Index("ix_posts_state_published", "state", "published_at", "id"),
+        Index("ix_posts_author_published", "author_id", "published_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    caption: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[PostState] = mapped_column(
+        _enum(PostState, "post_state"), default=PostState.DRAFT
+    )
+    visibility: Mapped[Visibility] = mapped_column(
+        _enum(Visibility, "visibility"), default=Visibility.PUBLIC
+    )
+    in_portfolio: Mapped[bool] = mapped_column(Boolean, default=False)
+    portfolio_position: Mapped[int] = mapped_column(Integer, default=0)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    mature: Mapped[bool] = mapped_column(Boolean, default=False)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)  # Glaze/Nightshade: lossless
+    like_count: Mapped[int] = mapped_column(Integer, default=0)
+    comment_count: Mapped[int] = mapped_column(Integer, default=0)
+    repost_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+    author: Mapped[User] = relationship(back_populates="posts")
+    media: Mapped[list[Media]] = relationship(
+        back_populates="post",
+        order_by="Media.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        foreign_keys="Media.post_id",
+    )
+    tags: Mapped[list[Tag]] = relationship(secondary=post_tags, order_by="Tag.name")
+
+
+class Media(db.Model):
+    """One image of a post (not `Image`, which is Pillow's)."""
+
+    __tablename__ = "media"
+    __table_args__ = (Index("ix_media_state_lease", "state", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    alt_text: Mapped[str] = mapped_column(Text, default="")
+    original_name: Mapped[str] = mapped_column(String(255), default="")  # as uploaded, for messages
+    original_path: Mapped[str] = mapped_column(String(255))  # relative to MEDIA_DIR
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    format: Mapped[str] = mapped_column(String(10))
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[MediaState] = mapped_column(
+        _enum(MediaState, "media_state"), default=MediaState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(TZDateTime)
+    error: Mapped[str] = mapped_column(Text, default="")
+    # Content version in derivative names: bumped when derivatives are rewritten.
+    version: Mapped[str] = mapped_column(String(32), default="")
+    renditions: Mapped[list] = mapped_column(JSON, default=list)  # [{w, h, fmt, name}]
+    placeholder_color: Mapped[str] = mapped_column(String(7), default="#888888")
+    phash: Mapped[str | None] = mapped_column(String(16))
+    pdq: Mapped[str | None] = mapped_column(String(64))
+    crop_x: Mapped[float] = mapped_column(default=0.5)  # square-crop focus, 0..1
+    crop_y: Mapped[float] = mapped_column(default=0.5)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    post: Mapped[Post | None] = relationship(back_populates="media", foreign_keys=[post_id])
+    verdict: Mapped[Verdict | None] = relationship(
+        back_populates="media", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Tag(db.Model):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)  # lower-case, without '#'
+
+
+class Follow(db.Model):
+    __tablename__ = "follows"
+    __table_args__ = (CheckConstraint("follower_id <> followee_id", name="not_self"),)
+
+    follower_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    followee_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)  # request to a private account
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class Like(db.Model):
+    __tablename__ = "likes"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class Repost(db.Model):
+    __tablename__ = "reposts"
+    __table_args__ = (UniqueConstraint("user_id", "post_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, index=True)
+
+
+class Bookmark(db.Model):
+    __tablename__ = "bookmarks"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class Comment(db.Model):
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    author: Mapped[User] = relationship()
+
+
+class Block(db.Model):
+    __tablename__ = "blocks"
+
+    blocker_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    blocked_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class Mute(db.Model):
+    __tablename__ = "mutes"
+
+    muter_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    muted_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class Notification(db.Model):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # follow, like, comment, reply, mention, ...
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class Report(db.Model):
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    subject_kind: Mapped[str] = mapped_column(String(10))  # post, comment, user, job
+    subject_id: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)  # open, closed
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class Verdict(db.Model):
+    """The AI filter's decision for one image, with the signals that explain it."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), unique=True)
+    decision: Mapped[str] = mapped_column(String(10))  # publish, hold, reject
+    signals: Mapped[list] = mapped_column(JSON, default=list)  # [{name, verdict, score, evidence}]
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    media: Mapped[Media] = relationship(back_populates="verdict")
+
+
+class KnownHash(db.Model):
+    """A perceptual hash of a known AI image (listed) or of a cleared human one (allowed)."""
+
+    __tablename__ = "known_hashes"
+    __table_args__ = (Index("ix_known_hashes_phash", "phash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One stored variant (original, mirrored, cropped...) of one image: both hashes, in hex.
+    phash: Mapped[str] = mapped_column(String(16))
+    pdq: Mapped[str] = mapped_column(String(64))
+    variant: Mapped[str] = mapped_column(String(20), default="orig")  # orig, mirror, crop-...
+    allow: Mapped[bool] = mapped_column(Boolean, default=False)  # True: cleared, never flags
+    source: Mapped[str] = mapped_column(String(20))  # moderator, import, provenance
+    trusted: Mapped[bool] = mapped_column(Boolean, default=True)  # imported lists may be untrusted
+    note: Mapped[str] = mapped_column(Text, default="")
+    media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class Appeal(db.Model):
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    message: Mapped[str] = mapped_column(Text)
+    evidence_media_ids: Mapped[list] = mapped_column(JSON, default=list)  # sketches, layers, WIP
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(40))  # confirm-ai, clear, close-report, ...
+    subject_kind: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class Job(db.Model):
+    """An opening on the jobs board."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    studio: Mapped[str] = mapped_column(String(120), default="")
+    location: Mapped[str] = mapped_column(String(120), default="")
+    remote: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(20))  # full-time, freelance, commission
+    description: Mapped[str] = mapped_column(Text, default="")
+    apply_url: Mapped[str] = mapped_column(String(500))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, index=True)
+
+
+def count(stmt) -> int:
+    """Row count of a select statement."""
+    return db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+
+class SearchTerm(db.Model):
+    """One word of a post's caption or tags: a portable inverted index (docs/social.md)."""
+
+    __tablename__ = "search_terms"
+
+    term: Mapped[str] = mapped_column(String(50), primary_key=True)
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class TrendingScore(db.Model):
+    """One snapshot ("generation") of trending scores; a page reads one, so paging is stable."""
+
+    __tablename__ = "trending_scores"
+    __table_args__ = (Index("ix_trending_scores_rank", "generation", "score", "post_id"),)
+
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    score: Mapped[float] = mapped_column()
+
+
+# Tag feeds look posts up by tag; the primary key (post_id, tag_id) cannot serve that.
+Index("ix_post_tags_tag_id", post_tags.c.tag_id, post_tags.c.post_id)

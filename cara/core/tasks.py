@@ -1,0 +1,181 @@
+"""Background work: entry points take ids and are idempotent; enqueue() picks the runner.
+
+Runners: RQ when REDIS_URL is set (`flask --app app worker`), else a thread in this process
+("thread"), or at once inside the caller ("inline", for tests). The database row is the truth:
+sweepers (registered by the domain, e.g. media processing) re-enqueue work whose lease ran out,
+so a killed worker or a Redis outage loses nothing. This module knows no domain.
+"""
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue, SimpleWorker
+
+from cara.core.extensions import db
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY_SECONDS = 60
+QUEUE_NAME = "cara"
+LOW_QUEUE_NAME = "cara-low"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def lease() -> timedelta:
+    """How long a job may hold its subject before a sweeper hands it to another worker."""
+    return timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
+
+
+# Domain modules register what a sweep does (re-enqueue stuck media, finish stuck posts...).
+_sweepers: list[Callable[[], int]] = []
+
+
+def sweeper(func: Callable[[], int]) -> Callable[[], int]:
+    """Register `func` (returns how many things it re-enqueued) to run on every sweep."""
+    _sweepers.append(func)
+    return func
+
+
+def sweep() -> int:
+    """Run every registered sweeper; return the total they re-enqueued."""
+    return sum(func() for func in _sweepers)
+
+
+# --- runners ---------------------------------------------------------------------------------
+
+
+def init_app(app: Flask) -> None:
+    if app.config["REDIS_URL"]:
+        app.extensions["cara.runner"] = RQRunner(app)
+    elif app.config["JOB_RUNNER"] == "inline":
+        app.extensions["cara.runner"] = InlineRunner()
+    else:
+        app.extensions["cara.runner"] = ThreadRunner(app)
+
+
+def enqueue(func, *args, delay: float = 0, low: bool = False) -> None:
+    """Run `func(*args)` in the background (after `delay` seconds); `low` jobs wait for the
+    others (RQ: a second queue that workers serve after the first)."""
+    current_app.extensions["cara.runner"].enqueue(func, args, delay, low)
+
+
+def runner_status() -> str:
+    return current_app.extensions["cara.runner"].status()
+
+
+def redis_connection():
+    return Redis.from_url(current_app.config["REDIS_URL"])
+
+
+class InlineRunner:
+    """Runs each job at once (tests, CLI). Delayed retries are left to the sweeper."""
+
+    def enqueue(self, func, args, delay, low):
+        if not delay:
+            func(*args)
+
+    def status(self):
+        return "inline"
+
+
+class ThreadRunner:
+    """One worker thread in this process, with a periodic sweep; for `make run` without Redis."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.jobs: queue.Queue = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def enqueue(self, func, args, delay, low):
+        # One thread: jobs run in order, so a low-priority job simply waits its turn.
+        self._start()
+        if delay:
+            timer = threading.Timer(delay, self.jobs.put, ((func, args),))
+            timer.daemon = True
+            timer.start()
+        else:
+            self.jobs.put((func, args))
+
+    def status(self):
+        return "thread"
+
+    def _start(self):
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="cara-jobs", daemon=True)
+                self.thread.start()
+
+    def _loop(self):
+        while True:
+            try:
+                func, args = self.jobs.get(timeout=SWEEP_EVERY_SECONDS)
+            except queue.Empty:
+                func, args = sweep, ()
+            with self.app.app_context():
+                try:
+                    func(*args)
+                except Exception:  # the job's own state records failures; keep the loop alive
+                    log.exception("job %s%r failed", func.__name__, args)
+                finally:
+                    db.session.remove()
+
+
+class RQRunner:
+    def __init__(self, app: Flask):
+        self.url = app.config["REDIS_URL"]
+
+    def queue(self, low: bool = False):
+        return Queue(LOW_QUEUE_NAME if low else QUEUE_NAME, connection=Redis.from_url(self.url))
+
+    def enqueue(self, func, args, delay, low):
+        try:
+            q = self.queue(low)
+            if delay:
+                q.enqueue_in(timedelta(seconds=delay), func, *args)
+            else:
+                q.enqueue(func, *args)
+        except Exception:
+            # Redis is down: the row stays pending and the sweeper enqueues it later.
+            log.exception("could not enqueue %s%r; the sweeper will retry", func.__name__, args)
+
+    def status(self):
+        return "rq"
+
+
+class Worker(SimpleWorker):
+    """Runs jobs in this process, inside the app context, so models (the ONNX classifier,
+    the hash index) load once per worker rather than once per job."""
+
+    def perform_job(self, job, queue):
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            db.session.remove()  # each job starts with a fresh session
+
+
+def sweep_periodically(app: Flask) -> threading.Thread:
+    """A daemon thread that sweeps every SWEEP_EVERY_SECONDS (used by the RQ worker)."""
+
+    def loop():
+        while True:
+            with app.app_context():
+                try:
+                    sweep()
+                except Exception:  # a failed sweep is retried on the next tick
+                    log.exception("sweep failed")
+                finally:
+                    db.session.remove()
+            threading.Event().wait(SWEEP_EVERY_SECONDS)
+
+    thread = threading.Thread(target=loop, name="cara-sweeper", daemon=True)
+    thread.start()
+    return thread

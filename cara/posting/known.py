@@ -1,0 +1,352 @@
+"""Known-image hashes: KnownHash rows (the truth) <-> one in-memory HashIndex per process.
+
+Rows are *listed* (a known AI image: confirmed by a moderator, or imported from a hash list) or
+*allowed* (a moderator cleared the image). Matching an upload against them gives:
+
+- a trusted listed row -> ``known-hash``: the post is rejected (still appealable);
+- an untrusted listed row (a list imported with ``--untrusted``) -> ``known-hash-untrusted``:
+  held for review, never rejected, since nobody here vouched for the list;
+- a listed row and an allowed row -> ``known-hash+allowed``: held for review;
+- only an allowed row -> ``allow-listed`` ("human"): a moderator has seen this picture and
+  cleared it, so provenance or classifier flags alone no longer hold it.
+
+The index is loaded lazily and checked against a cheap fingerprint of the table (row count,
+largest id, newest row, flag counts) on every lookup: new rows are added incrementally, any
+other change (deletions, flags) rebuilds it. Every process (web, workers) sees the same table.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from PIL import Image
+from sqlalchemy import case, delete, func, insert, select
+
+from cara import imaging
+from cara.aifilter import hashindex
+from cara.aifilter.signals import (
+    KNOWN_HASH,
+    KNOWN_HASH_ALLOWED,
+    Decision,
+    Signal,
+    known_hash_signal,
+)
+from cara.core import storage
+from cara.core.extensions import db
+from cara.core.models import KnownHash, Media, User
+
+UNTRUSTED = "known-hash-untrusted"
+ALLOWED = "allow-listed"
+HASH_SIGNALS = frozenset({KNOWN_HASH, KNOWN_HASH_ALLOWED, UNTRUSTED})
+FORMATS = ("csv", "json")
+SOURCE_LABELS = {"moderator": "confirmed by a moderator", "import": "from an imported list"}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a match needs to explain itself."""
+
+    allow: bool
+    trusted: bool
+    source: str
+    note: str
+
+
+@dataclass
+class _State:
+    stamp: tuple | None = None
+    index: hashindex.HashIndex = field(default_factory=hashindex.HashIndex)
+    entries: dict[int, Entry] = field(default_factory=dict)
+
+
+_states: dict[str, _State] = {}  # one per database URL (tests run several apps in a process)
+# Held while the index is updated AND searched: HashIndex writes are not safe during reads.
+_lock = threading.Lock()
+
+
+# --- the index -------------------------------------------------------------------------------
+
+
+def _fingerprint() -> tuple:
+    """Changes whenever rows are added, deleted or their flags change (one aggregate query)."""
+    return tuple(
+        db.session.execute(
+            select(
+                func.count(KnownHash.id),
+                func.coalesce(func.max(KnownHash.id), 0),
+                func.max(KnownHash.created_at),
+                func.coalesce(func.sum(case((KnownHash.allow, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((KnownHash.trusted, 1), else_=0)), 0),
+            )
+        ).one()
+    )
+
+
+def _rows(after_id: int = 0):
+    return db.session.execute(
+        select(
+            KnownHash.id,
+            KnownHash.phash,
+            KnownHash.pdq,
+            KnownHash.allow,
+            KnownHash.trusted,
+            KnownHash.source,
+            KnownHash.note,
+            KnownHash.created_at,
+        )
+        .where(KnownHash.id > after_id)
+        .order_by(KnownHash.id)
+    ).all()
+
+
+def _add(state: _State, rows) -> None:
+    state.index.add_hex([r.id for r in rows], [r.phash for r in rows], [r.pdq for r in rows])
+    shared: dict[tuple, Entry] = {}  # ~50 rows per image (and whole lists) share one Entry
+    for r in rows:
+        key = (r.allow, r.trusted, r.source, r.note)
+        state.entries[r.id] = shared.get(key) or shared.setdefault(key, Entry(*key))
+
+
+@contextmanager
+def _current() -> Iterator[_State]:
+    """This database's index, brought up to date with the table, locked while in use."""
+    key = db.engine.url.render_as_string(hide_password=True)
+    with _lock:
+        stamp = _fingerprint()
+        state = _states.get(key)
+        if state is None or (state.stamp != stamp and not _append(state, stamp)):
+            state = _states[key] = _State()
+            _add(state, _rows())
+            state.stamp = stamp
+        yield state
+
+
+def _append(state: _State, stamp: tuple) -> bool:
+    """Add the rows created since the last look, if that alone explains the new fingerprint."""
+    count, max_id, newest, allowed, trusted = state.stamp
+    rows = _rows(after_id=max_id)
+    expected = (
+        count + len(rows),
+        max([max_id, *(r.id for r in rows)]),
+        max([t for t in (newest, *(r.created_at for r in rows)) if t is not None], default=None),
+        allowed + sum(r.allow for r in rows),
+        trusted + sum(r.trusted for r in rows),
+    )
+    if not rows or expected != stamp:
+        return False  # something was deleted or changed: rebuild
+    _add(state, rows)
+    state.stamp = stamp
+    return True
+
+
+# --- matching --------------------------------------------------------------------------------
+
+
+def signals_for(work_image: Image.Image) -> list[Signal]:
+    """Known-hash signals for an upload's work image (see the module docstring)."""
+    try:
+        queries = hashindex.query_hashes(work_image)
+    except ValueError:  # too small to hash
+        return []
+    # The closest match of each kind of row: trusted listed, untrusted listed, allowed.
+    best: dict[str, tuple[int, Entry]] = {}
+    with _current() as state:
+        for match in state.index.search_many(queries):  # best first
+            entry = state.entries[match.id]
+            kind = "allow" if entry.allow else "trusted" if entry.trusted else "untrusted"
+            best.setdefault(kind, (match.pdq_distance, entry))
+    listed = best.get("trusted") or best.get("untrusted")
+    allowed = best.get("allow")
+    if listed is not None:
+        distance, entry = listed
+        signal = known_hash_signal(
+            "pdq", distance, _source(entry), entry.note, allow_listed=allowed is not None
+        )
+        if allowed is None and not entry.trusted:
+            signal = replace(
+                signal,
+                name=UNTRUSTED,
+                evidence=signal.evidence + "; that list is not trusted to reject images, "
+                "so a moderator will review it",
+            )
+        return [signal]
+    if allowed is not None:
+        distance = allowed[0]
+        return [
+            Signal(
+                ALLOWED,
+                "human",
+                max(0.0, 1.0 - distance / 256),
+                f"Matches an image a moderator reviewed and cleared (pdq distance {distance})",
+            )
+        ]
+    return []
+
+
+def _source(entry: Entry) -> str:
+    return SOURCE_LABELS.get(entry.source, entry.source)
+
+
+def apply_allow_list(verdict: Decision, signals: list[Signal]) -> Decision:
+    """A cleared picture is not flagged again: an allow-list match lifts a hold caused by
+    provenance or a classifier. A known-hash match always stands (it holds or rejects)."""
+    cleared = any(s.name == ALLOWED for s in signals)
+    if cleared and verdict.decision == "hold":
+        if not any(s.name in HASH_SIGNALS for s in verdict.reasons):
+            return Decision("publish", ())
+    return verdict
+
+
+# --- listing and clearing images ---------------------------------------------------------------
+
+
+def list_image(media: Media, source: str = "moderator", who: User | None = None, note="") -> int:
+    """Store the image's hash variants as a known AI image; returns the rows written."""
+    return _store(media, allow=False, source=source, who=who, note=note)
+
+
+def allow_image(media: Media, who: User | None = None, note: str = "") -> int:
+    """Store the image's hash variants on the allow list: cleared, never flagged again."""
+    return _store(media, allow=True, source="moderator", who=who, note=note)
+
+
+def _store(media: Media, *, allow: bool, source: str, who: User | None, note: str) -> int:
+    """Replace the image's rows (the latest decision about a picture wins). The caller
+    commits, in the same transaction as the decision itself."""
+    try:
+        variants = hashindex.variant_hashes(work_image_of(media))
+    except ValueError:  # too small to hash: nothing to remember
+        return 0
+    db.session.execute(delete(KnownHash).where(KnownHash.media_id == media.id))
+    db.session.add_all(
+        KnownHash(
+            phash=h.phash_hex,
+            pdq=h.pdq_hex,
+            variant=name,
+            allow=allow,
+            source=source,
+            trusted=True,
+            note=note,
+            media_id=media.id,
+            created_by_id=who.id if who else None,
+        )
+        for name, h in variants
+    )
+    return len(variants)
+
+
+def work_image_of(media: Media) -> Image.Image:
+    """The image as the pipeline hashed it, again: from its largest derivative (already
+    upright and sRGB), else from the original."""
+    renditions = [
+        r for r in media.renditions if r.get("fmt") in ("webp", "jpeg") and not r.get("sq")
+    ]
+    for rendition in sorted(renditions, key=lambda r: r["w"], reverse=True):
+        path = storage.derivative_path(media.id, rendition["name"])
+        if path is not None and path.is_file():
+            return load_work_image(path)
+    return load_work_image(storage.original_path(media.original_path))
+
+
+def load_work_image(path) -> Image.Image:
+    """Upright RGB (transparency on white), longest side at most media.WORK_SIZE."""
+    img, _, _ = imaging.load_oriented(path, imaging.WORK_SIZE)
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img.alpha_composite(rgba)
+    img = img.convert("RGB")
+    img.thumbnail((imaging.WORK_SIZE, imaging.WORK_SIZE), Image.Resampling.LANCZOS)
+    return img
+
+
+# --- hash-list files (docs/hash-lists.md) --------------------------------------------------
+
+
+def list_format(filename: str, fmt: str | None = None) -> str:
+    """The format asked for, else the one the file name says (.json, else CSV)."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise hashindex.HashListError(f"unknown format {fmt!r}: use csv or json")
+        return fmt
+    return "json" if filename.lower().endswith(".json") else "csv"
+
+
+def import_list(
+    data: bytes,
+    filename: str,
+    fmt: str | None = None,
+    *,
+    trusted: bool = True,
+    note: str = "",
+    who: User | None = None,
+) -> int:
+    """Add a hash list's rows as listed (known AI) hashes, all or nothing; `fmt` defaults to
+    the one the file name says.
+
+    Imported rows get source "import"; `note` (e.g. the list's name) is kept with each row,
+    before the file's own source and note. Untrusted rows only ever hold images for review.
+    Raises HashListError naming the line at fault; nothing is written then.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise hashindex.HashListError("not UTF-8 text", line) from None
+    records = hashindex.parse_hash_list(text, list_format(filename, fmt))
+    note = note.strip()
+    rows = [
+        {
+            "phash": r.phash,
+            "pdq": r.pdq,
+            "variant": r.variant,
+            "allow": False,
+            "source": "import",
+            "trusted": trusted,
+            "note": "; ".join(part for part in (note, r.source, r.note) if part),
+            "created_by_id": who.id if who else None,
+        }
+        for r in records
+    ]
+    if rows:
+        db.session.execute(insert(KnownHash), rows)
+    db.session.commit()
+    return len(rows)
+
+
+def export_list(fmt: str) -> tuple[str, int]:
+    """The known-AI hashes this site vouches for (trusted listed rows) as a hash list, and
+    how many. Allowed rows (hashes of cleared human art) and untrusted imports stay here."""
+    stmt = (
+        select(KnownHash)
+        .where(KnownHash.allow.is_(False), KnownHash.trusted.is_(True))
+        .order_by(KnownHash.id)
+    )
+    records = [
+        hashindex.HashRecord(row.phash, row.pdq, row.variant, row.note, row.source)
+        for row in db.session.scalars(stmt)
+    ]
+    return hashindex.dump_hash_list(records, fmt), len(records)
+
+
+def stats() -> dict[str, int]:
+    """Row counts for the admin page: trusted and untrusted listed rows, allowed rows."""
+    trusted = case((KnownHash.trusted, 1), else_=0)
+    allowed = case((KnownHash.allow, 1), else_=0)
+    total, n_allowed, n_trusted, n_trusted_allowed = db.session.execute(
+        select(
+            func.count(KnownHash.id),
+            func.coalesce(func.sum(allowed), 0),
+            func.coalesce(func.sum(trusted), 0),
+            func.coalesce(func.sum(allowed * trusted), 0),
+        )
+    ).one()
+    listed_trusted = n_trusted - n_trusted_allowed
+    return {
+        "trusted": listed_trusted,
+        "untrusted": total - n_allowed - listed_trusted,
+        "allowed": n_allowed,
+    }

@@ -1,0 +1,246 @@
+"""Processing uploaded images: the job that makes derivatives, hashes and the filter's verdict,
+its leases and retries, and how a post's images decide its state.
+
+Jobs take ids and are idempotent: a claim is a conditional UPDATE, derivative names carry a
+content version, and `sweep_media` (run by every sweep) re-enqueues what a dead worker left."""
+
+import hashlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from cara import imaging
+from cara.core import storage, tasks, text
+from cara.core.extensions import db
+from cara.core.models import Media, MediaState, Post, PostState, User, utcnow
+from cara.posting import screening
+
+log = logging.getLogger(__name__)
+
+# Licence codes offered to artists, with the URL written into the derivatives.
+LICENCES = {
+    "all-rights-reserved": ("All rights reserved", None),
+    "cc-by-4.0": ("CC BY 4.0", "https://creativecommons.org/licenses/by/4.0/"),
+    "cc-by-sa-4.0": ("CC BY-SA 4.0", "https://creativecommons.org/licenses/by-sa/4.0/"),
+    "cc-by-nc-4.0": ("CC BY-NC 4.0", "https://creativecommons.org/licenses/by-nc/4.0/"),
+    "cc-by-nc-nd-4.0": ("CC BY-NC-ND 4.0", "https://creativecommons.org/licenses/by-nc-nd/4.0/"),
+}
+
+
+def rights_for(post: Post, author: User) -> imaging.Rights:
+    """The rights written into every derivative: from our database, never from the upload."""
+    label, url = LICENCES.get(author.licence, LICENCES["all-rights-reserved"])
+    year = (post.published_at or post.created_at or datetime.now(UTC)).year
+    return imaging.Rights(
+        creator=author.name,
+        copyright=f"© {year} {author.name}. {label}. Not licensed for AI training.",
+        web_statement=text.site_url(f"/posts/{post.id}"),
+        licence_url=url,
+        data_mining=author.data_mining,
+    )
+
+
+def content_version(media: Media, rights: imaging.Rights | None, protected: bool) -> str:
+    """Derivative names change whenever their bytes would: new pixels, rights or options."""
+    parts = [media.sha256, repr(rights), protected, media.crop_x, media.crop_y]
+    key = "|".join(map(str, [*parts, imaging.PIPELINE_VERSION]))
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _options(media: Media) -> tuple[imaging.Rights | None, bool, str]:
+    """(rights, protected, stem) of the derivatives this media should have now."""
+    post = media.post
+    author = db.session.get(User, media.owner_id)
+    protected = bool(post and post.protected)
+    rights = rights_for(post, author) if post else None
+    return rights, protected, f"{media.id}-{content_version(media, rights, protected)}"
+
+
+def process(media: Media) -> None:
+    """Derivatives (metadata stripped, rights embedded), hashes and the filter's verdict."""
+    rights, protected, stem = _options(media)
+    out_dir = storage.derivative_dir(media.id)
+    rendition = imaging.make_derivatives(
+        storage.original_path(media.original_path),
+        out_dir,
+        stem,
+        protected=protected,
+        rights=rights,
+    )
+    square = imaging.make_square(
+        rendition.work_image,
+        out_dir,
+        f"{stem}-sq",
+        focus=(media.crop_x, media.crop_y),
+        protected=protected,
+        rights=rights,
+    )
+    media.version = stem.partition("-")[2]
+    media.width, media.height = rendition.width, rendition.height
+    media.placeholder_color = rendition.placeholder_color
+    media.renditions = [_entry(d) for d in rendition.files] + [_entry(square, sq=True)]
+    for old in out_dir.iterdir():  # earlier versions of this image's derivatives
+        if not old.name.startswith(f"{stem}-"):
+            old.unlink(missing_ok=True)
+    if media.post_id is not None:  # post images only: avatars are not art
+        screening.check_image(media, rendition.work_image)
+
+
+def _entry(d: imaging.Derivative, sq: bool = False) -> dict:
+    entry = {"w": d.width, "h": d.height, "fmt": d.format, "name": d.path.name, "bytes": d.bytes}
+    return {**entry, "sq": True} if sq else entry
+
+
+def add_avif(media: Media) -> None:
+    """AVIF versions of the current derivatives (slow, so a lower-priority job of its own)."""
+    rights, protected, stem = _options(media)
+    if media.state != MediaState.DONE or not media.version or not stem.endswith(media.version):
+        return  # changed since: the newer processing run enqueues its own AVIF job
+    files = imaging.make_avif(
+        storage.original_path(media.original_path),
+        storage.derivative_dir(media.id),
+        stem,
+        protected=protected,
+        rights=rights,
+    )
+    names = {r["name"] for r in media.renditions}
+    media.renditions = media.renditions + [_entry(d) for d in files if d.path.name not in names]
+
+
+def finish(post: Post) -> None:
+    """All images processed: failed, rejected, held or published, the worst image deciding."""
+    if any(m.state == MediaState.FAILED for m in post.media):
+        post.state = PostState.FAILED
+        return
+    screening.classify_post(post)
+    decisions = {m.verdict.decision for m in post.media if m.verdict is not None}
+    if "reject" in decisions or "hold" in decisions:
+        post.state = PostState.REJECTED if "reject" in decisions else PostState.HELD
+        screening.tell_artist_filtered(post)
+        return
+    post.state = PostState.PUBLISHED
+    post.published_at = post.published_at or utcnow()
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+MAX_ATTEMPTS = 4
+BACKOFF_SECONDS = (5, 30, 120)  # before the 2nd, 3rd and 4th attempts
+
+
+def start_processing(media: Media) -> None:
+    """Lease the media (the sweeper leaves it alone until the lease ends), commit, enqueue."""
+    media.lease_until = tasks.now() + tasks.lease()
+    db.session.commit()
+    tasks.enqueue(process_media, media.id)
+
+
+def _claim(media_id: int) -> Media | None:
+    """Atomically take the media for processing, unless done or leased by another worker."""
+    t = tasks.now()
+    result = db.session.execute(
+        update(Media)
+        .where(
+            Media.id == media_id,
+            or_(
+                Media.state == MediaState.PENDING,
+                (Media.state == MediaState.PROCESSING) & (Media.lease_until < t),
+            ),
+        )
+        .values(
+            state=MediaState.PROCESSING, lease_until=t + tasks.lease(), attempts=Media.attempts + 1
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return db.session.get(Media, media_id) if result.rowcount == 1 else None
+
+
+def process_media(media_id: int) -> None:
+    """Derivatives, hashes and the AI filter for one image; then maybe finish its post."""
+    media = _claim(media_id)
+    if media is None:
+        return
+    try:
+        process(media)
+    except Exception as exc:
+        db.session.rollback()
+        _retry_or_fail(db.session.get(Media, media_id), exc)
+        return
+    media.state = MediaState.DONE
+    media.lease_until = None
+    media.error = ""
+    db.session.commit()
+    if media.post_id:
+        finish_post(media.post_id)
+    tasks.enqueue(make_avif, media_id, low=True)
+
+
+def make_avif(media_id: int) -> None:
+    """Lower-priority follow-up: AVIF derivatives, smaller than WebP but slow to encode."""
+    media = db.session.get(Media, media_id)
+    if media is not None:
+        add_avif(media)
+        db.session.commit()
+
+
+def _retry_or_fail(media: Media, exc: Exception) -> None:
+    log.warning("processing media %s failed (attempt %s): %r", media.id, media.attempts, exc)
+    media.error = f"{type(exc).__name__}: {exc}"[:500]
+    if media.attempts >= MAX_ATTEMPTS:
+        media.state = MediaState.FAILED
+        media.lease_until = None
+        db.session.commit()
+        if media.post_id:
+            finish_post(media.post_id)
+        return
+    delay = BACKOFF_SECONDS[min(media.attempts, len(BACKOFF_SECONDS)) - 1]
+    media.state = MediaState.PENDING
+    media.lease_until = tasks.now() + timedelta(
+        seconds=delay
+    )  # the sweeper waits for the backoff too
+    db.session.commit()
+    tasks.enqueue(process_media, media.id, delay=delay)
+
+
+def finish_post(post_id: int) -> None:
+    """When every image of a published post is processed, apply the filter's decision."""
+    post = db.session.get(Post, post_id)
+    if post is None or post.state != PostState.PENDING:
+        return
+    if any(m.state in (MediaState.PENDING, MediaState.PROCESSING) for m in post.media):
+        return
+    finish(post)
+    db.session.commit()
+
+
+def retry_failed(post: Post) -> None:
+    """The artist's retry button: give failed images a fresh set of attempts."""
+    for media in post.media:
+        if media.state == MediaState.FAILED:
+            media.state, media.attempts, media.error = MediaState.PENDING, 0, ""
+    if post.state == PostState.FAILED:
+        post.state = PostState.PENDING
+    db.session.commit()
+    for media in post.media:
+        if media.state == MediaState.PENDING:
+            start_processing(media)
+
+
+@tasks.sweeper
+def sweep_media() -> int:
+    """Re-enqueue media left pending or processing past its lease; finish stuck posts."""
+    t = tasks.now()
+    stale = db.session.scalars(
+        select(Media.id).where(
+            Media.state.in_([MediaState.PENDING, MediaState.PROCESSING]),
+            or_(Media.lease_until.is_(None), Media.lease_until < t),
+        )
+    ).all()
+    for media_id in stale:
+        tasks.enqueue(process_media, media_id)
+    stuck = db.session.scalars(select(Post.id).where(Post.state == PostState.PENDING)).all()
+    for post_id in stuck:
+        finish_post(post_id)
+    return len(stale)

@@ -1,0 +1,191 @@
+"""Screening an image with the AI filter: its Verdict row, the classifier batch, the artist told.
+
+The pure filter (cara.aifilter) decides from signals; this module gathers them for a Media row
+(provenance from the original bytes, known hashes, the configured classifier) and stores them.
+"""
+
+import logging
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from flask import current_app
+from PIL import Image
+
+from cara.aifilter import hashindex
+from cara.aifilter.analyze import analyze
+from cara.aifilter.classifier import Classifier, ClassifierError
+from cara.aifilter.signals import (
+    CLASSIFIER,
+    Decision,
+    Signal,
+    Thresholds,
+    classifier_signal,
+    decide,
+)
+from cara.core import storage
+from cara.core.extensions import db
+from cara.core.models import Media, Post, PostState, Verdict, utcnow
+from cara.posting import known
+from cara.social import notify
+
+log = logging.getLogger(__name__)
+
+
+def check_image(media: Media, work_image: Image.Image) -> Verdict:
+    """Perceptual hashes of the work image, then the filter on the ORIGINAL bytes: upsert
+    the image's Verdict row (the decision, and every signal with its evidence).
+
+    The classifier is not run here: `classify_post` scores a post's images in one batch when
+    the post finishes. A score from an earlier run of this image is kept (same pixels).
+    """
+    try:
+        hashes = hashindex.hash_image(work_image)
+        media.phash, media.pdq = hashes.phash_hex, hashes.pdq_hex
+    except ValueError:  # a thin strip too small to hash: no hash, so no hash match either
+        media.phash = media.pdq = None
+    data = storage.original_path(media.original_path).read_bytes()
+    signals, _ = judge(data, work_image)
+    earlier = [s for s in stored_signals(media.verdict) if s.name == CLASSIFIER]
+    return store_verdict(media, signals + earlier)
+
+
+def stored_signals(row: Verdict | None) -> list[Signal]:
+    """The signals of a Verdict row, as Signal objects again."""
+    fields = ("name", "verdict", "score", "evidence", "definitive")
+    return [Signal(**{k: s[k] for k in fields}) for s in (row.signals if row else [])]
+
+
+def store_verdict(media: Media, signals: list[Signal]) -> Verdict:
+    """Decide from `signals` (allow list applied) and upsert the image's Verdict row."""
+    loaded = classifier()
+    thresholds = loaded.thresholds() if loaded else Thresholds()
+    verdict = known.apply_allow_list(decide(signals, thresholds), signals)
+    row = media.verdict or Verdict(media=media)
+    row.decision = verdict.decision
+    row.signals = [{**asdict(s), "reason": s in verdict.reasons} for s in signals]
+    row.created_at = utcnow()
+    db.session.add(row)
+    return row
+
+
+def classify_post(post: Post) -> None:
+    """Score every image of the post the classifier has not seen, in one batch."""
+    model = classifier()
+    todo = [
+        m
+        for m in post.media
+        if m.verdict is not None
+        and not any(s.name == CLASSIFIER for s in stored_signals(m.verdict))
+    ]
+    if model is None or not todo:
+        return
+    try:
+        scores = model.predict([_classifier_input(m, model) for m in todo])
+        signals = [classifier_signal(x, model.thresholds(), model.name) for x in scores]
+    except Exception as exc:  # a model failure must not stop publishing: record it instead
+        log.exception("classifier failed on post %s", post.id)
+        failed = f"Classifier could not run ({type(exc).__name__})"
+        signals = [Signal(CLASSIFIER, "unknown", 0.0, failed)] * len(todo)
+    for media, signal in zip(todo, signals, strict=True):
+        store_verdict(media, [*stored_signals(media.verdict), signal])
+
+
+def _classifier_input(media: Media, model: Classifier) -> Image.Image:
+    """The smallest display derivative at least as wide as the model's input (already
+    oriented, sRGB and stripped), so the original is not decoded again."""
+    webp = sorted(
+        (r for r in media.renditions if r["fmt"] == "webp" and not r.get("sq")),
+        key=lambda r: r["w"],
+    )
+    chosen = next((r for r in webp if r["w"] >= model.config.width), webp[-1])
+    with Image.open(storage.derivative_dir(media.id) / chosen["name"]) as img:
+        return img.convert("RGB")
+
+
+def judge(
+    data: bytes, work_image: Image.Image | None, classifier: Classifier | None = None
+) -> tuple[list[Signal], Decision]:
+    """Every signal for one image (provenance, known hashes, and the classifier when one is
+    given) and the decision, with the allow list applied. `flask filter check` calls this."""
+    extra = known.signals_for(work_image) if work_image is not None else []
+    signals, verdict = analyze(data, classifier=classifier, extra=extra)
+    return signals, known.apply_allow_list(verdict, signals)
+
+
+# Loaded once per process: (model path, sidecar path) -> Classifier, or the error it gave.
+_classifiers: dict[tuple[str, str], Classifier | str] = {}
+_classifier_lock = threading.Lock()
+
+
+def classifier_paths(config) -> tuple[Path, Path] | None:
+    """The configured model and sidecar (relative paths are in the instance folder)."""
+    model = config.get("CLASSIFIER_MODEL")
+    if not model:
+        return None
+    instance = Path(current_app.instance_path)
+    model = instance / model
+    sidecar = config.get("CLASSIFIER_SIDECAR")
+    return model, (instance / sidecar if sidecar else model.with_suffix(".json"))
+
+
+def load_classifier(model: Path, sidecar: Path) -> Classifier:
+    """Load a classifier (raises ClassifierError); one ONNX thread: jobs run side by side."""
+    return Classifier.from_files(model, sidecar, intra_op_num_threads=1)
+
+
+def _configured() -> Classifier | str | None:
+    paths = classifier_paths(current_app.config)
+    if paths is None:
+        return None
+    key = (str(paths[0]), str(paths[1]))
+    with _classifier_lock:
+        if key not in _classifiers:
+            try:
+                _classifiers[key] = load_classifier(*paths)
+            except ClassifierError as exc:
+                # Kept, not retried per image: /healthz and the moderation page report it.
+                log.error("classifier disabled: %s", exc)
+                _classifiers[key] = str(exc)
+        return _classifiers[key]
+
+
+def classifier() -> Classifier | None:
+    """The configured classifier, or None when there is none (or it could not be loaded)."""
+    loaded = _configured()
+    return loaded if isinstance(loaded, Classifier) else None
+
+
+def classifier_status() -> str:
+    """Say "not configured", "ok" or "error: <why>" (for /healthz and the moderation page)."""
+    loaded = _configured()
+    if loaded is None:
+        return "not configured"
+    return "ok" if isinstance(loaded, Classifier) else f"error: {loaded}"
+
+
+# --- what the artist and the moderators are shown ------------------------------------------
+
+
+def flagged(post: Post) -> list[Media]:
+    """The post's images whose verdict holds or rejects them."""
+    return [m for m in post.media if m.verdict and m.verdict.decision in ("hold", "reject")]
+
+
+def reasons(media: Media) -> list[dict]:
+    """The signals that decided an image's verdict (stored dicts: name, score, evidence...)."""
+    if media.verdict is None:
+        return []
+    return [s for s in media.verdict.signals if s.get("reason")]
+
+
+def tell_artist_filtered(post: Post) -> None:
+    """The filter held or rejected a post: say why, and that an appeal is possible."""
+    evidence = next((r["evidence"] for m in flagged(post) for r in reasons(m)), "")
+    if post.state == PostState.REJECTED:
+        text = "Your post was not published: it matches a known AI-generated image."
+    else:
+        text = "Your post is held for review; only you and the moderators can see it."
+    if evidence:
+        text += f" {evidence}."
+    notify.notify(post.author_id, "moderation", post_id=post.id, text=text + " You can appeal.")

@@ -1,0 +1,1 @@
+"""The social layer: actions (follows, likes, comments, reports), notifications, feeds, search."""

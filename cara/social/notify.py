@@ -1,0 +1,232 @@
+"""Notifications: written by notify(), listed grouped, marked read.
+
+Kinds: follow, follow_request, follow_accepted, like, repost, comment, reply, mention,
+moderation (a moderation outcome; its text says what happened).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, event, func, insert, inspect, or_, select, update
+from sqlalchemy.orm import Session
+
+from cara.core import pagination
+from cara.core import text as text_rules
+from cara.core.extensions import db
+from cara.core.models import Block, Comment, Mute, Notification, Post, PostState, User, utcnow
+from cara.core.policy import can_view
+
+KINDS = {
+    "follow",
+    "follow_request",
+    "follow_accepted",
+    "like",
+    "repost",
+    "comment",
+    "reply",
+    "mention",
+    "moderation",
+}
+# Sent once per actor and subject: liking, unliking and liking again is one notification.
+ONCE = {"follow", "follow_request", "like", "repost"}
+# Grouped on a page: "Ana and 3 others liked your post". The rest stand alone.
+GROUPED = {"like": ("post_id",), "repost": ("post_id",), "follow": (), "follow_request": ()}
+PAGE_SIZE = 50
+UNREAD_CAP = 99
+MENTIONS_MAX = 10  # people notified per caption or comment
+
+
+def _silenced(user_id: int, actor_id: int):
+    """A select that finds a row when a block or the user's mute stands between the two."""
+    return (
+        select(Block.blocker_id)
+        .where(
+            or_(
+                (Block.blocker_id == user_id) & (Block.blocked_id == actor_id),
+                (Block.blocker_id == actor_id) & (Block.blocked_id == user_id),
+            )
+        )
+        .union_all(select(Mute.muter_id).where(Mute.muter_id == user_id, Mute.muted_id == actor_id))
+    )
+
+
+def notify(
+    user_id: int,
+    kind: str,
+    actor_id: int | None = None,
+    post_id: int | None = None,
+    comment_id: int | None = None,
+    text: str = "",
+) -> Notification | None:
+    """Tell `user_id` about something. Added to the session: the caller's commit saves it.
+
+    Nothing is sent to yourself, across a block, or from someone the user muted; a repeated
+    follow, like or repost by the same person is not sent twice.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    if actor_id is not None:
+        if actor_id == user_id or db.session.scalar(_silenced(user_id, actor_id).limit(1)):
+            return None
+        if kind in ONCE and db.session.scalar(
+            select(Notification.id)
+            .filter_by(user_id=user_id, kind=kind, actor_id=actor_id, post_id=post_id)
+            .limit(1)
+        ):
+            return None
+    row = Notification(
+        user_id=user_id,
+        kind=kind,
+        actor_id=actor_id,
+        post_id=post_id,
+        comment_id=comment_id,
+        text=text,
+    )
+    db.session.add(row)
+    return row
+
+
+def withdraw(user_id: int, kind: str, actor_id: int, post_id: int | None = None) -> None:
+    """Remove an unread notification whose cause was undone (an unlike, a cancelled request)."""
+    db.session.execute(
+        delete(Notification).where(
+            Notification.user_id == user_id,
+            Notification.kind == kind,
+            Notification.actor_id == actor_id,
+            Notification.post_id == post_id if post_id else Notification.post_id.is_(None),
+            Notification.read_at.is_(None),
+        )
+    )
+
+
+def mentioned(text: str) -> list[str]:
+    return text_rules.mentions(text, MENTIONS_MAX)
+
+
+def mention_targets(author_id: int, names: list[str], post: Post) -> list[int]:
+    """Ids of the named accounts that may hear from the author and may see the post."""
+    if not names:
+        return []
+    users = db.session.scalars(select(User).where(User.username.in_(names), User.id != author_id))
+    targets = []
+    for user in users:
+        silenced = db.session.scalar(_silenced(user.id, author_id).limit(1))
+        if not silenced and can_view(user, post):
+            targets.append(user.id)
+    return targets
+
+
+def unread_count(user: User) -> int:
+    """Unread notifications, counted up to UNREAD_CAP + 1 (shown as "99+")."""
+    unread = (
+        select(Notification.id)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .limit(UNREAD_CAP + 1)
+    )
+    return db.session.scalar(select(func.count()).select_from(unread.subquery())) or 0
+
+
+def mark_read(user: User, upto: int | None = None) -> int:
+    """Mark unread notifications read (those up to id `upto`: not ones that came since)."""
+    stmt = update(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None)
+    )
+    if upto is not None:
+        stmt = stmt.where(Notification.id <= upto)
+    count = db.session.execute(stmt.values(read_at=utcnow())).rowcount
+    db.session.commit()
+    return count
+
+
+@dataclass
+class Group:
+    """One line of the notifications page: one notification, or several alike."""
+
+    kind: str
+    newest: Notification
+    actors: list[User] = field(default_factory=list)
+    post: Post | None = None
+    comment: Comment | None = None
+    unread: bool = False
+    size: int = 0
+
+    @property
+    def created_at(self) -> datetime:
+        return self.newest.created_at
+
+
+def page(user: User, before: str | None = None, limit: int = PAGE_SIZE):
+    """A page of notifications, newest first, grouped; returns (groups, next_cursor, top_id)."""
+    stmt = select(Notification).where(Notification.user_id == user.id)
+    values = pagination.decode_cursor(before)
+    try:
+        stmt = stmt.where(Notification.id < pagination.cursor_id(values[0]))
+    except (TypeError, ValueError, IndexError):
+        pass
+    rows = list(db.session.scalars(stmt.order_by(Notification.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = pagination.encode_cursor(rows[-1].id) if more else None
+    return group(rows), cursor, (rows[0].id if rows else None)
+
+
+def group(rows: list[Notification]) -> list[Group]:
+    """Group alike notifications of a page (same kind, same post), keeping newest-first order."""
+    actors = _by_id(User, {n.actor_id for n in rows})
+    posts = _by_id(Post, {n.post_id for n in rows})
+    comments = _by_id(Comment, {n.comment_id for n in rows})
+    groups: dict = {}
+    for n in rows:
+        key = (n.kind, *(getattr(n, f) for f in GROUPED[n.kind])) if n.kind in GROUPED else n.id
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = Group(
+                n.kind, n, post=posts.get(n.post_id), comment=comments.get(n.comment_id)
+            )
+        g.size += 1
+        g.unread = g.unread or n.read_at is None
+        actor = actors.get(n.actor_id)
+        if actor is not None and actor not in g.actors:
+            g.actors.append(actor)
+    return list(groups.values())
+
+
+def _by_id(model, ids: set) -> dict:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return {row.id: row for row in db.session.scalars(select(model).where(model.id.in_(ids)))}
+
+
+# --- mentions in captions --------------------------------------------------------------------
+
+
+def _caption_mentions(post: Post) -> list[str]:
+    """Names newly mentioned by this flush: all of them at publication, new ones on an edit."""
+    state = inspect(post)
+    went_live = PostState.PUBLISHED in state.attrs.state.history.added
+    if post.state != PostState.PUBLISHED:
+        return []
+    names = mentioned(post.caption or "")
+    if went_live:
+        return names
+    history = state.attrs.caption.history
+    if not history.has_changes():
+        return []
+    before = set(mentioned(history.deleted[0] or "")) if history.deleted else set()
+    return [n for n in names if n not in before]
+
+
+@event.listens_for(Session, "after_flush")
+def _notify_caption_mentions(session, flush_context):
+    """Mentions in a caption notify when the post goes live (or a later edit adds them)."""
+    rows = []
+    for post in session.dirty:
+        if isinstance(post, Post) and (names := _caption_mentions(post)):
+            rows += [
+                {"user_id": uid, "kind": "mention", "actor_id": post.author_id, "post_id": post.id}
+                for uid in mention_targets(post.author_id, names, post)
+            ]
+    if rows:
+        # Core insert: the session cannot take new objects while it flushes.
+        session.connection().execute(insert(Notification.__table__), rows)

@@ -1,0 +1,26 @@
+"""Blueprints, one per area."""
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from cara.web.routes import (
+        auth,
+        feed,
+        jobs,
+        media,
+        meta,
+        moderation,
+        notifications,
+        posts,
+        profiles,
+        search,
+        settings,
+        social,
+    )
+
+    for module in (auth, feed, media, meta, posts, profiles, settings):
+        app.register_blueprint(module.bp)
+    for module in (social, notifications, search, jobs):  # feeds and the social layer
+        app.register_blueprint(module.bp)
+    app.register_blueprint(moderation.bp)  # review queue, known hashes, appeals

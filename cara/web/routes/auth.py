@@ -1,0 +1,98 @@
+"""Sign up, log in, log out, password reset."""
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from cara.accounts import auth
+from cara.core.extensions import limiter
+from cara.web.forms import LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm, add_errors
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(default: str) -> str:
+    """Only same-site relative paths are followed after login."""
+    target = request.args.get("next", "")
+    return target if target.startswith("/") and not target.startswith("//") else default
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["SIGNUP_RATE_LIMIT"], methods=["POST"])
+def signup():
+    if current_user.is_authenticated:
+        return redirect(url_for("feed.home"))
+    form = SignupForm()
+    if form.validate_on_submit():
+        user, errors = auth.register(form.username.data, form.email.data, form.password.data)
+        if user:
+            login_user(user)
+            flash(f"Welcome to cara, {user.username}!", "success")
+            return redirect(url_for("feed.home"), 303)
+        add_errors(form, errors)
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/signup.html", form=form), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("feed.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = auth.authenticate(form.login.data, form.password.data)
+        if user:
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(url_for("feed.home")), 303)
+        form.form_errors.append("That username, email or password is not right.")
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("You are logged out.", "info")
+    return redirect(url_for("feed.home"), 303)
+
+
+@bp.post("/logout/everywhere")
+@login_required
+def logout_everywhere():
+    auth.revoke_sessions(current_user)
+    logout_user()
+    flash("You are logged out on every device.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.route("/password/reset", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["SIGNUP_RATE_LIMIT"], methods=["POST"])
+def request_reset():
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        auth.send_reset_email(form.email.data)
+        # The same answer whether or not the address has an account.
+        flash("If an account uses that address, a reset link is on its way.", "info")
+        return redirect(url_for("auth.login"), 303)
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/reset_request.html", form=form), status
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    user = auth.user_for_reset_token(token)
+    if user is None:
+        flash("That reset link is invalid or has expired. Ask for a new one.", "error")
+        return redirect(url_for("auth.request_reset"), 303)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        errors = auth.password_errors(form.password.data, username=user.username, email=user.email)
+        if not errors:
+            user.set_password(form.password.data)
+            auth.revoke_sessions(user)
+            flash("Your password is changed. Log in with it now.", "success")
+            return redirect(url_for("auth.login"), 303)
+        add_errors(form, {"password": errors})
+    status = 422 if form.is_submitted() else 200
+    return render_template("auth/reset_password.html", form=form, token=token), status

@@ -1,0 +1,218 @@
+"""Feeds: home, Latest, Following, Trending, tags, bookmarks, and Atom feeds.
+
+One URL serves the full page and, for htmx, the next cards.
+"""
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from functools import partial
+
+import click
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    get_template_attribute,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
+from sqlalchemy import select
+
+from cara.core import text
+from cara.core.extensions import db
+from cara.core.models import User, utcnow
+from cara.social import feeds
+from cara.web.assets import data_saver
+from cara.web.htmx import render
+
+bp = Blueprint("feed", __name__)
+
+# The infinite-scroll trigger (id feed-more) is replaced by the next page's cards.
+FRAGMENTS = {"feed-more": "items"}
+TAG = re.compile(r"[a-z0-9_]{1,50}")
+ATOM = "application/atom+xml; charset=utf-8"
+CACHE_SECONDS = 10  # default of FEED_CACHE_SECONDS; 0 turns the microcache off
+CACHE_ENTRIES = 256
+PICTURE_ENTRIES = 10_000  # a few MB
+PICTURE_SECONDS = 3600
+# Cards are 320 CSS px wide on a 360 px phone (main's padding below 700 px), so a DPR-2 phone
+# takes the 640 px rendition (budget: 40 KB AVIF); wider screens lay cards out 300-445 px wide.
+CARD_SIZES = "(min-width: 700px) 340px, calc(100vw - 2.5rem)"
+
+
+class Microcache:
+    """Rendered cards of feed pages for logged-out visitors, kept a few seconds per process.
+
+    Every logged-out visitor sees the same public cards, so a busy page is rendered once per
+    period rather than once per request. Signed-in pages carry the viewer's marks and CSRF
+    tokens: they are never cached.
+    """
+
+    def __init__(self, size: int = CACHE_ENTRIES):
+        self.size = size
+        self.entries: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key, ttl: float, make):
+        now = time.monotonic()
+        with self.lock:
+            hit = self.entries.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = make()
+        with self.lock:
+            self.entries[key] = (now + ttl, value)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return value
+
+
+@bp.record_once
+def _init(state):
+    state.app.extensions["cara.feed_cache"] = Microcache()
+    state.app.extensions["cara.picture_cache"] = Microcache(PICTURE_ENTRIES)
+    state.app.jinja_env.globals["card_picture"] = card_picture
+
+
+def card_picture(media, lazy: bool) -> Markup:
+    """A card's <picture>, rendered once per set of renditions, alt text and data-saver choice.
+
+    The responsive-image macro builds a dozen URLs per image: the most expensive part of a card.
+    """
+    # Rendition names carry the image's version; an AVIF set added later changes them too.
+    names = tuple(r["name"] for r in media.renditions)
+    key = (media.id, names, media.alt_text, lazy, data_saver())
+    cache = current_app.extensions["cara.picture_cache"]
+
+    def make() -> Markup:
+        picture = get_template_attribute("macros/media.html", "picture")
+        return picture(media, sizes=CARD_SIZES, lazy=lazy, full_link=False)
+
+    return cache.get(key, PICTURE_SECONDS, make)
+
+
+def _feed(load, title: str, endpoint: str, **context):
+    """A feed page from `load()` (its Page); logged-out visitors' cards come from the cache."""
+    ttl = current_app.config.get("FEED_CACHE_SECONDS", CACHE_SECONDS)
+    context.update(title=title, endpoint=endpoint)
+    if current_user.is_authenticated or not ttl:
+        return render("feed/feed.html", FRAGMENTS, page=load(), **context)
+
+    def cards() -> Markup:
+        return Markup(render_block("feed/feed.html", "items", page=load(), **context))
+
+    cache = current_app.extensions["cara.feed_cache"]
+    items = cache.get((request.full_path, data_saver()), ttl, cards)
+    return render("feed/feed.html", FRAGMENTS, page=None, items_html=items, **context)
+
+
+def _before() -> str | None:
+    return request.args.get("before")
+
+
+@bp.get("/")
+def home():
+    if feeds.follows_anyone(current_user):
+        return _feed(partial(feeds.following, current_user, _before()), "Following", "feed.home")
+    return _feed(partial(feeds.latest, current_user, _before()), "Latest", "feed.home")
+
+
+@bp.get("/latest")
+def latest():
+    return _feed(partial(feeds.latest, current_user, _before()), "Latest", "feed.latest")
+
+
+@bp.get("/following")
+@login_required
+def following():
+    empty = "Follow artists to see their work here. Start with Latest or Trending."
+    return _feed(
+        partial(feeds.following, current_user, _before()),
+        "Following",
+        "feed.following",
+        empty=empty,
+    )
+
+
+@bp.get("/trending")
+def trending():
+    intro = "Most liked, commented and reposted this week; recent reactions count most."
+    return _feed(
+        partial(feeds.trending, current_user, _before()), "Trending", "feed.trending", intro=intro
+    )
+
+
+def _tag(name: str) -> str:
+    name = name.lower()
+    if not TAG.fullmatch(name):
+        abort(404)
+    return name
+
+
+@bp.get("/tags/<tag>")
+def tag(tag: str):
+    tag = _tag(tag)
+    return _feed(
+        partial(feeds.tagged, current_user, tag, _before()),
+        f"#{tag}",
+        "feed.tag",
+        endpoint_args={"tag": tag},
+        atom_url=url_for("feed.tag_atom", tag=tag),
+    )
+
+
+@bp.get("/bookmarks")
+@login_required
+def bookmarks():
+    intro = "Only you can see your bookmarks."
+    return _feed(
+        partial(feeds.bookmarks, current_user, _before()),
+        "Bookmarks",
+        "feed.bookmarks",
+        intro=intro,
+    )
+
+
+def _atom(posts, title: str, path: str):
+    base = text.site_url()
+    body = render_template(
+        "feed/atom.xml",
+        posts=posts,
+        title=title,
+        base=base,
+        page_url=base + path,
+        self_url=base + request.path,
+        now=utcnow(),
+    )
+    response = make_response(body)
+    response.headers["Content-Type"] = ATOM
+    return response
+
+
+@bp.get("/@<username>/feed.atom")
+def user_atom(username: str):
+    user = db.session.scalar(select(User).where(User.username == username.lower()))
+    if user is None or user.is_private:  # a private account has no public feed
+        abort(404)
+    path = url_for("profiles.view", username=user.username)
+    return _atom(feeds.atom_entries(author=user), f"{user.name} (@{user.username})", path)
+
+
+@bp.get("/tags/<tag>/feed.atom")
+def tag_atom(tag: str):
+    tag = _tag(tag)
+    return _atom(feeds.atom_entries(tag=tag), f"#{tag}", url_for("feed.tag", tag=tag))
+
+
+@bp.cli.command("refresh-trending")
+def refresh_trending_command():
+    """Compute a new trending snapshot (run it from cron, or let the site do it every 10 min)."""
+    click.echo(f"Trending snapshot {feeds.refresh_trending()}")

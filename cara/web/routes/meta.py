@@ -1,0 +1,68 @@
+"""Machine-facing routes: health check; the AI opt-out signals (robots.txt, ai.txt, TDMRep)."""
+
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, render_template
+from sqlalchemy import text as sql
+
+from cara import optout
+from cara.core import tasks, text
+from cara.core.extensions import db
+from cara.posting import screening
+
+bp = Blueprint("meta", __name__)
+
+HOUR = 3600
+
+
+def _file(body: str, mimetype: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Cache-Control"] = f"public, max-age={HOUR}"
+    return response
+
+
+@bp.get("/robots.txt")
+def robots_txt():
+    return _file(optout.robots_txt(), "text/plain")
+
+
+@bp.get("/ai.txt")
+def ai_txt():
+    return _file(optout.ai_txt(), "text/plain")
+
+
+@bp.get("/.well-known/tdmrep.json")
+def tdmrep():
+    return _file(json.dumps(optout.tdmrep(optout.policy_url()), indent=2), "application/json")
+
+
+@bp.get(optout.POLICY_PATH)
+def tdm_policy():
+    policy = optout.tdm_policy(text.site_url(), current_app.config["SITE_NAME"])
+    return _file(json.dumps(policy, indent=2), "application/ld+json")
+
+
+@bp.get("/about/ai")
+def about_ai():
+    return render_template("meta/about_ai.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    checks = {"database": _check(lambda: db.session.execute(sql("SELECT 1")))}
+    if current_app.config["REDIS_URL"]:
+        checks["redis"] = _check(lambda: tasks.redis_connection().ping())
+    checks["jobs"] = tasks.runner_status()
+    # The AI classifier is optional: "not configured" is healthy, a broken one is not.
+    checks["classifier"] = screening.classifier_status()
+    healthy = ("ok", "inline", "thread", "not configured")
+    ok = all(c in healthy or c.startswith("rq") for c in checks.values())
+    return jsonify(status="ok" if ok else "error", checks=checks), 200 if ok else 503
+
+
+def _check(probe) -> str:
+    try:
+        probe()
+    except Exception as exc:  # a health check reports failures, it does not raise them
+        return f"error: {type(exc).__name__}"
+    return "ok"

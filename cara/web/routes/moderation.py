@@ -1,0 +1,176 @@
+"""Moderation: the review queue and its decisions, known-hash lists (admins), appeals."""
+
+from functools import wraps
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from cara import moderation
+from cara.aifilter import hashindex
+from cara.core.extensions import db
+from cara.core.models import Appeal, Post, Report
+from cara.core.policy import can_admin, can_moderate
+from cara.posting import drafts, known, screening
+
+bp = Blueprint("moderation", __name__)
+
+
+@bp.record_once
+def _template_globals(state) -> None:
+    # The verdict partial on post pages asks the domain module what to show.
+    state.app.jinja_env.globals.update(
+        can_moderate=can_moderate, moderation=moderation, screening=screening
+    )
+
+
+def moderators_only(view):
+    """Everyone else gets a 404: the queue's existence is not advertised."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not can_moderate(current_user):
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def admins_only(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not can_admin(current_user):
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _get(model, object_id: int):
+    return db.session.get(model, object_id) or abort(404)
+
+
+def _back(default: str):
+    """Redirect to the form's `next` (a local path only), else `default`."""
+    target = request.form.get("next", "")
+    safe = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return redirect(target if safe else default, 303)
+
+
+def _decide(action, subject, message: str):
+    try:
+        action(subject, current_user._get_current_object(), request.form.get("reason", ""))
+    except moderation.ModerationError as exc:
+        abort(exc.status, str(exc))
+    flash(message, "success")
+    return _back(url_for("moderation.index"))
+
+
+@bp.get("/moderation")
+@moderators_only
+def index():
+    name = request.args.get("queue", "held")
+    if name not in moderation.QUEUES:
+        abort(404)
+    page = moderation.queue(name, request.args.get("after"))
+    return render_template(
+        "moderation/index.html",
+        queue=name,
+        page=page,
+        counts=moderation.counts(),
+        classifier=screening.classifier_status(),
+    )
+
+
+@bp.post("/moderation/posts/<int:post_id>/confirm")
+@moderators_only
+def confirm(post_id: int):
+    return _decide(moderation.confirm_ai, _get(Post, post_id), "Confirmed as AI-generated.")
+
+
+@bp.post("/moderation/posts/<int:post_id>/clear")
+@moderators_only
+def clear(post_id: int):
+    return _decide(moderation.clear, _get(Post, post_id), "Cleared and published.")
+
+
+@bp.post("/moderation/reports/<int:report_id>/close")
+@moderators_only
+def close_report(report_id: int):
+    return _decide(moderation.close_report, _get(Report, report_id), "Report closed.")
+
+
+@bp.get("/moderation/appeals/<int:appeal_id>/images/<int:media_id>")
+@moderators_only
+def appeal_image(appeal_id: int, media_id: int):
+    media = moderation.evidence_media(_get(Appeal, appeal_id), media_id) or abort(404)
+    response = Response(moderation.evidence_preview(media) or abort(404), mimetype="image/webp")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/moderation/hashes", methods=["GET", "POST"])
+@admins_only
+def hashes():
+    error = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        try:
+            count = known.import_list(
+                upload.read() if upload else b"",
+                upload.filename if upload else "",
+                request.form.get("format") or None,
+                trusted=request.form.get("untrusted") != "on",
+                note=request.form.get("note", "")[:200],
+                who=current_user._get_current_object(),
+            )
+        except hashindex.HashListError as exc:
+            error = f"Nothing was imported: {exc}"
+        else:
+            flash(f"Imported {count} hashes.", "success")
+            return redirect(url_for("moderation.hashes"), 303)
+    page = render_template("moderation/hashes.html", stats=known.stats(), error=error)
+    return page, 422 if error else 200
+
+
+@bp.get("/moderation/hashes/export")
+@admins_only
+def export_hashes():
+    fmt = request.args.get("format", "csv")
+    if fmt not in known.FORMATS:
+        abort(400, "Choose csv or json.")
+    mimetype = "text/csv" if fmt == "csv" else "application/json"
+    response = Response(known.export_list(fmt)[0], mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="known-hashes.{fmt}"'
+    return response
+
+
+@bp.route("/posts/<int:post_id>/appeal", methods=["GET", "POST"])
+@login_required
+def appeal(post_id: int):
+    post = db.session.get(Post, post_id)
+    if post is None or post.author_id != current_user.id:
+        abort(404)
+    errors = {}
+    if request.method == "POST":
+        files = [f for f in request.files.getlist("images") if f and f.filename]
+        limit = current_app.config["MAX_UPLOAD_BYTES"]
+        uploads = [drafts.Upload(f.filename, f.stream.read(limit + 1)) for f in files]
+        limits = drafts.upload_limits(current_app.config)
+        errors = moderation.submit_appeal(
+            post, current_user, request.form.get("message", ""), uploads, limits
+        )
+        if not errors:
+            flash("Appeal sent. A moderator will review it.", "success")
+            return redirect(url_for("posts.view", post_id=post.id), 303)
+    html = render_template("moderation/appeal.html", post=post, errors=errors, form=request.form)
+    return html, 422 if errors else 200

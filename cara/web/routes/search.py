@@ -1,0 +1,29 @@
+"""Search: /search?q= finds people, tags and posts (captions and tags)."""
+
+import click
+from flask import Blueprint, abort, request
+from flask_login import current_user
+
+from cara.social import search
+from cara.web.htmx import render
+
+bp = Blueprint("search", __name__)
+
+
+@bp.get("/search")
+def index():
+    q = request.args.get("q", "").strip()
+    if len(q) > search.QUERY_MAX:
+        abort(400, f"Search for at most {search.QUERY_MAX} characters.")
+    people = search.people(current_user, q) if q else []
+    tags = search.tags(q) if q else []
+    page = search.posts(current_user, q, request.args.get("before"))
+    return render(
+        "search/index.html", {"feed-more": "items"}, q=q, people=people, tags=tags, page=page
+    )
+
+
+@bp.cli.command("reindex")
+def reindex_command():
+    """Rebuild the search index from every post's caption and tags."""
+    click.echo(f"Indexed {search.reindex()} posts")
