@@ -344,7 +344,7 @@ def followers(viewer, user: User, before: str | None = None, limit: int = LIST_P
     return _people(viewer, stmt, Follow.created_at, before, limit)
 
 
-def following(viewer, user: User, before: str | None = None, limit: int = LIST_PAGE):
+def followees(viewer, user: User, before: str | None = None, limit: int = LIST_PAGE):
     stmt = (
         select(User)
         .join(Follow, Follow.followee_id == User.id)

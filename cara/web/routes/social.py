@@ -302,7 +302,7 @@ def following(username: str):
     user = _user(username)
     if not _may_list(user):
         abort(403, "This account is private: only its followers see whom it follows.")
-    page = actions.following(current_user, user, request.args.get("before"))
+    page = actions.followees(current_user, user, request.args.get("before"))
     return _people_page(
         f"Followed by {user.name}", page, "social.following", {"username": user.username}
     )
