@@ -16,7 +16,10 @@ where its payload lies in ``data`` (``data[offset : offset + length]``):
 A walker yields each chunk once it lies wholly within ``data`` and raises ContainerError at
 the first structural problem, after yielding everything before it: a strict reader (upload
 validation, ``structure``) refuses the file, a lenient one (provenance) keeps what it read.
-Being lazy, a reader that stops early (metadata comes before the JPEG scan) pays for no more.
+With ``partial=True`` a chunk that the end of the data cuts short is yielded too (its
+length as declared, bounded by its container: slicing clips it to what is there) and the
+walk stops there instead of raising. Being lazy, a reader that stops early (metadata comes
+before the JPEG scan) pays for no more.
 
 Format names are Pillow's: "JPEG", "PNG", "WEBP", "GIF".
 """
@@ -68,7 +71,9 @@ def sniff_format(data: bytes) -> str | None:
 _JPEG_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
-def jpeg_segments(data: bytes, start: int = 0) -> Iterator[tuple[int, int, int]]:
+def jpeg_segments(
+    data: bytes, start: int = 0, *, partial: bool = False
+) -> Iterator[tuple[int, int, int]]:
     """(marker, offset, length) of each segment of the JPEG beginning at ``start``, through
     its EOI. Start of scan is yielded before its entropy-coded data is skipped; the
     standalone markers RSTn and TEM are skipped."""
@@ -104,6 +109,9 @@ def jpeg_segments(data: bytes, start: int = 0) -> Iterator[tuple[int, int, int]]
         if length < 2:
             raise ContainerError("corrupt", "is a damaged JPEG (bad segment length).")
         if seg_end > n:
+            if partial:
+                yield marker, pos + 2, length - 2
+                return
             raise truncated
         yield marker, pos + 2, length - 2
         pos = seg_end
@@ -114,18 +122,22 @@ def jpeg_segments(data: bytes, start: int = 0) -> Iterator[tuple[int, int, int]]
             pos = m.start()
 
 
-def png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+def png_chunks(data: bytes, *, partial: bool = False) -> Iterator[tuple[bytes, int, int]]:
     """(type, offset, length) of each PNG chunk, through IEND. CRCs are not checked here
-    (``png_crc_ok``): a metadata reader may want a chunk whatever its checksum."""
+    (``png_crc_ok``): a metadata reader may want a chunk whatever its checksum. A chunk
+    counts as cut short when its CRC is (``partial``: its payload may be whole)."""
     n = len(data)
     pos = 8
     while True:
-        if pos + 12 > n:
+        if pos + 12 > n and not (partial and pos + 8 <= n):
             raise ContainerError("truncated", "is incomplete: the PNG ends before its IEND chunk.")
         length, ctype = struct.unpack_from(">I4s", data, pos)
         if length > 0x7FFFFFFF:
             raise ContainerError("corrupt", "is a damaged PNG (bad chunk length).")
         if pos + 12 + length > n:
+            if partial:
+                yield ctype, pos + 8, length
+                return
             raise ContainerError(
                 "truncated", "is incomplete: the PNG ends in the middle of a chunk."
             )
@@ -147,8 +159,9 @@ def _riff_end(data: bytes) -> int:
     return 8 + riff_size
 
 
-def webp_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
-    """(FourCC, offset, size) of each chunk inside the WebP's RIFF container."""
+def webp_chunks(data: bytes, *, partial: bool = False) -> Iterator[tuple[bytes, int, int]]:
+    """(FourCC, offset, size) of each chunk inside the WebP's RIFF container (``partial``:
+    a chunk running past the RIFF's end is cut at it)."""
     n = len(data)
     end = _riff_end(data)
     stop = min(end, n)
@@ -158,6 +171,9 @@ def webp_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
         fourcc, size = struct.unpack_from("<4sI", data, pos)
         body = pos + 8
         if body + size > stop:
+            if partial:
+                yield fourcc, body, min(size, end - body)
+                return
             if end > n:
                 raise cut_short
             raise ContainerError(
@@ -165,7 +181,7 @@ def webp_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
             )
         yield fourcc, body, size
         pos = body + size + (size & 1)
-    if end > n:
+    if end > n and not partial:
         raise cut_short
 
 
