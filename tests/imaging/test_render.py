@@ -1,64 +1,29 @@
-"""cara.imaging: upload validation, derivatives, metadata strip/embed. No Flask app needed."""
+"""cara.imaging.render: derivatives, AVIF, squares; nothing from the upload survives."""
 
 import io
 import os
 import stat
-import struct
 import xml.etree.ElementTree as ET
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageCms, JpegImagePlugin
 
-from cara import imaging as media
-from tests.support import AI_FILTER_FIXTURES
+from cara.imaging import containers, render, validate, xmp
+from tests.imaging.images import HUMAN, NS, encode, photo
 
-HUMAN = AI_FILTER_FIXTURES / "human"
-NS = {
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "dc": "http://purl.org/dc/elements/1.1/",
-    "xmpRights": "http://ns.adobe.com/xap/1.0/rights/",
-    "plus": "http://ns.useplus.org/ldf/xmp/1.0/",
-    "cc": "http://creativecommons.org/ns#",
-    "Iptc4xmpCore": "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
-}
-DMI = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING"
-RIGHTS = media.Rights(
+RIGHTS = xmp.Rights(
     creator='Zoë <&"> Artist',
     copyright="© 2025 Zoë. All rights reserved.",
     web_statement="https://cara.example/posts/42?a=1&b=2",
     licence_url=None,
 )
 
+PNG = (HUMAN / "skimage_astronaut.png").read_bytes()
+
 
 # -- builders ---------------------------------------------------------------------------------
-
-
-def encode(im: Image.Image, fmt: str, **params) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **params)
-    return buf.getvalue()
-
-
-def photo(width: int, height: int, seed: int = 0) -> Image.Image:
-    """Photographic content: a real photo resized, plus sensor-like noise."""
-    with Image.open(HUMAN / "pillow_xmp_test.jpg") as src:
-        base = src.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
-    noise = np.random.default_rng(seed).integers(-8, 9, (height, width, 3), dtype=np.int16)
-    arr = np.clip(np.asarray(base, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
-    return Image.fromarray(arr)
-
-
-def png_with_size(width: int, height: int) -> bytes:
-    """A tiny valid PNG whose IHDR claims width x height (CRC fixed up)."""
-    data = bytearray(encode(Image.new("L", (40, 40)), "PNG"))
-    assert data[12:16] == b"IHDR"
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
 
 
 def xmp_of(path: Path) -> ET.Element:
@@ -68,12 +33,7 @@ def xmp_of(path: Path) -> ET.Element:
 
 
 def webp_chunks(data: bytes) -> list[bytes]:
-    pos, out = 12, []
-    while pos + 8 <= len(data):
-        fourcc, size = struct.unpack_from("<4sI", data, pos)
-        out.append(fourcc)
-        pos += 8 + size + (size & 1)
-    return out
+    return [fourcc for fourcc, _offset, _size in containers.webp_chunks(data)]
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +41,6 @@ def jpeg_12mp(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("big") / "12mp.jpg"
     path.write_bytes(encode(photo(4000, 3000), "JPEG", quality=90))
     return path
-
-
-@pytest.fixture(scope="module")
-def bomb_png() -> bytes:
-    """A real 90-megapixel 1-bit PNG: ~11 KB on disk, 90 MB once decoded."""
-    return encode(Image.new("1", (10_000, 9_000)), "PNG")
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +55,7 @@ def gps_jpeg(tmp_path_factory) -> Path:
     gps = exif.get_ifd(0x8825)
     gps[1], gps[2] = "N", (51.0, 30.0, 12.5)
     gps[3], gps[4] = "W", (0.0, 7.0, 40.0)
-    xmp = (
+    packet = (
         b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
         b'22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/ele'
         b'ments/1.1/"><dc:description>SECRETXMP</dc:description></rdf:Description></rdf:RDF>'
@@ -109,7 +63,7 @@ def gps_jpeg(tmp_path_factory) -> Path:
     )
     path = tmp_path_factory.mktemp("gps") / "gps.jpg"
     path.write_bytes(
-        encode(photo(1600, 1200, 1), "JPEG", exif=exif, comment=b"SECRETCOMMENT", xmp=xmp)
+        encode(photo(1600, 1200, 1), "JPEG", exif=exif, comment=b"SECRETCOMMENT", xmp=packet)
     )
     with Image.open(path) as im:  # the fixture really carries it all
         assert im.getexif().get_ifd(0x8825)[2] == (51.0, 30.0, 12.5)
@@ -117,203 +71,12 @@ def gps_jpeg(tmp_path_factory) -> Path:
     return path
 
 
-# -- inspect_upload: accepted ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "name, fmt, size",
-    [
-        ("pillow_hopper.jpg", "JPEG", (128, 128)),
-        ("c2pars_P1000827.jpg", "JPEG", (1024, 759)),
-        ("skimage_astronaut.png", "PNG", (512, 512)),
-        ("imwm_peppers.png", "PNG", (600, 600)),
-    ],
-)
-def test_inspect_accepts_real_images(name, fmt, size):
-    data = (HUMAN / name).read_bytes()
-    info = media.inspect_upload(data, name, media.Limits())
-    assert (info.format, (info.width, info.height), info.frames) == (fmt, size, 1)
-    assert info.mime == media.MIME_TYPES[fmt]
-    assert len(info.sha256) == 64
-
-
-@pytest.mark.parametrize("fmt", ["WEBP", "GIF", "PNG"])
-def test_inspect_accepts_built_images_and_ignores_extension(fmt):
-    data = encode(photo(300, 200), fmt)
-    info = media.inspect_upload(data, "picture.jpg", media.Limits())  # wrong extension: fine
-    assert (info.format, info.width, info.height) == (fmt, 300, 200)
-
-
-def test_inspect_accepts_a_few_bytes_of_padding():
-    data = (HUMAN / "pillow_hopper.jpg").read_bytes()
-    assert media.inspect_upload(data + b"\x00" * 16, "pad.jpg").format == "JPEG"
-
-
-def test_inspect_accepts_gif_missing_only_its_trailer_byte():
-    data = encode(photo(200, 200), "GIF")
-    assert data[-1:] == b";"
-    assert media.inspect_upload(data[:-1], "old.gif").format == "GIF"
-
-
-def test_inspect_accepts_multi_picture_jpeg_but_not_data_after_it():
-    # MPF (MPO stereo pairs; Ultra HDR gain maps) puts declared JPEGs after the first EOI.
-    first, second = photo(200, 150, 1), photo(200, 150, 2)
-    data = encode(first, "MPO", save_all=True, append_images=[second])
-    assert media.inspect_upload(data, "stereo.jpg").format == "JPEG"
-    with pytest.raises(media.UploadError) as err:
-        media.inspect_upload(data + b"<script>alert(1)</script>", "stereo.jpg")
-    assert err.value.code == "polyglot"
-
-
-# -- inspect_upload: refused ----------------------------------------------------------------
-
-
-def _zip_bytes() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("payload.txt", "hello " * 100)
-    return buf.getvalue()
-
-
-def _animated(fmt: str) -> bytes:
-    frames = [Image.new("RGB", (64, 64), c) for c in ("red", "green", "blue")]
-    return encode(frames[0], fmt, save_all=True, append_images=frames[1:])
-
-
-def _short_idat_png() -> bytes:
-    """Every chunk well-formed (CRCs fixed), but the compressed pixel stream stops halfway."""
-    data = encode(Image.new("RGB", (300, 200), "red"), "PNG")
-    pos = data.index(b"IDAT") - 4
-    (length,) = struct.unpack(">I", data[pos : pos + 4])
-    short = data[pos + 8 : pos + 8 + length // 2]
-    chunk = struct.pack(">I", len(short)) + b"IDAT" + short
-    chunk += struct.pack(">I", zlib.crc32(b"IDAT" + short))
-    return data[:pos] + chunk + data[pos + 12 + length :]
-
-
-def _bad_crc_png() -> bytes:
-    data = bytearray((HUMAN / "skimage_coins.png").read_bytes())
-    data[200] ^= 0xFF  # inside the first IDAT
-    return bytes(data)
-
-
-JPEG = (HUMAN / "c2pars_P1000827.jpg").read_bytes()
-PNG = (HUMAN / "skimage_astronaut.png").read_bytes()
-
-BAD_INPUTS = {
-    "empty": (lambda: b"", "empty"),
-    "truncated-jpeg": (lambda: JPEG[: len(JPEG) // 2], "truncated"),
-    "truncated-jpeg-no-eoi": (lambda: JPEG[:-2], "truncated"),
-    "truncated-png": (lambda: PNG[: len(PNG) // 2], "truncated"),
-    "png-without-iend": (lambda: PNG[:-12], "truncated"),
-    "png-bad-crc": (_bad_crc_png, "corrupt"),
-    "png-short-pixel-stream": (_short_idat_png, "truncated"),
-    "jpeg+html": (
-        lambda: JPEG + b"<html><script>alert(document.cookie)</script></html>",
-        "polyglot",
-    ),
-    "jpeg+zip": (lambda: JPEG + _zip_bytes(), "polyglot"),
-    "png+script": (lambda: PNG + b"<script>alert(1)</script>", "polyglot"),
-    "motion-photo": (lambda: JPEG + b"\x00\x00\x00\x18ftypmp42" + bytes(4000), "polyglot"),
-    "svg-renamed-png": (
-        lambda: b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
-        "type",
-    ),
-    "tiff": (lambda: encode(photo(64, 64), "TIFF"), "type"),
-    "pdf": (lambda: encode(photo(64, 64), "PDF"), "type"),
-    "heic": (lambda: b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64, "type"),
-    "html": (lambda: b"<!DOCTYPE html><html><body>hi</body></html>", "type"),
-    "huge-dimensions": (lambda: png_with_size(100_000, 100_000), "dimensions"),
-    "too-small": (lambda: encode(Image.new("RGB", (20, 20), "red"), "PNG"), "too_small"),
-    "thin-strip": (lambda: encode(Image.new("RGB", (400, 10), "red"), "PNG"), "too_small"),
-    "animated-gif": (lambda: _animated("GIF"), "animated"),
-    "animated-webp": (lambda: _animated("WEBP"), "animated"),
-    "truncated-webp": (lambda: encode(photo(200, 200), "WEBP")[:-100], "truncated"),
-    "truncated-gif": (lambda: encode(photo(200, 200), "GIF")[:-300], "truncated"),
-    "gif-without-frames": (lambda: encode(photo(200, 200), "GIF")[:40], "truncated"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_inspect_refuses_bad_input_naming_the_file(case):
-    build, code = BAD_INPUTS[case]
-    filename = f"uploads/My Drawing {case}.png"
-    with pytest.raises(media.UploadError) as err:
-        media.inspect_upload(build(), filename, media.Limits())
-    assert err.value.code == code, str(err.value)
-    message = str(err.value)
-    assert f"My Drawing {case}.png" in message  # the file's name, without the path
-    assert "uploads/" not in message
-
-
-def test_refusal_says_what_the_file_is():
-    with pytest.raises(media.UploadError, match="SVG"):
-        media.inspect_upload(BAD_INPUTS["svg-renamed-png"][0](), "a.png")
-    with pytest.raises(media.UploadError, match="HEIC"):
-        media.inspect_upload(BAD_INPUTS["heic"][0](), "IMG_0001.png")
-    with pytest.raises(media.UploadError, match="motion photo"):
-        media.inspect_upload(BAD_INPUTS["motion-photo"][0](), "PXL_1.MP.jpg")
-    with pytest.raises(media.UploadError, match="ZIP"):
-        media.inspect_upload(BAD_INPUTS["jpeg+zip"][0](), "a.jpg")
-
-
-def test_file_over_max_bytes_is_refused():
-    data = (HUMAN / "pillow_hopper.jpg").read_bytes()
-    with pytest.raises(media.UploadError) as err:
-        media.inspect_upload(data, "hopper.jpg", media.Limits(max_bytes=1024))
-    assert err.value.code == "too_large" and "hopper.jpg" in str(err.value)
-
-
-def test_pixel_cap_is_read_from_the_header():
-    # 9000 x 9000 fits max_side but not 50 MP; the file is ~100 bytes: nothing was decoded.
-    with pytest.raises(media.UploadError) as err:
-        media.inspect_upload(png_with_size(9000, 9000), "wide.png", media.Limits())
-    assert err.value.code == "too_many_pixels"
-
-
-def test_decompression_bomb_is_refused(bomb_png):
-    assert len(bomb_png) < 50_000
-    with pytest.raises(media.UploadError) as err:
-        media.inspect_upload(bomb_png, "bomb.png", media.Limits())
-    assert err.value.code == "too_many_pixels"
-    # With our caps lifted, Pillow's own DecompressionBombWarning must still end as a refusal
-    # (not a warning: pytest runs with filterwarnings=error, so a leak would fail here).
-    lenient = media.Limits(max_pixels=10**10, max_side=10**6)
-    with pytest.raises(media.UploadError) as err:
-        media.inspect_upload(bomb_png, "bomb.png", lenient)
-    assert err.value.code == "bomb" and "bomb.png" in str(err.value)
-
-
-def test_animation_can_be_allowed_by_the_frame_cap():
-    info = media.inspect_upload(_animated("GIF"), "loop.gif", media.Limits(max_frames=10))
-    assert info.frames == 3
-
-
-# -- originals ---------------------------------------------------------------------------------
-
-
-def test_random_name_is_unguessable_and_url_safe():
-    names = {media.random_name() for _ in range(200)}
-    assert len(names) == 200
-    for name in names:
-        assert len(name) >= 22 and all(c.isalnum() or c in "-_" for c in name)
-
-
-def test_write_private_is_0600_and_atomic(tmp_path):
-    path = tmp_path / "orig" / media.random_name()
-    media.write_private(path, b"first")
-    media.write_private(path, b"second")
-    assert path.read_bytes() == b"second"
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert os.listdir(path.parent) == [path.name]  # no temp file left behind
-
-
 # -- derivatives -------------------------------------------------------------------------------
 
 
 def test_no_metadata_from_the_upload_survives(gps_jpeg, tmp_path):
-    rendition = media.make_derivatives(gps_jpeg, tmp_path, "g-1", rights=RIGHTS)
-    files = rendition.files + media.make_avif(gps_jpeg, tmp_path, "g-1", widths=(320, 640))
+    rendition = render.make_derivatives(gps_jpeg, tmp_path, "g-1", rights=RIGHTS)
+    files = rendition.files + render.make_avif(gps_jpeg, tmp_path, "g-1", widths=(320, 640))
     assert {d.format for d in files} >= {"webp", "jpeg"}
     for d in files:
         raw = d.path.read_bytes()
@@ -329,7 +92,7 @@ def test_no_metadata_from_the_upload_survives(gps_jpeg, tmp_path):
 
 
 def test_camera_fixture_loses_serial_make_and_its_xmp(tmp_path):
-    rendition = media.make_derivatives(HUMAN / "c2pars_P1000827.jpg", tmp_path, "p-1")
+    rendition = render.make_derivatives(HUMAN / "c2pars_P1000827.jpg", tmp_path, "p-1")
     for d in rendition.files:
         raw = d.path.read_bytes()
         for secret in (b"XCR1705250548", b"Panasonic", b"DMC-ZS60", b"Lightroom", b"XMP Core"):
@@ -339,7 +102,7 @@ def test_camera_fixture_loses_serial_make_and_its_xmp(tmp_path):
 
 
 def test_widths_and_jpeg_fallbacks(jpeg_12mp, tmp_path):
-    r = media.make_derivatives(jpeg_12mp, tmp_path, "big-1")
+    r = render.make_derivatives(jpeg_12mp, tmp_path, "big-1")
     assert (r.width, r.height) == (4000, 3000)
     got = [(d.format, d.width, d.height, d.path.name) for d in r.files]
     assert got == [
@@ -367,7 +130,7 @@ def test_exif_orientation_is_applied(tmp_path):
     exif[0x0112] = 6  # display rotated 90° clockwise
     src = tmp_path / "rot.jpg"
     src.write_bytes(encode(raw, "JPEG", exif=exif, quality=95))
-    r = media.make_derivatives(src, tmp_path / "out", "rot-1")
+    r = render.make_derivatives(src, tmp_path / "out", "rot-1")
     assert (r.width, r.height) == (400, 640)
     sizes = [(d.format, d.width, d.height) for d in r.files]
     # 400 px upright is below 640: the 320 rung plus one at the source's own width.
@@ -382,22 +145,22 @@ def test_exif_orientation_is_applied(tmp_path):
 def test_never_upscaled(tmp_path):
     src = tmp_path / "small.png"
     src.write_bytes(encode(photo(200, 150), "PNG"))
-    r = media.make_derivatives(src, tmp_path / "out", "s-1")
+    r = render.make_derivatives(src, tmp_path / "out", "s-1")
     assert [(d.format, d.width, d.height) for d in r.files] == [
         ("webp", 200, 150),
         ("jpeg", 200, 150),
     ]
     src.write_bytes(encode(photo(1000, 800), "PNG"))
-    r = media.make_derivatives(src, tmp_path / "out2", "m-1")
+    r = render.make_derivatives(src, tmp_path / "out2", "m-1")
     assert max(d.width for d in r.files) == 1000
     assert [d.width for d in r.files if d.format == "webp"] == [320, 640, 1000]
 
 
 def test_running_twice_gives_identical_files(gps_jpeg, tmp_path):
-    first = media.make_derivatives(gps_jpeg, tmp_path / "a", "d-1", rights=RIGHTS)
+    first = render.make_derivatives(gps_jpeg, tmp_path / "a", "d-1", rights=RIGHTS)
     before = {d.path.name: d.path.read_bytes() for d in first.files}
-    again = media.make_derivatives(gps_jpeg, tmp_path / "a", "d-1", rights=RIGHTS)
-    elsewhere = media.make_derivatives(gps_jpeg, tmp_path / "b", "d-1", rights=RIGHTS)
+    again = render.make_derivatives(gps_jpeg, tmp_path / "a", "d-1", rights=RIGHTS)
+    elsewhere = render.make_derivatives(gps_jpeg, tmp_path / "b", "d-1", rights=RIGHTS)
     assert {d.path.name: d.path.read_bytes() for d in again.files} == before
     assert {d.path.name: d.path.read_bytes() for d in elsewhere.files} == before
     assert sorted(os.listdir(tmp_path / "a")) == sorted(before)  # no temp files left
@@ -406,8 +169,8 @@ def test_running_twice_gives_identical_files(gps_jpeg, tmp_path):
 def test_protected_images_are_lossless_webp(tmp_path):
     src = tmp_path / "art.png"
     src.write_bytes(encode(photo(700, 500), "PNG"))
-    normal = media.make_derivatives(src, tmp_path / "n", "a-1")
-    protected = media.make_derivatives(src, tmp_path / "p", "a-1", protected=True)
+    normal = render.make_derivatives(src, tmp_path / "n", "a-1")
+    protected = render.make_derivatives(src, tmp_path / "p", "a-1", protected=True)
     for d in normal.files:
         if d.format == "webp":
             assert b"VP8 " in webp_chunks(d.path.read_bytes())
@@ -416,14 +179,14 @@ def test_protected_images_are_lossless_webp(tmp_path):
     for d in webps:
         chunks = webp_chunks(d.path.read_bytes())
         assert b"VP8L" in chunks and b"VP8 " not in chunks, chunks
-    assert media.make_avif(src, tmp_path / "p", "a-1", protected=True) == []
+    assert render.make_avif(src, tmp_path / "p", "a-1", protected=True) == []
 
 
 def test_draft_mode_decodes_only_what_is_needed(jpeg_12mp, monkeypatch, tmp_path):
-    im, w, h = media.load_oriented(jpeg_12mp, 1280)
+    im, w, h = render.load_oriented(jpeg_12mp, 1280)
     assert (w, h) == (4000, 3000) and im.size == (2000, 1500)
-    assert media.load_oriented(jpeg_12mp, 300)[0].size == (500, 375)
-    assert media.load_oriented(jpeg_12mp, 2048)[0].size == (4000, 3000)
+    assert render.load_oriented(jpeg_12mp, 300)[0].size == (500, 375)
+    assert render.load_oriented(jpeg_12mp, 2048)[0].size == (4000, 3000)
 
     decoded: list[tuple[int, int]] = []
     load = JpegImagePlugin.JpegImageFile.load
@@ -433,7 +196,7 @@ def test_draft_mode_decodes_only_what_is_needed(jpeg_12mp, monkeypatch, tmp_path
         return load(self)
 
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", spy)
-    r = media.make_derivatives(jpeg_12mp, tmp_path, "d-1", widths=(320, 640, 1280))
+    r = render.make_derivatives(jpeg_12mp, tmp_path, "d-1", widths=(320, 640, 1280))
     assert decoded and max(decoded) == (2000, 1500)  # never the full 4000 x 3000
     assert [d.width for d in r.files if d.format == "webp"] == [320, 640, 1280]
 
@@ -444,29 +207,29 @@ def test_draft_scale_is_chosen_on_the_upright_width(jpeg_12mp, tmp_path):
     with Image.open(jpeg_12mp) as im:
         src = tmp_path / "portrait.jpg"
         im.save(src, "JPEG", quality=85, exif=exif)
-    im, w, h = media.load_oriented(src, 1280)
+    im, w, h = render.load_oriented(src, 1280)
     assert (w, h) == (3000, 4000) and im.size == (1500, 2000)
     # 1600 upright needs the full decode: the stored width (4000 // 2) would wrongly allow 1/2.
-    assert media.load_oriented(src, 1600)[0].size == (3000, 4000)
-    r = media.make_derivatives(src, tmp_path / "o", "p-1", widths=(1280,))
+    assert render.load_oriented(src, 1600)[0].size == (3000, 4000)
+    r = render.make_derivatives(src, tmp_path / "o", "p-1", widths=(1280,))
     assert (r.width, r.height) == (3000, 4000)
     assert [(d.width, d.height) for d in r.files if d.format == "webp"] == [(1280, 1707)]
 
 
-def _check_rights(path: Path, rights: media.Rights) -> None:
+def _check_rights(path: Path, rights: xmp.Rights) -> None:
     root = xmp_of(path)
     desc = root.find(".//rdf:Description", NS)
     assert desc.find("dc:creator/rdf:Seq/rdf:li", NS).text == rights.creator
     assert desc.find("dc:rights/rdf:Alt/rdf:li", NS).text == rights.copyright
     assert desc.find("xmpRights:WebStatement", NS).text == rights.web_statement
     assert desc.find("xmpRights:Marked", NS).text == "True"
-    code = media.data_mining_code(rights.data_mining)
-    assert desc.find("plus:DataMining", NS).text == media.PLUS_VOCAB + code
+    code = xmp.data_mining_code(rights.data_mining)
+    assert desc.find("plus:DataMining", NS).text == xmp.PLUS_VOCAB + code
 
 
 def test_rights_are_embedded_in_webp_and_jpeg(tmp_path):
     src = HUMAN / "pillow_flower2.jpg"
-    r = media.make_derivatives(src, tmp_path, "f-1", rights=RIGHTS)
+    r = render.make_derivatives(src, tmp_path, "f-1", rights=RIGHTS)
     assert {d.format for d in r.files} == {"webp", "jpeg"}
     for d in r.files:
         _check_rights(d.path, RIGHTS)
@@ -478,50 +241,18 @@ def test_rights_are_embedded_in_webp_and_jpeg(tmp_path):
         assert exif[0x8298].encode("latin-1").decode("utf-8") == RIGHTS.copyright
 
 
-@pytest.mark.skipif(not media.avif_supported(), reason="Pillow built without an AVIF encoder")
+@pytest.mark.skipif(not render.avif_supported(), reason="Pillow built without an AVIF encoder")
 def test_avif_derivatives_carry_rights_and_are_stable(tmp_path):
     src = HUMAN / "pillow_flower2.jpg"
-    rights = media.Rights(
+    rights = xmp.Rights(
         "Kai", "© Kai", "https://cara.example/posts/7", None, "DMI-PROHIBITED-GENAIMLTRAINING"
     )
-    files = media.make_avif(src, tmp_path, "f-1", rights=rights)
+    files = render.make_avif(src, tmp_path, "f-1", rights=rights)
     assert [(d.format, d.width, d.path.name) for d in files] == [("avif", 300, "f-1-300.avif")]
     _check_rights(files[0].path, rights)
     first = files[0].path.read_bytes()
-    media.make_avif(src, tmp_path, "f-1", rights=rights)
+    render.make_avif(src, tmp_path, "f-1", rights=rights)
     assert files[0].path.read_bytes() == first
-
-
-def test_licence_and_contact_in_xmp():
-    rights = media.Rights(
-        "Ana",
-        "© 2025 Ana",
-        "https://cara.example/posts/1",
-        "https://creativecommons.org/licenses/by-nc/4.0/",
-        creator_url="https://cara.example/@ana",
-    )
-    desc = ET.fromstring(media.build_xmp(rights)).find(".//rdf:Description", NS)
-    lic = desc.find("cc:license", NS).get(f"{{{NS['rdf']}}}resource")
-    assert lic == rights.licence_url
-    assert desc.find(".//Iptc4xmpCore:CiUrlWork", NS).text == rights.creator_url
-    cc0 = media.Rights(
-        "Ana",
-        "No rights reserved",
-        "https://x/1",
-        "https://creativecommons.org/publicdomain/zero/1.0/",
-    )
-    desc = ET.fromstring(media.build_xmp(cc0)).find(".//rdf:Description", NS)
-    assert desc.find("xmpRights:Marked", NS).text == "False"
-
-
-def test_build_xmp_refuses_unknown_data_mining_and_strips_control_chars():
-    with pytest.raises(ValueError):
-        media.build_xmp(media.Rights("a", "b", "c", None, data_mining="ALLOW-EVERYTHING"))
-    full = media.Rights("a", "b", "c", None, data_mining=DMI)  # full URI accepted
-    assert DMI.encode() in media.build_xmp(full)
-    odd = media.Rights("bell\x07name", "b", "c", None)
-    desc = ET.fromstring(media.build_xmp(odd)).find(".//rdf:Description", NS)
-    assert desc.find("dc:creator/rdf:Seq/rdf:li", NS).text == "bellname"
 
 
 def test_colour_profile_is_converted_to_srgb_and_dropped(tmp_path):
@@ -530,7 +261,7 @@ def test_colour_profile_is_converted_to_srgb_and_dropped(tmp_path):
     colour = (40, 180, 90)
     src = tmp_path / "adobe.png"
     src.write_bytes(encode(Image.new("RGB", (64, 64), colour), "PNG", icc_profile=adobe_rgb))
-    r = media.make_derivatives(src, tmp_path / "o", "c-1", jpeg_widths=())
+    r = render.make_derivatives(src, tmp_path / "o", "c-1", jpeg_widths=())
     expected = ImageCms.profileToProfile(
         Image.new("RGB", (1, 1), colour),
         ImageCms.ImageCmsProfile(io.BytesIO(adobe_rgb)),
@@ -548,7 +279,7 @@ def test_transparency_kept_in_webp_flattened_on_white_in_jpeg(tmp_path):
     im.paste((0, 0, 0, 0), (0, 0, 50, 100))  # left half fully transparent
     src = tmp_path / "alpha.png"
     src.write_bytes(encode(im, "PNG"))
-    r = media.make_derivatives(src, tmp_path / "o", "t-1")
+    r = render.make_derivatives(src, tmp_path / "o", "t-1")
     assert r.has_alpha
     webp, jpeg = r.files
     with Image.open(webp.path) as w:
@@ -563,7 +294,7 @@ def test_png_colour_key_transparency_is_kept(tmp_path):
     im.paste((0, 0, 255), (32, 0, 64, 64))
     src = tmp_path / "key.png"
     src.write_bytes(encode(im, "PNG", transparency=(255, 0, 0)))  # tRNS: red is transparent
-    r = media.make_derivatives(src, tmp_path / "o", "k-1")
+    r = render.make_derivatives(src, tmp_path / "o", "k-1")
     assert r.has_alpha
     with Image.open(r.files[0].path) as w:
         assert w.getpixel((5, 5))[3] == 0 and w.getpixel((60, 5))[3] == 255
@@ -572,8 +303,8 @@ def test_png_colour_key_transparency_is_kept(tmp_path):
 def test_damaged_original_raises_media_error(tmp_path):
     src = tmp_path / "cut.png"
     src.write_bytes(PNG[: len(PNG) // 3])
-    with pytest.raises(media.MediaError):
-        media.make_derivatives(src, tmp_path / "o", "c-1")
+    with pytest.raises(validate.MediaError):
+        render.make_derivatives(src, tmp_path / "o", "c-1")
 
 
 @pytest.mark.parametrize(
@@ -588,7 +319,7 @@ def test_damaged_original_raises_media_error(tmp_path):
 def test_unusual_modes_become_rgb(make, tmp_path):
     src = tmp_path / "src.img"
     src.write_bytes(make())
-    r = media.make_derivatives(src, tmp_path / "o", "u-1")
+    r = render.make_derivatives(src, tmp_path / "o", "u-1")
     for d in r.files:
         with Image.open(d.path) as im:
             assert im.mode == "RGB"
@@ -599,20 +330,20 @@ def test_16_bit_grey_is_scaled_not_clipped(tmp_path):
     src.write_bytes(encode(Image.fromarray(np.full((60, 60), 40000, np.uint16)), "PNG"))
     with Image.open(src) as im:
         assert im.mode.startswith("I")
-    r = media.make_derivatives(src, tmp_path / "o", "g-1")
+    r = render.make_derivatives(src, tmp_path / "o", "g-1")
     assert r.work_image.getpixel((5, 5)) == (156, 156, 156)  # 40000 / 257, not 255
 
 
 def test_stem_must_be_a_safe_name(tmp_path):
     with pytest.raises(ValueError):
-        media.make_derivatives(HUMAN / "pillow_hopper.jpg", tmp_path, "../evil")
+        render.make_derivatives(HUMAN / "pillow_hopper.jpg", tmp_path, "../evil")
 
 
 def test_refuses_formats_outside_the_allowlist(tmp_path):
     src = tmp_path / "x.tif"
     src.write_bytes(encode(photo(64, 64), "TIFF"))
-    with pytest.raises(media.MediaError):
-        media.make_derivatives(src, tmp_path / "o", "x-1")
+    with pytest.raises(validate.MediaError):
+        render.make_derivatives(src, tmp_path / "o", "x-1")
 
 
 # -- squares -----------------------------------------------------------------------------------
@@ -630,15 +361,15 @@ def test_refuses_formats_outside_the_allowlist(tmp_path):
     ],
 )
 def test_square_crop_box(size, focus, box):
-    got = media.square_crop_box(*size, *focus)
+    got = render.square_crop_box(*size, *focus)
     assert got == box
     assert got[2] - got[0] == got[3] - got[1] == min(size)
 
 
 def test_square_crop_box_rejects_bad_focus():
     with pytest.raises(ValueError):
-        media.square_crop_box(100, 100, 1.5, 0.5)
+        render.square_crop_box(100, 100, 1.5, 0.5)
     with pytest.raises(ValueError):
-        media.square_crop_box(100, 100, float("nan"), 0.5)
+        render.square_crop_box(100, 100, float("nan"), 0.5)
     with pytest.raises(ValueError):
-        media.square_crop_box(0, 100)
+        render.square_crop_box(0, 100)
