@@ -133,19 +133,48 @@ def users_by_id(ids) -> dict[int, User]:
     return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
 
 
-def report_target(report: Report) -> tuple[str, str | None]:
-    """(label, path) of what a report is about; path None when it is gone."""
-    kind, sid = report.subject_kind, report.subject_id
-    if kind == "post":
-        return f"Post {sid}", (f"/posts/{sid}" if db.session.get(Post, sid) else None)
-    if kind == "comment":
-        comment = db.session.get(Comment, sid)
-        path = f"/posts/{comment.post_id}#comment-{sid}" if comment else None
-        return f"Comment {sid}", path
-    if kind == "user":
-        user = db.session.get(User, sid)
-        return (f"@{user.username}", f"/@{user.username}") if user else (f"User {sid}", None)
-    return f"{kind.capitalize()} {sid}", None
+@dataclass(frozen=True)
+class ReportTarget:
+    """What a report is about, as data (the web layer builds the link from kind and id).
+
+    `exists` is False when it is gone; `post_id` is a comment's post, `username` a user's.
+    """
+
+    kind: str
+    id: int
+    label: str
+    exists: bool = False
+    post_id: int | None = None
+    username: str | None = None
+
+
+def report_targets(reports: list[Report]) -> dict[int, ReportTarget]:
+    """Report id -> what it is about, for a page of reports: one query per kind of subject."""
+    ids: dict[str, set[int]] = {}
+    for report in reports:
+        ids.setdefault(report.subject_kind, set()).add(report.subject_id)
+
+    def existing(kind: str, *columns) -> list:
+        if not (wanted := ids.get(kind)):
+            return []
+        return db.session.execute(select(*columns).where(columns[0].in_(wanted))).all()
+
+    posts = {post_id for (post_id,) in existing("post", Post.id)}
+    comments = dict(existing("comment", Comment.id, Comment.post_id))
+    users = dict(existing("user", User.id, User.username))
+    out = {}
+    for report in reports:
+        kind, sid = report.subject_kind, report.subject_id
+        if kind == "post":
+            target = ReportTarget(kind, sid, f"Post {sid}", sid in posts)
+        elif kind == "comment":
+            target = ReportTarget(kind, sid, f"Comment {sid}", sid in comments, comments.get(sid))
+        elif kind == "user" and sid in users:
+            target = ReportTarget(kind, sid, f"@{users[sid]}", True, username=users[sid])
+        else:  # a deleted user, or a kind with no page to link (a job)
+            target = ReportTarget(kind, sid, f"{kind.capitalize()} {sid}")
+        out[report.id] = target
+    return out
 
 
 # --- what the artist and the moderators are shown ------------------------------------------

@@ -6,11 +6,12 @@ from werkzeug.exceptions import HTTPException
 
 def init_app(app: Flask) -> None:
     from cara.accounts import auth  # noqa: F401  (registers the session user loader)
-    from cara.web import assets, optout, security, templating
+    from cara.web import assets, helpers, optout, security, templating
     from cara.web.routes import register_blueprints
 
     security.init_app(app)
     assets.init_app(app)  # fingerprinted, precompressed static files; HTML compression
+    helpers.init_app(app)  # the int URL converter, before any rule is added
     register_blueprints(app)
     app.register_error_handler(HTTPException, _http_error)
     templating.init_app(app)

@@ -120,5 +120,6 @@ def init_app(app: Flask) -> None:
     """Call after the blueprints are registered (their rate limits are attached here)."""
     app.before_request(_block_ai_crawlers)
     app.after_request(_signal_headers)
-    app.jinja_env.globals.update(robots_meta=robots_meta, tdm_policy_url=policy_url)
+    app.jinja_env.globals["robots_meta"] = robots_meta
+    app.context_processor(lambda: {"tdm_policy_url": policy_url()})  # base.html's meta tag
     _limit_blueprints(app)

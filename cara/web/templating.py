@@ -1,4 +1,7 @@
-"""Jinja filters and globals shared by the templates."""
+"""Jinja filters and globals shared by the templates: presentation helpers only.
+
+Templates get their data from the views (see cara.web.context); no domain module or function
+is a Jinja global (tests/web/test_templates.py checks it)."""
 
 import os
 import re
@@ -8,7 +11,6 @@ from markupsafe import Markup, escape
 
 from cara.core import text
 from cara.posting import drafts
-from cara.social import feeds
 
 
 def linkify(value: str) -> Markup:
@@ -35,4 +37,4 @@ def init_app(app: Flask) -> None:
     # htmx is optional at run time: pages work without it (it is fetched by `make setup`).
     htmx_available = os.path.exists(os.path.join(app.static_folder, "vendor", "htmx.min.js"))
     app.jinja_env.filters["linkify"] = linkify
-    app.jinja_env.globals.update(feeds=feeds, htmx_available=htmx_available, crop_name=crop_name)
+    app.jinja_env.globals.update(htmx_available=htmx_available, crop_name=crop_name)

@@ -6,14 +6,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from cara.accounts import auth
 from cara.core.extensions import limiter
 from cara.web.forms import LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm, add_errors
+from cara.web.helpers import safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def _safe_next(default: str) -> str:
-    """Only same-site relative paths are followed after login."""
-    target = request.args.get("next", "")
-    return target if target.startswith("/") and not target.startswith("//") else default
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -43,7 +38,7 @@ def login():
         user = auth.authenticate(form.login.data, form.password.data)
         if user:
             login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(url_for("feed.home")), 303)
+            return redirect(safe_next(request.args.get("next")) or url_for("feed.home"), 303)
         form.form_errors.append("That username, email or password is not right.")
     status = 422 if form.is_submitted() else 200
     return render_template("auth/login.html", form=form), status

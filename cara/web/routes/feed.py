@@ -23,13 +23,13 @@ from flask import (
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
-from sqlalchemy import select
 
 from cara.core import text
-from cara.core.extensions import db
-from cara.core.models import User, utcnow
+from cara.core.models import utcnow
 from cara.social import feeds
+from cara.web import context
 from cara.web.assets import data_saver
+from cara.web.helpers import user_or_404
 from cara.web.htmx import render
 
 bp = Blueprint("feed", __name__)
@@ -99,19 +99,24 @@ def card_picture(media, lazy: bool) -> Markup:
     return cache.get(key, PICTURE_SECONDS, make)
 
 
-def _feed(load, title: str, endpoint: str, **context):
+def _page(load) -> dict:
+    page = load()
+    return {"page": page, **context.cards(page.items, page.marks)}
+
+
+def _feed(load, title: str, endpoint: str, **extra):
     """A feed page from `load()` (its Page); logged-out visitors' cards come from the cache."""
     ttl = current_app.config.get("FEED_CACHE_SECONDS", CACHE_SECONDS)
-    context.update(title=title, endpoint=endpoint)
+    extra.update(title=title, endpoint=endpoint)
     if current_user.is_authenticated or not ttl:
-        return render("feed/feed.html", FRAGMENTS, page=load(), **context)
+        return render("feed/feed.html", FRAGMENTS, **_page(load), **extra)
 
     def cards() -> Markup:
-        return Markup(render_block("feed/feed.html", "items", page=load(), **context))
+        return Markup(render_block("feed/feed.html", "items", **_page(load), **extra))
 
     cache = current_app.extensions["cara.feed_cache"]
     items = cache.get((request.full_path, data_saver()), ttl, cards)
-    return render("feed/feed.html", FRAGMENTS, page=None, items_html=items, **context)
+    return render("feed/feed.html", FRAGMENTS, page=None, items_html=items, **extra)
 
 
 def _before() -> str | None:
@@ -186,6 +191,7 @@ def _atom(posts, title: str, path: str):
     body = render_template(
         "feed/atom.xml",
         posts=posts,
+        renditions={m.id: feeds.atom_rendition(m) for p in posts for m in p.media if m.renditions},
         title=title,
         base=base,
         page_url=base + path,
@@ -199,8 +205,8 @@ def _atom(posts, title: str, path: str):
 
 @bp.get("/@<username>/feed.atom")
 def user_atom(username: str):
-    user = db.session.scalar(select(User).where(User.username == username.lower()))
-    if user is None or user.is_private:  # a private account has no public feed
+    user = user_or_404(username)
+    if user.is_private:  # a private account has no public feed
         abort(404)
     path = url_for("profiles.view", username=user.username)
     return _atom(feeds.atom_entries(author=user), f"{user.name} (@{user.username})", path)

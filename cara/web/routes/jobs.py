@@ -7,15 +7,14 @@ from cara import board
 from cara.core.extensions import db
 from cara.core.models import Job, User
 from cara.core.policy import can_change, can_view
+from cara.web.helpers import get_or_404
 from cara.web.htmx import render
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
 
 def _job(job_id: int, *, change: bool = False) -> Job:
-    job = db.session.get(Job, job_id)
-    if job is None or not can_view(current_user, job):
-        abort(404)
+    job = get_or_404(Job, job_id, can_view)
     if change and not can_change(current_user, job):
         abort(403, "Only the person who posted this opening can change it.")
     return job
@@ -61,7 +60,11 @@ def create():
 def view(job_id: int):
     job = _job(job_id)
     return render(
-        "jobs/view.html", job=job, owner=db.session.get(User, job.owner_id), kinds=board.KINDS
+        "jobs/view.html",
+        job=job,
+        owner=db.session.get(User, job.owner_id),
+        kinds=board.KINDS,
+        can_edit=can_change(current_user, job),
     )
 
 

@@ -17,20 +17,13 @@ from flask_login import current_user, login_required
 
 from cara import moderation
 from cara.aifilter import hashindex
-from cara.core.extensions import db
 from cara.core.models import Appeal, Post, Report
-from cara.core.policy import can_admin, can_moderate
+from cara.core.policy import can_admin, can_change, can_moderate
 from cara.posting import drafts, known, screening
+from cara.web import context
+from cara.web.helpers import get_or_404, read_uploads, safe_next
 
 bp = Blueprint("moderation", __name__)
-
-
-@bp.record_once
-def _template_globals(state) -> None:
-    # The verdict partial on post pages asks the domain module what to show.
-    state.app.jinja_env.globals.update(
-        can_moderate=can_moderate, moderation=moderation, screening=screening
-    )
 
 
 def moderators_only(view):
@@ -55,15 +48,22 @@ def admins_only(view):
     return wrapper
 
 
-def _get(model, object_id: int):
-    return db.session.get(model, object_id) or abort(404)
-
-
 def _back(default: str):
-    """Redirect to the form's `next` (a local path only), else `default`."""
-    target = request.form.get("next", "")
-    safe = target.startswith("/") and not target.startswith("//") and "\\" not in target
-    return redirect(target if safe else default, 303)
+    """Redirect to the form's `next` (a path on this site), else `default`."""
+    return redirect(safe_next(request.form.get("next")) or default, 303)
+
+
+def _report_link(target: moderation.ReportTarget) -> str | None:
+    """The page a report is about, or None when it is gone (or has no page)."""
+    if not target.exists:
+        return None
+    if target.kind == "post":
+        return url_for("posts.view", post_id=target.id)
+    if target.kind == "comment":
+        return url_for("posts.view", post_id=target.post_id, _anchor=f"comment-{target.id}")
+    if target.kind == "user":
+        return url_for("profiles.view", username=target.username)
+    return None
 
 
 def _decide(action, subject, message: str):
@@ -82,10 +82,12 @@ def index():
     if name not in moderation.QUEUES:
         abort(404)
     page = moderation.queue(name, request.args.get("after"))
+    targets = moderation.report_targets(page.items) if name == "reports" else {}
     return render_template(
         "moderation/index.html",
         queue=name,
         page=page,
+        report_links={i: (t.label, _report_link(t)) for i, t in targets.items()},
         counts=moderation.counts(),
         classifier=screening.classifier_status(),
     )
@@ -94,25 +96,25 @@ def index():
 @bp.post("/moderation/posts/<int:post_id>/confirm")
 @moderators_only
 def confirm(post_id: int):
-    return _decide(moderation.confirm_ai, _get(Post, post_id), "Confirmed as AI-generated.")
+    return _decide(moderation.confirm_ai, get_or_404(Post, post_id), "Confirmed as AI-generated.")
 
 
 @bp.post("/moderation/posts/<int:post_id>/clear")
 @moderators_only
 def clear(post_id: int):
-    return _decide(moderation.clear, _get(Post, post_id), "Cleared and published.")
+    return _decide(moderation.clear, get_or_404(Post, post_id), "Cleared and published.")
 
 
 @bp.post("/moderation/reports/<int:report_id>/close")
 @moderators_only
 def close_report(report_id: int):
-    return _decide(moderation.close_report, _get(Report, report_id), "Report closed.")
+    return _decide(moderation.close_report, get_or_404(Report, report_id), "Report closed.")
 
 
 @bp.get("/moderation/appeals/<int:appeal_id>/images/<int:media_id>")
 @moderators_only
 def appeal_image(appeal_id: int, media_id: int):
-    media = moderation.evidence_media(_get(Appeal, appeal_id), media_id) or abort(404)
+    media = moderation.evidence_media(get_or_404(Appeal, appeal_id), media_id) or abort(404)
     response = Response(moderation.evidence_preview(media) or abort(404), mimetype="image/webp")
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -157,20 +159,22 @@ def export_hashes():
 @bp.route("/posts/<int:post_id>/appeal", methods=["GET", "POST"])
 @login_required
 def appeal(post_id: int):
-    post = db.session.get(Post, post_id)
-    if post is None or post.author_id != current_user.id:
-        abort(404)
+    post = get_or_404(Post, post_id, can_change)  # the artist's own post
     errors = {}
     if request.method == "POST":
-        files = [f for f in request.files.getlist("images") if f and f.filename]
-        limit = current_app.config["MAX_UPLOAD_BYTES"]
-        uploads = [drafts.Upload(f.filename, f.stream.read(limit + 1)) for f in files]
         limits = drafts.upload_limits(current_app.config)
         errors = moderation.submit_appeal(
-            post, current_user, request.form.get("message", ""), uploads, limits
+            post, current_user, request.form.get("message", ""), read_uploads("images"), limits
         )
         if not errors:
             flash("Appeal sent. A moderator will review it.", "success")
             return redirect(url_for("posts.view", post_id=post.id), 303)
-    html = render_template("moderation/appeal.html", post=post, errors=errors, form=request.form)
+    html = render_template(
+        "moderation/appeal.html",
+        post=post,
+        errors=errors,
+        form=request.form,
+        can_appeal=moderation.can_appeal(post),
+        **context.verdict(post),
+    )
     return html, 422 if errors else 200

@@ -4,6 +4,7 @@ from flask import Blueprint, g, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from cara.social import notify
+from cara.web.helpers import parse_id
 from cara.web.htmx import render, wants_fragment
 
 bp = Blueprint("notifications", __name__)
@@ -40,9 +41,7 @@ def index():
 @bp.post("/notifications/read")
 @login_required
 def mark_read():
-    upto = request.form.get("upto", "")
-    valid = upto.isascii() and upto.isdigit() and len(upto) < 19  # else: mark them all
-    notify.mark_read(current_user, int(upto) if valid else None)
+    notify.mark_read(current_user, parse_id(request.form.get("upto")))  # None: all of them
     if wants_fragment("notifications"):
         return _page(oob=True)  # with the nav count, swapped out of band
     return redirect(url_for("notifications.index"), 303)

@@ -3,34 +3,28 @@
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from cara.core.extensions import db
 from cara.core.models import Media, Post, PostState
 from cara.core.policy import can_change, can_view
 from cara.posting import drafts, processing
-from cara.web.htmx import render
+from cara.web import context
+from cara.web.helpers import get_or_404, read_uploads
+from cara.web.htmx import render, wants_fragment
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
 
 
 def _post(post_id: int, *, change: bool = False) -> Post:
-    post = db.session.get(Post, post_id)
-    allowed = post is not None and (can_change if change else can_view)(current_user, post)
-    if not allowed:
-        abort(404)
-    return post
-
-
-def _uploads() -> list[drafts.Upload]:
-    files = [f for f in request.files.getlist("images") if f and f.filename]
-    limit = current_app.config["MAX_UPLOAD_BYTES"]
-    # Read one byte past the limit: enough to refuse an oversized file without holding it all.
-    return [drafts.Upload(f.filename, f.stream.read(limit + 1)) for f in files]
+    return get_or_404(Post, post_id, can_change if change else can_view)
 
 
 def _add(post: Post | None):
     cfg = current_app.config
     return drafts.add_images(
-        current_user, post, _uploads(), drafts.upload_limits(cfg), cfg["MAX_IMAGES_PER_POST"]
+        current_user,
+        post,
+        read_uploads("images"),
+        drafts.upload_limits(cfg),
+        cfg["MAX_IMAGES_PER_POST"],
     )
 
 
@@ -64,8 +58,8 @@ def add_images(post_id: int):
 @login_required
 def remove_image(post_id: int, media_id: int):
     post = _post(post_id, change=True)
-    media = db.session.get(Media, media_id)
-    if media is None or media.post_id != post.id or post.state != PostState.DRAFT:
+    media = get_or_404(Media, media_id)
+    if media.post_id != post.id or post.state != PostState.DRAFT:
         abort(404)
     drafts.remove_image(post, media)
     return redirect(url_for("posts.edit", post_id=post.id), 303)
@@ -84,14 +78,18 @@ def edit(post_id: int):
             flash("Published! Your images are being processed." if publish else "Saved.", "success")
             return redirect(url_for("posts.view", post_id=post.id), 303)
     status = 422 if errors else 200
-    return render_template("posts/edit.html", post=post, errors=errors, form=request.form), status
+    page = render_template(
+        "posts/edit.html", post=post, errors=errors, form=request.form, **context.verdict(post)
+    )
+    return page, status
 
 
 @bp.get("/<int:post_id>")
 def view(post_id: int):
     post = _post(post_id)
-    fragments = {f"post-{post.id}-status": "status"}
-    return render("posts/view.html", fragments, post=post)
+    status = f"post-{post.id}-status"  # htmx polling a post being processed: the status only
+    shown = {} if wants_fragment(status) else context.post_page(post)
+    return render("posts/view.html", {status: "status"}, post=post, **shown)
 
 
 @bp.post("/<int:post_id>/retry")

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, request
 from flask_login import current_user
 
 from cara.social import search
+from cara.web import context
 from cara.web.htmx import render
 
 bp = Blueprint("search", __name__)
@@ -19,7 +20,13 @@ def index():
     tags = search.tags(q) if q else []
     page = search.posts(current_user, q, request.args.get("before"))
     return render(
-        "search/index.html", {"feed-more": "items"}, q=q, people=people, tags=tags, page=page
+        "search/index.html",
+        {"feed-more": "items"},
+        q=q,
+        people=people,
+        tags=tags,
+        page=page,
+        **context.cards(page.items, page.marks),
     )
 
 

@@ -12,6 +12,7 @@ from cara.web.forms import (
     ProfileForm,
     add_errors,
 )
+from cara.web.helpers import read_uploads
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -63,10 +64,9 @@ def profile():
             form.links.data or "",
             form.open_to_work.data,
         )
-        if not errors and form.avatar.data and form.avatar.data.filename:
-            upload = drafts.Upload(form.avatar.data.filename, form.avatar.data.read())
+        if not errors and (avatars := read_uploads(form.avatar.name)):
             limits = drafts.upload_limits(current_app.config)
-            errors = {"avatar": e} if (e := profiles.set_avatar(user, upload, limits)) else {}
+            errors = {"avatar": e} if (e := profiles.set_avatar(user, avatars[0], limits)) else {}
         if not errors:
             flash("Profile saved.", "success")
             return redirect(url_for("settings.index"), 303)

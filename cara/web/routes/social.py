@@ -3,78 +3,38 @@
 Every action is an idempotent set or unset (like/unlike, follow/unfollow, ...), never a toggle.
 """
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from cara.core import policy
 from cara.core.extensions import db
 from cara.core.models import Comment, Job, Post, User
-from cara.core.policy import can_change, can_follow, can_interact, can_repost, can_view, repostable
-from cara.social import actions, feeds
+from cara.core.policy import can_change, can_follow, can_interact, can_repost, can_view
+from cara.social import actions
+from cara.web import context
+from cara.web.helpers import back, get_or_404, parse_id, user_or_404
 from cara.web.htmx import render, wants_fragment
 
 bp = Blueprint("social", __name__)
 
 
-@bp.record_once
-def _globals(state):
-    state.app.jinja_env.globals.update(
-        social=actions,
-        repostable=repostable,
-        can_change=can_change,
-        report_reasons=actions.REPORT_REASONS,
-    )
-
-
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _safe(target: str | None) -> str | None:
-    """A path on this site, or None: never redirect off-site."""
-    if not target or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    if (parts.scheme or parts.netloc) and (
-        parts.scheme not in ("http", "https") or parts.netloc != request.host
-    ):
-        return None
-    if not parts.path.startswith("/") or parts.path.startswith("//"):
-        return None
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def _back(default: str) -> str:
-    """Where a plain form post returns: `next`, else the referring page, else `default`."""
-    return _safe(request.form.get("next")) or _safe(request.referrer) or default
-
-
-def _done(target: str, template: str, block: str, default: str, **context):
-    """htmx asking for `target`: the re-rendered partial. Otherwise: 303 back to the page."""
+def _done(target: str, template: str, block: str, default: str, shown):
+    """htmx asking for `target`: the re-rendered partial, with the context `shown()` returns.
+    Otherwise: 303 back to the page."""
     if wants_fragment(target):
-        return render(template, {target: block}, next_url=_back(default), **context)
-    return redirect(_back(default), 303)
+        return render(template, {target: block}, next_url=back(default), **shown())
+    return redirect(back(default), 303)
 
 
 def _post(post_id: int) -> Post:
-    post = db.session.get(Post, post_id)
-    if post is None or not can_view(current_user, post):
-        abort(404)
-    return post
+    return get_or_404(Post, post_id, can_view)
 
 
 def _user(username: str, *, visible: bool = True) -> User:
-    user = db.session.scalar(select(User).where(User.username == username.lower()))
-    if user is None or (visible and not can_view(current_user, user)):
-        abort(404)
-    return user
-
-
-def _is_id(text: str) -> bool:
-    """Digits that fit the database's ids (a longer number would overflow in SQL)."""
-    return text.isascii() and text.isdigit() and len(text) < 19
+    return user_or_404(username, can_view if visible else None)
 
 
 def _me() -> User:
@@ -95,8 +55,7 @@ def _post_action(post_id: int, action, allowed=can_interact, refusal="You cannot
         "social/_post_actions.html",
         "post_actions",
         url_for("posts.view", post_id=post.id),
-        post=post,
-        marks=feeds.marks_for(current_user, [post]),
+        lambda: {"post": post, **context.cards([post])},
     )
 
 
@@ -144,7 +103,7 @@ def likes(post_id: int):
     return _people_page("Liked by", page, "social.likes", {"post_id": post.id}, post=post)
 
 
-def _people_page(title, page, endpoint, endpoint_args, **context):
+def _people_page(title, page, endpoint, endpoint_args, **extra):
     return render(
         "social/people.html",
         {"people-more": "items"},
@@ -152,18 +111,19 @@ def _people_page(title, page, endpoint, endpoint_args, **context):
         page=page,
         endpoint=endpoint,
         endpoint_args=endpoint_args,
-        **context,
+        **extra,
     )
 
 
 # --- comments --------------------------------------------------------------------------------
 
 
-def _comments_section(post: Post, status: int = 200, **context):
+def _comments_section(post: Post, status: int = 200, **extra):
     """The comments section for htmx, else the comments page (no JS, or a direct visit)."""
     target = f"post-{post.id}-comments"
     template = "social/_comments.html" if wants_fragment(target) else "social/comments.html"
-    return render(template, {target: "comments"}, post=post, **context), status
+    page = render(template, {target: "comments"}, post=post, **context.comments(post), **extra)
+    return page, status
 
 
 @bp.get("/posts/<int:post_id>/comments")
@@ -180,7 +140,7 @@ def add_comment(post_id: int):
     body = request.form.get("body", "")
     parent = None
     if parent_id := request.form.get("parent_id", "").strip():
-        parent = db.session.get(Comment, int(parent_id)) if _is_id(parent_id) else None
+        parent = db.session.get(Comment, pid) if (pid := parse_id(parent_id)) else None
         if parent is None or parent.post_id != post.id or not can_view(current_user, parent):
             abort(400, "The comment you reply to is not on this post.")
     row, errors = actions.comment(_me(), post, body, parent)
@@ -189,15 +149,13 @@ def add_comment(post_id: int):
         return _comments_section(post, 422, errors={field: errors}, values={field: body})
     if wants_fragment(f"post-{post.id}-comments"):
         return _comments_section(post)
-    return redirect(_back(url_for("posts.view", post_id=post.id)) + f"#comment-{row.id}", 303)
+    return redirect(back(url_for("posts.view", post_id=post.id)) + f"#comment-{row.id}", 303)
 
 
 @bp.post("/comments/<int:comment_id>/delete")
 @login_required
 def delete_comment(comment_id: int):
-    row = db.session.get(Comment, comment_id)
-    if row is None or not can_view(current_user, row):
-        abort(404)
+    row = get_or_404(Comment, comment_id, can_view)
     if not can_change(current_user, row):
         abort(403, "Only its author or the post's artist can delete a comment.")
     post = db.session.get(Post, row.post_id)
@@ -205,7 +163,7 @@ def delete_comment(comment_id: int):
     if wants_fragment(f"post-{post.id}-comments"):
         return _comments_section(post)
     flash("Comment deleted.", "info")
-    return redirect(_back(url_for("posts.view", post_id=post.id)), 303)
+    return redirect(back(url_for("posts.view", post_id=post.id)), 303)
 
 
 # --- follows, blocks, mutes ------------------------------------------------------------------
@@ -223,7 +181,7 @@ def _account_action(username: str, action, *, visible=True, check=None):
         "social/_profile_actions.html",
         "profile_actions",
         url_for("profiles.view", username=user.username),
-        user=user,
+        lambda: {"user": user, **context.profile_actions(user)},
     )
 
 
@@ -257,7 +215,7 @@ def unblock(username: str):
     user = _user(username, visible=False)
     actions.unblock(_me(), user)
     flash(f"You unblocked @{user.username}.", "info")
-    return redirect(_back(url_for("social.blocks")), 303)
+    return redirect(back(url_for("social.blocks")), 303)
 
 
 @bp.post("/@<username>/mute")
@@ -335,19 +293,15 @@ def _subject(kind: str, subject_id: int):
         post = _post(subject_id)
         return post, url_for("posts.view", post_id=post.id), f"the post by {post.author.name}"
     if kind == "comment":
-        row = db.session.get(Comment, subject_id)
-        if row is None or not can_view(current_user, row):
-            abort(404)
+        row = get_or_404(Comment, subject_id, can_view)
         return row, url_for("posts.view", post_id=row.post_id), f"the comment by {row.author.name}"
     if kind == "job":
-        job = db.session.get(Job, subject_id)
-        if job is None or not can_view(current_user, job):
-            abort(404)
+        job = get_or_404(Job, subject_id, can_view)
         return job, url_for("jobs.view", job_id=job.id), f"the opening “{job.title}”"
     abort(404)
 
 
-def _report(kind: str, subject_id: int, back: str, label: str):
+def _report(kind: str, subject_id: int, return_to: str, label: str):
     errors = {}
     if request.method == "POST":
         errors = actions.report(
@@ -355,10 +309,17 @@ def _report(kind: str, subject_id: int, back: str, label: str):
         )
         if not errors:
             flash("Thank you. The moderators will look at your report.", "success")
-            return redirect(back, 303)
-    return render("social/report.html", errors=errors, form=request.form, label=label, back=back), (
-        422 if errors else 200
+            return redirect(return_to, 303)
+    page = render(
+        "social/report.html",
+        errors=errors,
+        form=request.form,
+        label=label,
+        back=return_to,
+        reasons=actions.REPORT_REASONS,
+        details_max=actions.REPORT_DETAILS_MAX,
     )
+    return page, 422 if errors else 200
 
 
 @bp.route("/posts/<int:subject_id>/report", methods=["GET", "POST"], defaults={"kind": "post"})
@@ -368,13 +329,13 @@ def _report(kind: str, subject_id: int, back: str, label: str):
 @bp.route("/jobs/<int:subject_id>/report", methods=["GET", "POST"], defaults={"kind": "job"})
 @login_required
 def report(kind: str, subject_id: int):
-    _, back, label = _subject(kind, subject_id)
-    return _report(kind, subject_id, back, label)
+    _, return_to, label = _subject(kind, subject_id)
+    return _report(kind, subject_id, return_to, label)
 
 
 @bp.route("/@<username>/report", methods=["GET", "POST"])
 @login_required
 def report_user(username: str):
     user = _user(username)
-    back = url_for("profiles.view", username=user.username)
-    return _report("user", user.id, back, f"@{user.username}")
+    return_to = url_for("profiles.view", username=user.username)
+    return _report("user", user.id, return_to, f"@{user.username}")

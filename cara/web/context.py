@@ -1,0 +1,81 @@
+"""What the templates show, computed by the views: templates only read values, never query.
+
+One function per part of a page that several views render; each takes the whole list a page
+shows, so that a page of twenty posts costs the queries one post does.
+"""
+
+from dataclasses import dataclass, field
+
+from flask_login import current_user
+
+from cara import moderation
+from cara.core.models import Post, PostState
+from cara.core.policy import can_change, can_moderate, repostable
+from cara.posting import screening
+from cara.social import actions, feeds
+
+
+def cards(posts: list[Post], marks: feeds.Marks | None = None) -> dict:
+    """Feed cards and their like/repost/bookmark buttons (feed/_card.html,
+    social/_post_actions.html): the viewer's marks (one query, unless the page has them), which
+    posts may be reposted, and each post's cover image (id -> Media, None while processing)."""
+    return {
+        "marks": marks if marks is not None else feeds.marks_for(current_user, posts),
+        "repostable": {p.id for p in posts if repostable(p)},
+        "covers": {p.id: feeds.first_image(p) for p in posts},
+    }
+
+
+def comments(post: Post) -> dict:
+    """The comments section (social/_comments.html): threads, and the comments the viewer may
+    delete. A post that is not published has no comments section."""
+    threads = actions.comments(current_user, post) if post.state == PostState.PUBLISHED else []
+    rows = [c for t in threads for c in (t.comment, *t.replies)]
+    return {
+        "threads": threads,
+        "deletable": {c.id for c in rows if can_change(current_user, c)},
+        "comment_max": actions.COMMENT_MAX,
+    }
+
+
+def profile(user) -> dict:
+    """The profile header and its buttons (profiles/_header.html, social/_profile_actions.html)."""
+    return {
+        "avatar": feeds.media_by_id(user.avatar_media_id) if user.avatar_media_id else None,
+        **profile_actions(user),
+    }
+
+
+def profile_actions(user) -> dict:
+    """How the viewer stands towards `user` (following, requested, muted) and follow counts."""
+    return {
+        "relation": actions.relation(current_user, user),
+        "follow_counts": actions.follow_counts(user),
+    }
+
+
+@dataclass(frozen=True)
+class VerdictBox:
+    shown: bool = False  # to the artist and to moderators only
+    moderator: bool = False
+    flagged: list = field(default_factory=list)  # [(Media, [signal dicts that decided])]
+    open_appeal: bool = False  # the artist's appeal waits for a moderator
+
+
+def verdict(post: Post) -> dict:
+    """The AI filter's verdict box (moderation/_verdict.html), shown to the artist and to
+    moderators: the flagged images with the signals that decided, and whether an appeal waits."""
+    moderator = can_moderate(current_user)
+    shown = current_user.is_authenticated and (current_user.id == post.author_id or moderator)
+    held = shown and post.state in (PostState.HELD, PostState.REJECTED)
+    flagged = [(m, screening.reasons(m)) for m in screening.flagged(post)] if held else []
+    author = held and current_user.id == post.author_id
+    appeal = author and moderation.open_appeal(post) is not None
+    return {"verdict": VerdictBox(shown, moderator, flagged, appeal)}
+
+
+def post_page(post: Post) -> dict:
+    """Everything posts/view.html shows besides the post itself."""
+    published = post.state == PostState.PUBLISHED  # the only state with buttons and comments
+    buttons = cards([post]) if published else {"marks": feeds.Marks(), "repostable": set()}
+    return {**verdict(post), **buttons, **comments(post)}
