@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from flask import abort, current_app, request
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from cara.core.extensions import db
@@ -120,12 +121,16 @@ def parse_id(text: str | None) -> int | None:
 
 
 class DatabaseId(IntegerConverter):
-    """`<int:...>` in every route: digits that fit a 64-bit id; a bigger number matches no
-    route (404) instead of overflowing in SQL (500)."""
+    """`<int:...>` in every route: an id bigger than the database's ids names nothing (404),
+    instead of overflowing in SQL (500)."""
 
-    def __init__(self, map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > MAX_ID:
+            # Not ValidationError: werkzeug answers that with 405 when a rule for another
+            # method has the same path (GET and POST /posts/<id>/comments).
+            raise NotFound()
+        return number
 
 
 def init_app(app) -> None:
