@@ -19,15 +19,9 @@ def index():
     people = search.people(current_user, q) if q else []
     tags = search.tags(q) if q else []
     page = search.posts(current_user, q, request.args.get("before"))
-    return render(
-        "search/index.html",
-        {"feed-more": "items"},
-        q=q,
-        people=people,
-        tags=tags,
-        page=page,
-        **context.cards(page.items, page.marks),
-    )
+    shown = {"q": q, "people": people, "tags": tags, "page": page}
+    cards = context.cards(page.items, page.marks)
+    return render("search/index.html", {"feed-more": "items"}, **shown, **cards)
 
 
 @bp.cli.command("reindex")
