@@ -11,17 +11,20 @@ from cara.core.models import Comment, Report
 
 @contextmanager
 def counted():
-    """The SQL statements run inside the block (by any request made in it)."""
+    """The SQL statements run inside the block (by any request made in it).
+    (tests/test_feeds.py has its own count_queries: one helper once the tests are reorganised.)"""
     statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with _listening(lambda conn, cursor, statement, *rest: statements.append(statement)):
         yield statements
+
+
+@contextmanager
+def _listening(listener):
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        yield
     finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+        event.remove(db.engine, "before_cursor_execute", listener)
 
 
 def _report(reporter, kind: str, subject_id: int) -> None:
