@@ -1,13 +1,11 @@
 """Shared test helpers that need no app: where the real fixture images live."""
 
 import csv
-import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# CI clones the repo next to a copy of shared/; CARA_SHARED_DIR overrides.
-SHARED = Path(os.environ.get("CARA_SHARED_DIR", REPO.parent / "shared"))
-AI_FILTER_FIXTURES = SHARED / "fixtures" / "ai-filter"
+# Real images in the repository: sources and licences in its README.md and MANIFEST.csv.
+AI_FILTER_FIXTURES = REPO / "tests" / "fixtures" / "ai-filter"
 
 
 def fixture_manifest() -> list[dict[str, str]]:

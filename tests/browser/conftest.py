@@ -27,7 +27,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from cara import create_app
 from cara.core.extensions import db
 from tests.conftest import _config, _empty_tables, require_service
-from tests.support import SHARED
+from tests.support import AI_FILTER_FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -225,7 +225,7 @@ def publish(
 
 @pytest.fixture(scope="package")
 def artworks(live):
-    """Realistic pictures (the demo's paintings, real photos when ../shared is there)."""
+    """Realistic pictures (the demo's paintings and a real photo from tests/fixtures)."""
     from cara import demo
 
     paintings = [p for posts in demo.POSTS.values() for p in posts[:1]]
@@ -239,15 +239,14 @@ def artworks(live):
             caption=f"{caption} heliotrope",
             alts=[alt],
         )
-    photo = SHARED / "fixtures" / "ai-filter" / "human" / "skimage_astronaut.png"
-    if photo.exists():
-        live.posts["photo"] = publish(
-            live,
-            "mira",
-            [(photo.name, photo.read_bytes())],
-            caption="Portrait study",
-            alts=["Astronaut in a white suit in front of an American flag"],
-        )
+    photo = AI_FILTER_FIXTURES / "human" / "skimage_astronaut.png"
+    live.posts["photo"] = publish(
+        live,
+        "mira",
+        [(photo.name, photo.read_bytes())],
+        caption="Portrait study",
+        alts=["Astronaut in a white suit in front of an American flag"],
+    )
     return live.posts
 
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from cara.core.extensions import db
-from tests.support import SHARED
+from tests.support import AI_FILTER_FIXTURES
 
 from .conftest import FEED_POSTS, PASSWORD, art_png, log_in, publish, skip_if_missing, watch
 
@@ -156,7 +156,7 @@ def test_moderator_confirms_a_held_post(page, live):
 
     # A different image per mode: once confirmed, the first would be rejected by its hash.
     name = "c2pars_firefly.png" if page.js else "c2pats_amazon-titan-g1.png"
-    data = (SHARED / "fixtures" / "ai-filter" / "ai" / name).read_bytes()
+    data = (AI_FILTER_FIXTURES / "ai" / name).read_bytes()
     post_id = publish(live, "ana", [(name, data)], caption=f"held {mode(page)}")
     with live.ctx():
         assert db.session.get(Post, post_id).state == PostState.HELD
