@@ -9,9 +9,8 @@ import brotli
 import pytest
 
 from cara.web.assets import asset_url
-from tests.conftest import csrf_token_from
-
-from .conftest import PASSWORD
+from tests.browser.pages import PASSWORD
+from tests.factories import csrf_token_from
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 SRCSET = re.compile(r'srcset="([^"]*)"')

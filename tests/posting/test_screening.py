@@ -1,85 +1,19 @@
 """The AI filter inside the upload pipeline: hashes, verdict rows, post states, the CLI."""
 
-import io
-
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw
-from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import select
 
 from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Notification, PostState
 from cara.posting import processing, screening
-from tests.support import AI_FILTER_FIXTURES, fixture_manifest
-from tests.test_filter import build_tiny_model, write_sidecar
+from tests.factories import FIREFLY, generator_png, uploadable
+from tests.support import AI_FILTER_FIXTURES, build_tiny_model, fixture_manifest, write_sidecar
 
-
-@pytest.fixture(autouse=True)
-def no_avif(monkeypatch):
-    """Skip the AVIF follow-up job: it is most of the encode time and plays no part in the
-    filter (tests/test_media.py covers it). Imported by the other moderation test modules."""
-    monkeypatch.setattr(processing, "make_avif", lambda media_id: None)
-
+pytestmark = pytest.mark.usefixtures("no_avif")
 
 MANIFEST = fixture_manifest()
 AI_FLAGGED = [r["file"] for r in MANIFEST if r["label"] == "ai" and r["signal"] != "none"]
 HUMAN = [r["file"] for r in MANIFEST if r["label"] == "human"]
-FIREFLY = AI_FILTER_FIXTURES / "ai" / "c2pars_firefly.png"
-
-
-def canvas(size=(256, 192), seed=0) -> Image.Image:
-    """A picture with shapes, gradients and noise: it hashes like art, not like a flat fill
-    (whose hash is too featureless to match), and each seed is a different picture."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    a = np.zeros((h, w, 3), np.uint8)
-    a[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)[None, :]
-    a[..., 1] = np.linspace(255, 0, h, dtype=np.uint8)[:, None]
-    a[..., 2] = rng.integers(0, 256, (h, w))
-    img = Image.fromarray(a, "RGB")
-    draw = ImageDraw.Draw(img)
-    for _ in range(12):
-        x0, y0 = rng.integers(0, w), rng.integers(0, h)
-        x1, y1 = x0 + rng.integers(w // 8, w // 2), y0 + rng.integers(h // 8, h // 2)
-        draw.ellipse((x0, y0, x1, y1), fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
-    return img
-
-
-def uploadable(name: str, seed: int = 0) -> bytes:
-    """A fixture's bytes; the 1x1 px sd-parsers crops get their generator metadata moved onto
-    a canvas big enough to upload (PNG text chunks, or the JPEG's EXIF)."""
-    path = AI_FILTER_FIXTURES / name
-    with Image.open(path) as src:
-        if min(src.size) >= 32:
-            return path.read_bytes()
-        buf = io.BytesIO()
-        if src.format == "PNG":
-            info = PngInfo()
-            for key, value in src.text.items():
-                info.add_text(key, value)
-            canvas(seed=seed).save(buf, "PNG", pnginfo=info)
-        else:
-            exif = src.getexif()
-            exif.get_ifd(0x8769)  # load the Exif sub-IFD (UserComment) so it is written too
-            canvas(seed=seed).save(buf, "JPEG", exif=exif)
-        return buf.getvalue()
-
-
-def generator_png(seed: int = 0) -> bytes:
-    """A small PNG whose text chunk says AUTOMATIC1111 made it: held by provenance."""
-    info = PngInfo()
-    info.add_text("parameters", "a castle\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1")
-    buf = io.BytesIO()
-    canvas(seed=seed).save(buf, "PNG", pnginfo=info)
-    return buf.getvalue()
-
-
-def pixels_only(img: Image.Image, fmt: str = "PNG", **save) -> bytes:
-    """Re-encode pixels only: no metadata survives, so only the hash index can recognise it."""
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(img.convert("RGB"))).save(buf, fmt, **save)
-    return buf.getvalue()
 
 
 def outcomes(make_post, author, names) -> dict[str, str]:

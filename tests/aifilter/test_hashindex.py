@@ -408,7 +408,7 @@ def test_unknown_format():
 
 def test_documented_examples_parse_and_match(images):
     """The CSV and JSON examples in docs/hash-lists.md are valid and are the firefly image."""
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "hash-lists.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "hash-lists.md").read_text()
     blocks = dict(re.findall(r"```(csv|json)\n(.*?)```", doc, flags=re.S))
     records = hx.parse_hash_list(blocks["csv"], "csv")
     assert [r.variant for r in records] == ["orig", "mirror"]

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from cara.core.extensions import db
 from cara.core.models import Bookmark, Comment, Follow, Like, Post, Report
 from cara.social import actions
-from tests.social_factory import hx, login, make_post, person
+from tests.factories import hx, login, make_post, person
 
 
 def count(model, **where) -> int:

@@ -20,9 +20,7 @@ from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Post, PostState
 from cara.imaging import Limits
 from cara.posting import drafts
-from tests.conftest import REDIS_URL, require_service
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support import REDIS_URL, REPO, require_service
 
 
 @pytest.fixture

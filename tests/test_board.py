@@ -8,7 +8,7 @@ from sqlalchemy import select
 from cara import board
 from cara.core.extensions import db
 from cara.core.models import Job
-from tests.social_factory import hx, login, person
+from tests.factories import hx, login, person
 
 GOOD_JOB = {
     "title": "Background painter",

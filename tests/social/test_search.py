@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from cara.core.extensions import db
 from cara.core.models import Post, SearchTerm, Tag
 from cara.social import actions, search
-from tests.social_factory import hx, login, make_post, person
+from tests.factories import hx, login, make_post, person
 
 
 def card_ids(html: str) -> list[int]:

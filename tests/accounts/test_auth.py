@@ -6,7 +6,7 @@ from sqlalchemy import select
 from cara.accounts import auth
 from cara.core.extensions import db
 from cara.core.models import User
-from tests.conftest import csrf_token_from
+from tests.factories import csrf_token_from
 
 GOOD = "correct horse battery"
 

@@ -12,7 +12,7 @@ from cara.core import pagination
 from cara.core.extensions import db
 from cara.core.models import Bookmark, Comment, Like, Repost, utcnow
 from cara.social import actions, feeds
-from tests.social_factory import hx, login, make_post, person
+from tests.factories import hx, login, make_post, person
 
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
 

@@ -11,11 +11,9 @@ from cara.aifilter.signals import KNOWN_HASH, KNOWN_HASH_ALLOWED, Signal, decide
 from cara.core.extensions import db
 from cara.core.models import KnownHash, PostState
 from cara.posting import known
-from tests.test_pipeline_filter import (
-    canvas,
-    no_avif,  # noqa: F401 (an autouse fixture)
-    pixels_only,
-)
+from tests.factories import canvas, pixels_only
+
+pytestmark = pytest.mark.usefixtures("no_avif")
 
 PICTURE = canvas((480, 360), seed=21)
 OTHER = canvas((480, 360), seed=22)

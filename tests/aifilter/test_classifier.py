@@ -1,9 +1,8 @@
-"""decide() rules, hash and classifier signals, analyze(), and the ONNX classifier."""
+"""The ONNX classifier (a tiny model built here), and analyze() running it with the signals."""
 
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,171 +12,12 @@ from PIL import Image
 
 from cara.aifilter.analyze import analyze
 from cara.aifilter.classifier import Classifier, ClassifierError
-from cara.aifilter.signals import (
-    Decision,
-    Signal,
-    Thresholds,
-    classifier_signal,
-    decide,
-    known_hash_signal,
-)
-from tests.support import AI_FILTER_FIXTURES
+from cara.aifilter.signals import Decision, Thresholds, known_hash_signal
+from tests.support import AI_FILTER_FIXTURES, BIAS, WEIGHTS, build_tiny_model, write_sidecar
 
-# --------------------------------------------------------------------------- decide()
-
-PROVENANCE = Signal("c2pa", "ai", 1.0, "C2PA manifest declares trainedAlgorithmicMedia", True)
-HUMANISH = Signal("c2pa", "unknown", 0.0, "C2PA manifest makes no AI claim")
 HASH = known_hash_signal("phash", 4, "moderator", "confirmed AI", allow_listed=False)
-ALLOWED = known_hash_signal("pdq", 10, "import:stopai", "", allow_listed=True)
-WATERMARK = Signal("watermark", "ai", 0.8, "Stable Diffusion watermark (weak)", False)
-
-
-def test_no_signals_publish() -> None:
-    assert decide([]) == Decision("publish", ())
-
-
-def test_known_hash_match_rejects() -> None:
-    verdict = decide([HUMANISH, HASH, PROVENANCE])
-    assert verdict.decision == "reject"
-    assert verdict.reasons == (HASH,)
-
-
-def test_allow_listed_hash_match_only_holds() -> None:
-    verdict = decide([ALLOWED, HUMANISH])
-    assert verdict.decision == "hold"
-    assert verdict.reasons == (ALLOWED,)
-
-
-def test_definitive_provenance_holds() -> None:
-    verdict = decide([HUMANISH, PROVENANCE])
-    assert verdict == Decision("hold", (PROVENANCE,))
-
-
-def test_non_definitive_ai_signal_does_not_hold() -> None:
-    assert decide([WATERMARK, HUMANISH]).decision == "publish"
-
-
-@pytest.mark.parametrize(
-    ("score", "threshold", "decision"),
-    [(0.95, 0.9, "hold"), (0.9, 0.9, "hold"), (0.8999, 0.9, "publish"), (0.6, 0.5, "hold")],
-)
-def test_classifier_threshold(score: float, threshold: float, decision: str) -> None:
-    thresholds = Thresholds(classifier_hold=threshold)
-    signal = classifier_signal(score, thresholds)
-    verdict = decide([signal], thresholds)
-    assert verdict.decision == decision
-    assert verdict.reasons == ((signal,) if decision == "hold" else ())
-
-
-def test_classifier_alone_never_rejects() -> None:
-    sure = classifier_signal(1.0)
-    assert decide([sure]).decision == "hold"
-    # Even a hand-made "definitive" classifier signal cannot reject (or hold below threshold).
-    forged = Signal("classifier", "ai", 1.0, "forged", definitive=True)
-    assert decide([forged]).decision == "hold"
-    low = Signal("classifier", "ai", 0.2, "forged", definitive=True)
-    assert decide([low]).decision == "publish"
-
-
-def test_decide_uses_given_thresholds_not_signal_verdict() -> None:
-    signal = classifier_signal(0.7, Thresholds(0.9))  # made with a strict threshold
-    assert signal.verdict == "unknown"
-    assert decide([signal], Thresholds(0.6)).decision == "hold"
-
-
-def test_hold_lists_every_cause() -> None:
-    sure = classifier_signal(0.99)
-    verdict = decide([PROVENANCE, HUMANISH, sure, ALLOWED])
-    assert verdict.decision == "hold"
-    assert set(verdict.reasons) == {PROVENANCE, sure, ALLOWED}
-
-
-def test_decide_accepts_any_iterable() -> None:
-    assert decide(iter([PROVENANCE])).decision == "hold"
-
-
-# --------------------------------------------------------------------------- signals
-
-
-def test_known_hash_signal() -> None:
-    assert HASH.name == "known-hash" and HASH.verdict == "ai" and HASH.definitive
-    assert HASH.score == pytest.approx(1 - 4 / 64)
-    assert "phash distance 4" in HASH.evidence and "confirmed AI" in HASH.evidence
-    assert ALLOWED.name == "known-hash+allowed" and ALLOWED.definitive
-    assert ALLOWED.score == pytest.approx(1 - 10 / 256)
-    exact = known_hash_signal("sha256", 0, "moderator", "", allow_listed=False)
-    assert exact.score == 1.0
-
-
-def test_classifier_signal_is_never_definitive() -> None:
-    for score in (0.0, 0.5, 0.9, 1.0):
-        signal = classifier_signal(score, Thresholds(0.9), model="tiny")
-        assert signal.name == "classifier" and not signal.definitive
-        assert signal.verdict == ("ai" if score >= 0.9 else "unknown")
-        assert signal.score == score and '"tiny"' in signal.evidence
-
-
-@pytest.mark.parametrize(("verdict", "score"), [("maybe", 0.5), ("ai", 1.5), ("ai", -0.1)])
-def test_signal_rejects_bad_values(verdict: str, score: float) -> None:
-    with pytest.raises(ValueError):
-        Signal("x", verdict, score, "")
-
 
 # --------------------------------------------------------------------------- tiny ONNX model
-
-# Mean colour (R, G, B) of the normalised input -> 2 logits. Red pushes toward "ai" (index 1).
-WEIGHTS = np.array([[-1.0, 2.0], [0.5, -0.5], [0.3, 0.1]], dtype=np.float32)
-BIAS = np.array([0.1, -0.2], dtype=np.float32)
-
-
-def build_tiny_model(
-    path: Path,
-    *,
-    layout: str = "NCHW",
-    size: tuple[int, int] = (8, 12),
-    dynamic_batch: bool = True,
-    input_name: str = "pixel_values",
-) -> Path:
-    """An ONNX graph that averages the image per channel, then a fixed linear layer."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    h, w = size
-    batch: int | str = "batch" if dynamic_batch else 1
-    shape = [batch, 3, h, w] if layout == "NCHW" else [batch, h, w, 3]
-    axes = [2, 3] if layout == "NCHW" else [1, 2]
-    graph = helper.make_graph(
-        [
-            helper.make_node("ReduceMean", [input_name], ["mean"], axes=axes, keepdims=0),
-            helper.make_node("MatMul", ["mean", "W"], ["mm"]),
-            helper.make_node("Add", ["mm", "B"], ["logits"]),
-        ],
-        "tiny",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 2])],
-        initializer=[numpy_helper.from_array(WEIGHTS, "W"), numpy_helper.from_array(BIAS, "B")],
-    )
-    # Opset 17 keeps ReduceMean's axes an attribute; IR 8 loads in any recent runtime.
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
-
-
-def write_sidecar(path: Path, **overrides: Any) -> Path:
-    sidecar = {
-        "input": "pixel_values",
-        "size": [8, 12],
-        "layout": "NCHW",
-        "mean": [0.5, 0.4, 0.3],
-        "std": [0.25, 0.2, 0.5],
-        "ai_index": 1,
-        "softmax": True,
-        "hold_threshold": 0.9,
-    }
-    sidecar.update(overrides)
-    path.write_text(json.dumps({k: v for k, v in sidecar.items() if v is not None}))
-    return path
 
 
 def _gradient(size: tuple[int, int] = (40, 30), seed: int = 0) -> Image.Image:
