@@ -33,10 +33,10 @@ def test_pages_have_strict_csp_landmarks_and_skip_link(client):
     assert "<style" not in html and " style=" not in html and "<script>" not in html
 
 
-def test_htmx_script_is_deferred_when_installed(client, app):
+def test_htmx_script_is_deferred(client, app):
     html = client.get("/").get_data(as_text=True)
-    if app.jinja_env.globals["htmx_available"]:
-        assert re.search(r'src="[^"]*vendor/htmx\.min\.js[^"]*" defer', html)
+    assert app.jinja_env.globals["htmx_available"], "`make setup` installs htmx"
+    assert re.search(r'src="[^"]*vendor/htmx\.min\.js[^"]*" defer', html)
 
 
 def test_unknown_page_is_a_friendly_404(client):
