@@ -2,11 +2,11 @@
 
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from cara.core import pagination, policy
 from cara.core.extensions import db
-from cara.core.models import Block, Job, User
+from cara.core.models import Job, User
 from cara.social import feeds
 
 KINDS = {"full-time": "Full-time", "freelance": "Freelance", "commission": "Commission"}
@@ -86,24 +86,9 @@ def listing(
     if remote:
         stmt = stmt.where(Job.remote.is_(True))
     if viewer is not None:
-        stmt = stmt.where(
-            Job.owner_id.not_in(
-                select(Block.blocked_id)
-                .where(Block.blocker_id == viewer.id)
-                .union(select(Block.blocker_id).where(Block.blocked_id == viewer.id))
-            )
-        )
-    key = pagination.time_key(before)
-    if key:
-        when, job_id = key
-        stmt = stmt.where(Job.created_at <= when, or_(Job.created_at < when, Job.id < job_id))
-    rows = list(
-        db.session.scalars(stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1))
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = pagination.encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
-    return pagination.Page(rows, cursor)
+        stmt = stmt.where(Job.owner_id.not_in(policy.blocked_either_way(viewer)))
+    columns = (Job.created_at, Job.id)
+    return pagination.keyset(stmt, columns, pagination.time_key(before), limit)
 
 
 def owners(jobs: list[Job]) -> dict[int, User]:

@@ -17,6 +17,7 @@ from cara.core import pagination, storage
 from cara.core.extensions import db
 from cara.core.models import (
     Appeal,
+    AppealStatus,
     AuditEntry,
     Comment,
     Media,
@@ -24,6 +25,7 @@ from cara.core.models import (
     Post,
     PostState,
     Report,
+    ReportStatus,
     User,
     utcnow,
 )
@@ -62,24 +64,11 @@ class QueuePage:
     users: dict[int, User] = field(default_factory=dict)  # reporters, log actors
 
 
-def _after(cursor: str | None) -> int:
-    values = pagination.decode_cursor(cursor)
-    try:
-        return pagination.cursor_id(values[0])
-    except (TypeError, ValueError, IndexError):
-        return 0  # missing or tampered with: first page
-
-
 def _keyset(stmt, column, cursor: str | None, newest_first: bool = False) -> tuple[list, str]:
     """One page of `stmt` ordered by `column` (an id), and the cursor of the next page."""
-    after = _after(cursor)
-    if after:
-        stmt = stmt.where(column < after if newest_first else column > after)
-    order = column.desc() if newest_first else column
-    rows = list(db.session.scalars(stmt.order_by(order).limit(PAGE_SIZE + 1)))
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    return rows, (pagination.encode_cursor(rows[-1].id) if more else None)
+    key = pagination.decode_key(cursor, int)
+    page = pagination.keyset(stmt, (column,), key, PAGE_SIZE, ascending=not newest_first)
+    return page.items, page.next_cursor
 
 
 def _post_options():
@@ -92,7 +81,9 @@ def _post_options():
 def open_appeals_for(post_ids: list[int]) -> dict[int, list[Appeal]]:
     out: dict[int, list[Appeal]] = {}
     if post_ids:
-        stmt = select(Appeal).where(Appeal.post_id.in_(post_ids), Appeal.status == "open")
+        stmt = select(Appeal).where(
+            Appeal.post_id.in_(post_ids), Appeal.status == AppealStatus.OPEN
+        )
         for appeal in db.session.scalars(stmt.order_by(Appeal.id)):
             out.setdefault(appeal.post_id, []).append(appeal)
     return out
@@ -105,12 +96,16 @@ def queue(name: str, cursor: str | None = None) -> QueuePage:
         posts, nxt = _keyset(stmt, Post.id, cursor)
         return QueuePage(posts, nxt, appeals=open_appeals_for([p.id for p in posts]))
     if name == "appeals":
-        appeals, nxt = _keyset(select(Appeal).where(Appeal.status == "open"), Appeal.id, cursor)
+        appeals, nxt = _keyset(
+            select(Appeal).where(Appeal.status == AppealStatus.OPEN), Appeal.id, cursor
+        )
         ids = list({a.post_id for a in appeals})
         stmt = select(Post).where(Post.id.in_(ids)).options(*_post_options())
         return QueuePage(appeals, nxt, posts={p.id: p for p in db.session.scalars(stmt)})
     if name == "reports":
-        reports, nxt = _keyset(select(Report).where(Report.status == "open"), Report.id, cursor)
+        reports, nxt = _keyset(
+            select(Report).where(Report.status == ReportStatus.OPEN), Report.id, cursor
+        )
         return QueuePage(reports, nxt, users=users_by_id(r.reporter_id for r in reports))
     if name == "log":
         entries, nxt = _keyset(select(AuditEntry), AuditEntry.id, cursor, newest_first=True)
@@ -122,8 +117,12 @@ def counts() -> dict[str, int]:
     """How many items wait in each queue."""
     return {
         "held": db.session.scalar(select(func.count(Post.id)).where(Post.state == PostState.HELD)),
-        "appeals": db.session.scalar(select(func.count(Appeal.id)).where(Appeal.status == "open")),
-        "reports": db.session.scalar(select(func.count(Report.id)).where(Report.status == "open")),
+        "appeals": db.session.scalar(
+            select(func.count(Appeal.id)).where(Appeal.status == AppealStatus.OPEN)
+        ),
+        "reports": db.session.scalar(
+            select(func.count(Report.id)).where(Report.status == ReportStatus.OPEN)
+        ),
     }
 
 
@@ -153,7 +152,7 @@ def report_target(report: Report) -> tuple[str, str | None]:
 
 
 def open_appeal(post: Post) -> Appeal | None:
-    stmt = select(Appeal).where(Appeal.post_id == post.id, Appeal.status == "open")
+    stmt = select(Appeal).where(Appeal.post_id == post.id, Appeal.status == AppealStatus.OPEN)
     return db.session.scalar(stmt.limit(1))
 
 
@@ -199,7 +198,7 @@ def confirm_ai(post: Post, moderator: User, reason: str) -> None:
     for media in images:
         known.list_image(media, source="moderator", who=moderator)
     post.state = PostState.REJECTED
-    _settle_appeals(post, "denied")
+    _settle_appeals(post, AppealStatus.DENIED)
     audit(moderator, "confirm-ai", "post", post.id, reason)
     notify.notify(
         post.author_id,
@@ -218,7 +217,7 @@ def clear(post: Post, moderator: User, reason: str = "") -> None:
         known.allow_image(media, who=moderator)
     post.state = PostState.PUBLISHED
     post.published_at = post.published_at or utcnow()
-    _settle_appeals(post, "granted")
+    _settle_appeals(post, AppealStatus.GRANTED)
     audit(moderator, "clear", "post", post.id, reason)
     text = "A moderator reviewed your post and published it."
     notify.notify(post.author_id, "moderation", post_id=post.id, text=text)
@@ -227,9 +226,9 @@ def clear(post: Post, moderator: User, reason: str = "") -> None:
 
 def close_report(report: Report, moderator: User, reason: str = "") -> None:
     reason = _reason(reason, required=False)
-    if report.status != "open":
+    if report.status != ReportStatus.OPEN:
         raise ModerationError("This report is already closed.", 409)
-    report.status = "closed"
+    report.status = ReportStatus.CLOSED
     audit(moderator, "close-report", "report", report.id, reason)
     db.session.commit()
 

@@ -14,10 +14,12 @@ Reads the ORIGINAL upload bytes (JPEG, PNG, WebP, GIF) and reports claims of AI 
 Every AI claim found is a definitive signal: the file itself says it. Absence proves nothing
 (metadata is trivially stripped), so nothing here ever says "human".
 
-Containers are walked by hand rather than with ``Image.open``: that decodes no pixels, finds
-PNG text placed after the image data, never warns about image size, and lets a truncated or
-malformed file yield whatever was readable. Only the stealth check looks at pixels, and only
-at the few it needs. Nothing in this module raises on bad input.
+Containers are walked with ``cara.imaging.containers`` (the sniffer and walkers upload
+validation uses) rather than with ``Image.open``: that decodes no pixels, finds PNG text
+placed after the image data, never warns about image size, and lets a truncated or malformed
+file yield whatever was readable (CRCs are not checked: a claim is a claim). Only
+the stealth check looks at pixels, and only at the few it needs. Nothing in this module
+raises on bad input.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ import numpy as np
 from PIL import Image
 
 from cara.aifilter.signals import Signal
+from cara.imaging.containers import (
+    MIME_TYPES,
+    ContainerError,
+    jpeg_segments,
+    png_chunks,
+    sniff_format,
+    webp_chunks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +61,6 @@ STEALTH = "stealth-pnginfo"
 # "algorithmicMedia" alone (procedural, non-trained) is deliberately NOT here.
 _TRAINED = "trainedalgorithmicmedia"
 AI_SOURCE_TYPES = frozenset({_TRAINED, "compositewithtrainedalgorithmicmedia"})
-
-MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
 
 _MAX_TEXT = 2 * 1024 * 1024  # per decompressed text chunk; generator JSON is far smaller
 _MAX_EVIDENCE = 3  # items named per signal; the artist needs the gist, not a dump
@@ -79,7 +87,7 @@ class PngLayout:
 class Metadata:
     """Metadata read from the container, without decoding pixels."""
 
-    format: str | None = None
+    format: str | None = None  # "JPEG" | "PNG" | "WEBP" | "GIF" (containers.sniff_format)
     xmp: list[str] = field(default_factory=list)
     texts: list[tuple[str, str]] = field(default_factory=list)  # PNG tEXt/zTXt/iTXt
     exif: list[tuple[str, Image.Exif]] = field(default_factory=list)  # (where, parsed)
@@ -89,26 +97,15 @@ class Metadata:
     lossless: bool = False  # WebP VP8L: pixel low bits survive
 
 
-def sniff_format(data: bytes) -> str | None:
-    """ "jpeg" | "png" | "webp" | "gif" from the magic bytes, else None."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    return None
-
-
 def read_metadata(data: bytes) -> Metadata:
     """Walk the container and collect XMP, text chunks and EXIF. Never raises."""
     meta = Metadata(format=sniff_format(data))
-    reader = {"jpeg": _read_jpeg, "png": _read_png, "webp": _read_webp, "gif": _read_gif}
+    reader = {"JPEG": _read_jpeg, "PNG": _read_png, "WEBP": _read_webp, "GIF": _read_gif}
     if meta.format:
         try:
             reader[meta.format](data, meta)
+        except ContainerError as exc:  # damage ends the walk; what came before it stands
+            logger.debug("damaged %s container: %s", meta.format, exc.reason)
         except Exception:  # keep whatever was read before the damage
             logger.warning("reading %s metadata failed", meta.format, exc_info=True)
     return meta
@@ -125,22 +122,11 @@ def _add_exif(meta: Metadata, where: str, raw: bytes) -> None:
 
 
 def _read_jpeg(data: bytes, meta: Metadata) -> None:
-    pos, n = 2, len(data)
-    while pos + 4 <= n:
-        if data[pos] != 0xFF:
-            return
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers
-            pos += 2
-            continue
+    for marker, offset, length in jpeg_segments(data, partial=True):
         if marker in (0xD9, 0xDA):  # EOI / start of scan: metadata only comes before
             return
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        body = data[pos + 4 : pos + 2 + length]
         if marker == 0xE1:
+            body = data[offset : offset + length]
             if body.startswith(b"Exif\x00\x00"):
                 _add_exif(meta, "EXIF", body[6:])
             elif body.startswith(b"http://ns.adobe.com/xap/1.0/\x00"):
@@ -148,7 +134,6 @@ def _read_jpeg(data: bytes, meta: Metadata) -> None:
             elif body.startswith(b"http://ns.adobe.com/xmp/extension/\x00"):
                 # Extended XMP: GUID(32) + full length(4) + offset(4), then a packet slice.
                 meta.xmp.append(body[35 + 40 :].decode("utf-8", "replace"))
-        pos += 2 + length
 
 
 def _inflate(buf: bytes, limit: int = _MAX_TEXT, wbits: int = 15) -> bytes:
@@ -157,14 +142,11 @@ def _inflate(buf: bytes, limit: int = _MAX_TEXT, wbits: int = 15) -> bytes:
 
 
 def _read_png(data: bytes, meta: Metadata) -> None:
-    pos, n = 8, len(data)
     idat: list[tuple[int, int]] = []
-    while pos + 8 <= n:
-        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
-        start, end = pos + 8, pos + 8 + length
-        if end > n:  # truncated chunk: what came before is still good
+    for ctype, start, length in png_chunks(data, partial=True):
+        end = start + length
+        if end > len(data):  # truncated chunk: what came before is still good
             break
-        pos = end + 4  # skip the CRC: a claim is a claim whatever its checksum
         if ctype == b"IDAT":
             idat.append((start, end))
             continue
@@ -215,13 +197,8 @@ def _add_text(meta: Metadata, key: str, value: str) -> None:
 
 
 def _read_webp(data: bytes, meta: Metadata) -> None:
-    (riff_size,) = struct.unpack("<I", data[4:8])
-    end = min(len(data), 8 + riff_size)
-    pos = 12
-    while pos + 8 <= end:
-        fourcc = data[pos : pos + 4]
-        (size,) = struct.unpack("<I", data[pos + 4 : pos + 8])
-        body = data[pos + 8 : min(pos + 8 + size, end)]
+    for fourcc, offset, size in webp_chunks(data, partial=True):
+        body = data[offset : offset + size]
         if fourcc == b"VP8X" and len(body) >= 10:
             meta.has_alpha = meta.has_alpha or bool(body[0] & 0x10)
             w, h = (int.from_bytes(body[i : i + 3], "little") + 1 for i in (4, 7))
@@ -243,12 +220,13 @@ def _read_webp(data: bytes, meta: Metadata) -> None:
             _add_exif(meta, "EXIF", body)
         elif fourcc == b"XMP ":
             meta.xmp.append(body.decode("utf-8", "replace"))
-        pos += 8 + size + (size & 1)
 
 
 def _read_gif(data: bytes, meta: Metadata) -> None:
     # GIF stores XMP in an application extension whose "sub-blocks" are the raw packet
-    # followed by a 258-byte magic trailer; finding the packet text is enough for us.
+    # followed by a 258-byte magic trailer; finding the packet text is enough for us. (Not
+    # containers.gif_blocks: the search also finds packets in GIFs damaged before them, or
+    # written without the sub-block size byte, as some tools do.)
     start = data.find(b"XMP DataXMP")
     if start >= 0:
         stop = data.find(b"</x:xmpmeta>", start, start + _MAX_TEXT)
@@ -303,13 +281,13 @@ def c2pa_signal(data: bytes, fmt: str | None = None) -> Signal | None:
     fmt = fmt or sniff_format(data)
     # Every manifest store is a JUMBF box labelled "c2pa": without those bytes there is
     # nothing to read, and most uploads skip the native reader entirely.
-    if fmt not in MIME or b"c2pa" not in data:
+    if fmt not in MIME_TYPES or b"c2pa" not in data:
         return None
     import c2pa
 
     try:
         with io.BytesIO(data) as stream:
-            reader = c2pa.Reader.try_create(MIME[fmt], stream, None, _c2pa_ctx())
+            reader = c2pa.Reader.try_create(MIME_TYPES[fmt], stream, None, _c2pa_ctx())
             if reader is None:
                 return None
             with reader:
@@ -627,7 +605,7 @@ _SIG_BITS = 15 * 8
 def stealth_signal(data: bytes, meta: Metadata) -> Signal | None:
     """Look for stealth pnginfo, reading only the pixels the signature needs when possible."""
     fmt = meta.format
-    if fmt == "png" and meta.png and meta.png.color_type in (2, 6) and meta.png.bit_depth == 8:
+    if fmt == "PNG" and meta.png and meta.png.color_type in (2, 6) and meta.png.bit_depth == 8:
         column = _png_first_column(data, meta.png)
         if column is not None:  # the signature lies in the first column: check it there
             column = column[:, None, :]  # (rows, 1, C): a one-column image
@@ -635,7 +613,7 @@ def stealth_signal(data: bytes, meta: Metadata) -> Signal | None:
                 _signature(_lsb_stream(column, "alpha")) or _signature(_lsb_stream(column, "rgb"))
             ):
                 return None
-    elif not (fmt == "webp" and (meta.has_alpha or meta.lossless)):
+    elif not (fmt == "WEBP" and (meta.has_alpha or meta.lossless)):
         return None  # lossy pixels (JPEG, lossy WebP RGB) cannot carry low-bit data
     if meta.size[0] * meta.size[1] > _STEALTH_MAX_PIXELS:
         return None

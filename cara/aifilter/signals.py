@@ -12,6 +12,7 @@ falsely flagged is the worst failure for our users.
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 from collections.abc import Iterable
@@ -20,7 +21,17 @@ from dataclasses import dataclass
 logger = logging.getLogger(__name__)
 
 VERDICTS = ("ai", "human", "unknown")
-DECISIONS = ("publish", "hold", "reject")
+
+
+class Outcome(enum.StrEnum):
+    """What happens to an image."""
+
+    PUBLISH = "publish"
+    HOLD = "hold"
+    REJECT = "reject"
+
+
+DECISIONS = tuple(Outcome)
 
 KNOWN_HASH = "known-hash"
 KNOWN_HASH_ALLOWED = "known-hash+allowed"
@@ -76,7 +87,7 @@ def decide(signals: Iterable[Signal], thresholds: Thresholds = Thresholds()) -> 
         s for s in signals if s.name == KNOWN_HASH and s.verdict == "ai" and s.definitive
     )
     if rejecting:
-        return Decision("reject", rejecting)
+        return Decision(Outcome.REJECT, rejecting)
     holding = tuple(
         s
         for s in signals
@@ -85,8 +96,8 @@ def decide(signals: Iterable[Signal], thresholds: Thresholds = Thresholds()) -> 
         or (s.name == CLASSIFIER and s.score >= thresholds.classifier_hold)
     )
     if holding:
-        return Decision("hold", holding)
-    return Decision("publish", ())
+        return Decision(Outcome.HOLD, holding)
+    return Decision(Outcome.PUBLISH, ())
 
 
 def known_hash_signal(

@@ -84,6 +84,18 @@ class Visibility(enum.StrEnum):
     FOLLOWERS = "followers"
 
 
+# Stored in plain String columns (as they always were); the enums name the values in code.
+class ReportStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class AppealStatus(enum.StrEnum):
+    OPEN = "open"
+    GRANTED = "granted"  # the post was cleared
+    DENIED = "denied"  # the post was confirmed as AI
+
+
 post_tags = Table(
     "post_tags",
     db.metadata,
@@ -341,7 +353,7 @@ class Report(db.Model):
     subject_kind: Mapped[str] = mapped_column(String(10))  # post, comment, user, job
     subject_id: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(10), default="open", index=True)  # open, closed
+    status: Mapped[str] = mapped_column(String(10), default=ReportStatus.OPEN, index=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 
@@ -352,7 +364,7 @@ class Verdict(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), unique=True)
-    decision: Mapped[str] = mapped_column(String(10))  # publish, hold, reject
+    decision: Mapped[str] = mapped_column(String(10))  # an Outcome (cara.aifilter.signals)
     signals: Mapped[list] = mapped_column(JSON, default=list)  # [{name, verdict, score, evidence}]
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
@@ -387,7 +399,7 @@ class Appeal(db.Model):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     message: Mapped[str] = mapped_column(Text)
     evidence_media_ids: Mapped[list] = mapped_column(JSON, default=list)  # sketches, layers, WIP
-    status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(10), default=AppealStatus.OPEN, index=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 

@@ -3,8 +3,13 @@
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy import and_, or_
+
+from cara.core.extensions import db
 
 MAX_ID = 2**63 - 1
 
@@ -40,10 +45,56 @@ def cursor_id(value) -> int:
     return value
 
 
-def time_key(cursor: str | None):
-    """(datetime, id) from a cursor, or None (page 1) when missing or tampered with."""
+def _typed(kind: type, value):
+    if kind is datetime:
+        return datetime.fromisoformat(value)
+    if kind is int:
+        return cursor_id(value)
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
+def decode_key(cursor: str | None, *kinds: type) -> tuple | None:
+    """A cursor's values as `kinds` (datetime, int ids, float), or None (page 1) when it is
+    missing or was tampered with."""
     values = decode_cursor(cursor)
     try:
-        return datetime.fromisoformat(values[0]), cursor_id(values[1])
-    except (TypeError, ValueError, IndexError):
+        if len(values) != len(kinds):
+            raise ValueError("wrong length")
+        return tuple(_typed(kind, value) for kind, value in zip(kinds, values, strict=True))
+    except (TypeError, ValueError):
         return None
+
+
+def time_key(cursor: str | None) -> tuple | None:
+    """(datetime, id) from a cursor: the key of most pages."""
+    return decode_key(cursor, datetime, int)
+
+
+def _after(columns: tuple, key: tuple, ascending: bool):
+    """Rows strictly after `key` in the order of `columns` (one id, or a sort value and an id)."""
+    if len(columns) == 1:
+        return columns[0] > key[0] if ascending else columns[0] < key[0]
+    (sort, tie), (value, tie_value) = columns, key
+    if ascending:
+        return and_(sort >= value, or_(sort > value, tie > tie_value))
+    # `sort <= value` first: an index range, so page 500 costs what page 1 does.
+    return and_(sort <= value, or_(sort < value, tie < tie_value))
+
+
+def keyset(
+    stmt, columns: tuple, key: tuple | None, limit: int, *, ascending=False, prefix=()
+) -> Page:
+    """One page of `stmt` (a select of one entity) in the order of `columns`, whose last column
+    is unique (an id), after `key` (the previous page's last values). `prefix` values go into
+    the next cursor ahead of the key (e.g. the trending snapshot)."""
+    if key is not None:
+        stmt = stmt.where(_after(columns, key, ascending))
+    order = [c.asc() if ascending else c.desc() for c in columns]
+    rows = db.session.execute(stmt.add_columns(*columns).order_by(*order).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = encode_cursor(*prefix, *rows[-1][1:]) if more else None
+    return Page([row[0] for row in rows], cursor)

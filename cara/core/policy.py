@@ -18,15 +18,25 @@ from cara.core.models import (
 )
 
 
-def _blocked(a: User | None, b: User) -> bool:
+def blocked(a_id: int, b_id: int) -> bool:
     """True if either user blocks the other."""
-    if a is None or a.id == b.id:
-        return False
-    stmt = select(Block).where(
-        ((Block.blocker_id == a.id) & (Block.blocked_id == b.id))
-        | ((Block.blocker_id == b.id) & (Block.blocked_id == a.id))
+    stmt = select(Block.blocker_id).where(
+        or_(
+            and_(Block.blocker_id == a_id, Block.blocked_id == b_id),
+            and_(Block.blocker_id == b_id, Block.blocked_id == a_id),
+        )
     )
-    return db.session.scalar(stmt) is not None
+    return db.session.scalar(stmt.limit(1)) is not None
+
+
+def silenced(user_id: int, actor_id: int) -> bool:
+    """True if `user_id` must not hear from `actor_id`: a block either way, or a mute."""
+    muted = select(Mute.muter_id).where(Mute.muter_id == user_id, Mute.muted_id == actor_id)
+    return blocked(user_id, actor_id) or db.session.scalar(muted.limit(1)) is not None
+
+
+def _blocked(a: User | None, b: User) -> bool:
+    return a is not None and a.id != b.id and blocked(a.id, b.id)
 
 
 def can_view(viewer: User | None, obj) -> bool:
@@ -121,21 +131,21 @@ def signed_in(viewer) -> User | None:
     return viewer if viewer is not None and viewer.is_authenticated else None
 
 
-def blocked_either_way(viewer: User):
-    """Ids of users `viewer` blocks or is blocked by."""
-    return union(
+def _block_ids(viewer: User) -> list:
+    return [
         select(Block.blocked_id).where(Block.blocker_id == viewer.id),
         select(Block.blocker_id).where(Block.blocked_id == viewer.id),
-    )
+    ]
+
+
+def blocked_either_way(viewer: User):
+    """Ids of users `viewer` blocks or is blocked by (the SQL form of `blocked`)."""
+    return union(*_block_ids(viewer))
 
 
 def hidden_authors(viewer: User):
     """Ids hidden from `viewer`: blocked either way, or muted."""
-    return union(
-        select(Block.blocked_id).where(Block.blocker_id == viewer.id),
-        select(Block.blocker_id).where(Block.blocked_id == viewer.id),
-        select(Mute.muted_id).where(Mute.muter_id == viewer.id),
-    )
+    return union(*_block_ids(viewer), select(Mute.muted_id).where(Mute.muter_id == viewer.id))
 
 
 def followed_ids(viewer: User):

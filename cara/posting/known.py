@@ -31,6 +31,7 @@ from cara.aifilter.signals import (
     KNOWN_HASH,
     KNOWN_HASH_ALLOWED,
     Decision,
+    Outcome,
     Signal,
     known_hash_signal,
 )
@@ -194,9 +195,9 @@ def apply_allow_list(verdict: Decision, signals: list[Signal]) -> Decision:
     """A cleared picture is not flagged again: an allow-list match lifts a hold caused by
     provenance or a classifier. A known-hash match always stands (it holds or rejects)."""
     cleared = any(s.name == ALLOWED for s in signals)
-    if cleared and verdict.decision == "hold":
+    if cleared and verdict.decision == Outcome.HOLD:
         if not any(s.name in HASH_SIGNALS for s in verdict.reasons):
-            return Decision("publish", ())
+            return Decision(Outcome.PUBLISH, ())
     return verdict
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from cara import imaging
+from cara.aifilter.signals import Outcome
 from cara.core import storage, tasks, text
 from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Post, PostState, User, utcnow
@@ -115,8 +116,8 @@ def finish(post: Post) -> None:
         return
     screening.classify_post(post)
     decisions = {m.verdict.decision for m in post.media if m.verdict is not None}
-    if "reject" in decisions or "hold" in decisions:
-        post.state = PostState.REJECTED if "reject" in decisions else PostState.HELD
+    if Outcome.REJECT in decisions or Outcome.HOLD in decisions:
+        post.state = PostState.REJECTED if Outcome.REJECT in decisions else PostState.HELD
         screening.tell_artist_filtered(post)
         return
     post.state = PostState.PUBLISHED

@@ -18,6 +18,7 @@ from cara.aifilter.classifier import Classifier, ClassifierError
 from cara.aifilter.signals import (
     CLASSIFIER,
     Decision,
+    Outcome,
     Signal,
     Thresholds,
     classifier_signal,
@@ -169,7 +170,9 @@ def classifier_status() -> str:
 
 def flagged(post: Post) -> list[Media]:
     """The post's images whose verdict holds or rejects them."""
-    return [m for m in post.media if m.verdict and m.verdict.decision in ("hold", "reject")]
+    return [
+        m for m in post.media if m.verdict and m.verdict.decision in (Outcome.HOLD, Outcome.REJECT)
+    ]
 
 
 def reasons(media: Media) -> list[dict]:

@@ -20,6 +20,7 @@ from cara.core.models import (
     Mute,
     Post,
     Report,
+    ReportStatus,
     Repost,
     User,
     count,
@@ -62,7 +63,7 @@ def _bump(post_id: int, column, delta: int) -> None:
 
 def follow(follower: User, followee: User) -> Follow | None:
     """Follow (a request when the account is private). Idempotent."""
-    if follower.id == followee.id or _blocked(follower.id, followee.id):
+    if follower.id == followee.id or policy.blocked(follower.id, followee.id):
         return None
     existing = db.session.get(Follow, (follower.id, followee.id))
     if existing:
@@ -123,16 +124,6 @@ def follow_counts(user: User) -> dict[str, int]:
 
 
 # --- blocks and mutes ------------------------------------------------------------------------
-
-
-def _blocked(a: int, b: int) -> bool:
-    stmt = select(Block.blocker_id).where(
-        or_(
-            and_(Block.blocker_id == a, Block.blocked_id == b),
-            and_(Block.blocker_id == b, Block.blocked_id == a),
-        )
-    )
-    return db.session.scalar(stmt.limit(1)) is not None
 
 
 def block(blocker: User, blocked: User) -> bool:
@@ -256,7 +247,9 @@ def comment(author: User, post: Post, body: str, parent: Comment | None = None):
         return None, ["That comment is not on this post."]
     if parent is not None and parent.parent_id is not None:
         parent = db.session.get(Comment, parent.parent_id)
-    if _blocked(author.id, post.author_id) or (parent and _blocked(author.id, parent.author_id)):
+    if policy.blocked(author.id, post.author_id) or (
+        parent and policy.blocked(author.id, parent.author_id)
+    ):
         return None, ["You cannot comment here."]
     row = Comment(post_id=post.id, author_id=author.id, body=body, parent_id=parent and parent.id)
     db.session.add(row)
@@ -314,20 +307,11 @@ def comments(viewer, post: Post) -> list[Thread]:
 # --- people lists ----------------------------------------------------------------------------
 
 
-def _people(viewer, stmt, sort, before: str | None, limit: int):
+def _people(viewer, stmt, sort, before: str | None, limit: int) -> pagination.Page:
     """A page of users from `stmt` (a select of User), most recent `sort` first."""
     if (viewer := policy.signed_in(viewer)) is not None:
         stmt = stmt.where(User.id.not_in(policy.blocked_either_way(viewer)))
-    key = pagination.time_key(before)
-    if key:
-        stmt = stmt.where(sort <= key[0], or_(sort < key[0], User.id < key[1]))
-    rows = db.session.execute(
-        stmt.add_columns(sort).order_by(sort.desc(), User.id.desc()).limit(limit + 1)
-    ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = pagination.encode_cursor(rows[-1][1], rows[-1][0].id) if more else None
-    return pagination.Page([r[0] for r in rows], cursor)
+    return pagination.keyset(stmt, (sort, User.id), pagination.time_key(before), limit)
 
 
 def likers(viewer, post: Post, before: str | None = None, limit: int = LIST_PAGE):
@@ -383,7 +367,10 @@ def report(reporter: User, subject: str, subject_id: int, reason: str, details: 
     if errors:
         return errors
     open_report = select(Report.id).filter_by(
-        reporter_id=reporter.id, subject_kind=subject, subject_id=subject_id, status="open"
+        reporter_id=reporter.id,
+        subject_kind=subject,
+        subject_id=subject_id,
+        status=ReportStatus.OPEN,
     )
     if db.session.scalar(open_report.limit(1)) is None:
         text = REPORT_REASONS[reason] + (f": {details}" if details else "")

@@ -5,7 +5,6 @@ authors (select-in loads), and the viewer's marks (liked, reposted, bookmarked) 
 """
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,7 +42,7 @@ from cara.core.models import (
     post_tags,
     utcnow,
 )
-from cara.core.pagination import Page, cursor_id, decode_cursor, encode_cursor, time_key
+from cara.core.pagination import Page, decode_key, encode_cursor, keyset, time_key
 from cara.core.policy import followed_ids, hidden_authors, signed_in, visible
 
 log = logging.getLogger(__name__)
@@ -83,27 +82,12 @@ class FeedPage(Page):
 
 
 def keyset_page(viewer, stmt, sort, before_key, limit: int, prefix: tuple = ()) -> FeedPage:
-    """Run `stmt` (a select of Post joined to its author) highest `sort` first, after `before_key`.
-
-    `before_key` is (sort value, post id) from the previous page's cursor; `prefix` values are
-    carried in the cursor ahead of them (e.g. the trending snapshot).
+    """Run `stmt` (a select of Post joined to its author) highest `sort` first, after
+    `before_key` ((sort value, post id) from the previous page's cursor), with the viewer's marks.
     """
-    if before_key is not None:
-        value, post_id = before_key
-        # `sort <= value` first: an index range, so page 500 costs what page 1 does.
-        stmt = stmt.where(sort <= value, or_(sort < value, Post.id < post_id))
-    stmt = (
-        stmt.add_columns(sort)
-        .options(selectinload(Post.media), contains_eager(Post.author))
-        .order_by(sort.desc(), Post.id.desc())
-        .limit(limit + 1)
-    )
-    rows = db.session.execute(stmt).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = encode_cursor(*prefix, rows[-1][1], rows[-1][0].id) if more else None
-    posts = [row[0] for row in rows]
-    return FeedPage(posts, cursor, marks_for(viewer, posts))
+    stmt = stmt.options(selectinload(Post.media), contains_eager(Post.author))
+    page = keyset(stmt, (sort, Post.id), before_key, limit, prefix=prefix)
+    return FeedPage(page.items, page.next_cursor, marks_for(viewer, page.items))
 
 
 def marks_for(viewer, posts: list[Post]) -> Marks:
@@ -353,13 +337,8 @@ def trending(viewer: User | None, before: str | None = None, limit: int = PAGE_S
     """Posts ranked by recent engagement, paged through one snapshot of the scores."""
     viewer = signed_in(viewer)
     generation, key = None, None
-    values = decode_cursor(before)
-    try:
-        generation, key = cursor_id(values[0]), (float(values[1]), cursor_id(values[2]))
-        if not math.isfinite(key[0]):
-            raise ValueError("score")
-    except (TypeError, ValueError, IndexError):
-        generation, key = None, None
+    if (values := decode_key(before, int, float, int)) is not None:
+        generation, key = values[0], values[1:]
     if generation is not None:
         exists = select(TrendingScore.generation).where(TrendingScore.generation == generation)
         if db.session.scalar(exists.limit(1)) is None:  # pruned since: carry on in the newest

@@ -7,14 +7,13 @@ moderation (a moderation outcome; its text says what happened).
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, event, func, insert, inspect, or_, select, update
+from sqlalchemy import delete, event, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
-from cara.core import pagination
+from cara.core import pagination, policy
 from cara.core import text as text_rules
 from cara.core.extensions import db
-from cara.core.models import Block, Comment, Mute, Notification, Post, PostState, User, utcnow
-from cara.core.policy import can_view
+from cara.core.models import Comment, Notification, Post, PostState, User, utcnow
 
 KINDS = {
     "follow",
@@ -36,20 +35,6 @@ UNREAD_CAP = 99
 MENTIONS_MAX = 10  # people notified per caption or comment
 
 
-def _silenced(user_id: int, actor_id: int):
-    """A select that finds a row when a block or the user's mute stands between the two."""
-    return (
-        select(Block.blocker_id)
-        .where(
-            or_(
-                (Block.blocker_id == user_id) & (Block.blocked_id == actor_id),
-                (Block.blocker_id == actor_id) & (Block.blocked_id == user_id),
-            )
-        )
-        .union_all(select(Mute.muter_id).where(Mute.muter_id == user_id, Mute.muted_id == actor_id))
-    )
-
-
 def notify(
     user_id: int,
     kind: str,
@@ -66,7 +51,7 @@ def notify(
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
     if actor_id is not None:
-        if actor_id == user_id or db.session.scalar(_silenced(user_id, actor_id).limit(1)):
+        if actor_id == user_id or policy.silenced(user_id, actor_id):
             return None
         if kind in ONCE and db.session.scalar(
             select(Notification.id)
@@ -110,8 +95,7 @@ def mention_targets(author_id: int, names: list[str], post: Post) -> list[int]:
     users = db.session.scalars(select(User).where(User.username.in_(names), User.id != author_id))
     targets = []
     for user in users:
-        silenced = db.session.scalar(_silenced(user.id, author_id).limit(1))
-        if not silenced and can_view(user, post):
+        if not policy.silenced(user.id, author_id) and policy.can_view(user, post):
             targets.append(user.id)
     return targets
 
@@ -158,16 +142,10 @@ class Group:
 def page(user: User, before: str | None = None, limit: int = PAGE_SIZE):
     """A page of notifications, newest first, grouped; returns (groups, next_cursor, top_id)."""
     stmt = select(Notification).where(Notification.user_id == user.id)
-    values = pagination.decode_cursor(before)
-    try:
-        stmt = stmt.where(Notification.id < pagination.cursor_id(values[0]))
-    except (TypeError, ValueError, IndexError):
-        pass
-    rows = list(db.session.scalars(stmt.order_by(Notification.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = pagination.encode_cursor(rows[-1].id) if more else None
-    return group(rows), cursor, (rows[0].id if rows else None)
+    key = pagination.decode_key(before, int)
+    page = pagination.keyset(stmt, (Notification.id,), key, limit)
+    rows = page.items
+    return group(rows), page.next_cursor, (rows[0].id if rows else None)
 
 
 def group(rows: list[Notification]) -> list[Group]:

@@ -16,6 +16,7 @@ from cara.aifilter import provenance
 from cara.aifilter.analyze import analyze
 from cara.aifilter.provenance import provenance_signals, read_metadata, stealth_signal
 from cara.aifilter.signals import Signal, decide
+from cara.imaging.containers import sniff_format
 from tests.support import AI_FILTER_FIXTURES, fixture_manifest
 
 ROWS = fixture_manifest()
@@ -578,3 +579,16 @@ def test_truncated_png_keeps_what_was_readable() -> None:
     data = _fixture("ai/sdparsers_a1111_cropped.png")
     cut = data.index(b"IDAT")  # the text chunk comes first and survives
     assert [s.name for s in _ai(provenance_signals(data[:cut]))] == ["png-text"]
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+def test_truncated_file_keeps_a_cut_xmp_packet(fmt: str) -> None:
+    data = _with_xmp(fmt, _xmp("trainedAlgorithmicMedia"))
+    cut = data.index(b"</rdf:RDF>")  # the claim is read, the packet is cut short
+    assert [s.name for s in _ai(provenance_signals(data[:cut]))] == ["xmp-digital-source-type"]
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF"])
+def test_formats_are_named_as_cara_imaging_names_them(fmt: str) -> None:
+    data = _encode(Image.new("RGB", (8, 8)), fmt)
+    assert read_metadata(data).format == sniff_format(data) == fmt
