@@ -28,8 +28,12 @@ sys.path.insert(0, str(REPO))
 from cara.aifilter import provenance  # noqa: E402
 from cara.aifilter.analyze import analyze  # noqa: E402
 from cara.aifilter.classifier import Classifier  # noqa: E402
-from tests.support import AI_FILTER_FIXTURES, fixture_manifest  # noqa: E402
-from tests.test_filter import build_tiny_model, write_sidecar  # noqa: E402
+from tests.support import (  # noqa: E402
+    AI_FILTER_FIXTURES,
+    build_tiny_model,
+    fixture_manifest,
+    write_sidecar,
+)
 
 STEPS = ("parse", "c2pa", "xmp", "text", "stealth", "classifier")
 

@@ -3,8 +3,8 @@
     .venv/bin/python bench/pageweight.py [--keep DIR]
 
 Starts the app on a loopback port with a fresh SQLite database in a temporary folder, seeded
-with the demo's paintings (28 posts: more than a page of the feed) and, when ../shared is
-there, a few real photographs. Then, like a browser sending `Accept-Encoding: gzip, br`:
+with the demo's paintings (28 posts: more than a page of the feed) and a few real photographs
+(tests/fixtures/ai-filter). Then, like a browser sending `Accept-Encoding: gzip, br`:
 
 - per page (home, a post, a profile, log in): requests and bytes of HTML + CSS + JS as sent,
   next to the uncompressed bytes (the baseline: the ratio is what compression saves), and
@@ -150,7 +150,7 @@ def seed(app) -> dict[str, str]:
         for username, posts in demo.POSTS.items():
             draw, seed_, caption, alt = posts[0]
             last = _post(users[username], draw(seed_ + round_ * 17), caption, alt, limits)
-    photos = REPO.parent / "shared" / "fixtures" / "ai-filter" / "human"
+    photos = REPO / "tests" / "fixtures" / "ai-filter" / "human"
     for name in PHOTOS:
         if (photos / name).exists():
             from PIL import Image

@@ -1,13 +1,28 @@
-"""Shared test helpers that need no app: where the real fixture images live."""
+"""Shared test helpers that need no app (the benchmarks use them too): where the real fixture
+images live, required services, a throwaway PostgreSQL database, a tiny ONNX classifier."""
 
 import csv
+import json
 import os
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# CI clones the repo next to a copy of shared/; CARA_SHARED_DIR overrides.
-SHARED = Path(os.environ.get("CARA_SHARED_DIR", REPO.parent / "shared"))
-AI_FILTER_FIXTURES = SHARED / "fixtures" / "ai-filter"
+# Real images in the repository: sources and licences in its README.md and MANIFEST.csv.
+AI_FILTER_FIXTURES = REPO / "tests" / "fixtures" / "ai-filter"
+
+IN_CI = os.environ.get("CI") == "true"
+REDIS_URL = os.environ.get("CARA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def require_service(name: str, reason: str):
+    """Skip with a printed reason, or fail under CI where every service must be present."""
+    if IN_CI:
+        pytest.fail(f"{name} is required in CI: {reason}")
+    pytest.skip(f"{name} not available: {reason}")
 
 
 def fixture_manifest() -> list[dict[str, str]]:
@@ -41,3 +56,59 @@ def fresh_postgres(url: str, prefix: str):
         admin.dispose()
 
     return parsed.set(database=name).render_as_string(hide_password=False), drop
+
+
+# Mean colour (R, G, B) of the normalised input -> 2 logits. Red pushes toward "ai" (index 1).
+WEIGHTS = np.array([[-1.0, 2.0], [0.5, -0.5], [0.3, 0.1]], dtype=np.float32)
+BIAS = np.array([0.1, -0.2], dtype=np.float32)
+
+
+def build_tiny_model(
+    path: Path,
+    *,
+    layout: str = "NCHW",
+    size: tuple[int, int] = (8, 12),
+    dynamic_batch: bool = True,
+    input_name: str = "pixel_values",
+) -> Path:
+    """An ONNX graph that averages the image per channel, then a fixed linear layer."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    h, w = size
+    batch: int | str = "batch" if dynamic_batch else 1
+    shape = [batch, 3, h, w] if layout == "NCHW" else [batch, h, w, 3]
+    axes = [2, 3] if layout == "NCHW" else [1, 2]
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", [input_name], ["mean"], axes=axes, keepdims=0),
+            helper.make_node("MatMul", ["mean", "W"], ["mm"]),
+            helper.make_node("Add", ["mm", "B"], ["logits"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 2])],
+        initializer=[numpy_helper.from_array(WEIGHTS, "W"), numpy_helper.from_array(BIAS, "B")],
+    )
+    # Opset 17 keeps ReduceMean's axes an attribute; IR 8 loads in any recent runtime.
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def write_sidecar(path: Path, **overrides: Any) -> Path:
+    """The JSON sidecar of build_tiny_model's model (None drops a key)."""
+    sidecar = {
+        "input": "pixel_values",
+        "size": [8, 12],
+        "layout": "NCHW",
+        "mean": [0.5, 0.4, 0.3],
+        "std": [0.25, 0.2, 0.5],
+        "ai_index": 1,
+        "softmax": True,
+        "hold_threshold": 0.9,
+    }
+    sidecar.update(overrides)
+    path.write_text(json.dumps({k: v for k, v in sidecar.items() if v is not None}))
+    return path

@@ -20,13 +20,9 @@ from cara.core.models import (
     PostState,
     Report,
 )
-from tests.test_pipeline_filter import (
-    FIREFLY,
-    canvas,
-    generator_png,
-    no_avif,  # noqa: F401 (an autouse fixture)
-    pixels_only,
-)
+from tests.factories import FIREFLY, canvas, generator_png, pixels_only
+
+pytestmark = pytest.mark.usefixtures("no_avif")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from cara.core import storage
 from cara.core.extensions import db
 from cara.core.models import PostState
 from cara.posting import drafts
-from tests.conftest import image_bytes
+from tests.factories import image_bytes
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0"
 GPTBOT = (

@@ -9,31 +9,26 @@
   with the reason, when it is missing or CARA_SKIP_BROWSER=1; under CI=true a missing browser
   fails the run instead (see require_service).
 - Screenshots go to test-artifacts/ (git-ignored).
+
+Only fixtures (and the live server's plumbing) live here; the helpers tests call are in
+tests/browser/pages.py.
 """
 
 import io
 import os
-import random
 import threading
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from flask import Flask, got_request_exception
-from PIL import Image, ImageDraw
+from flask import got_request_exception
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from cara import create_app
 from cara.core.extensions import db
-from tests.conftest import _config, _empty_tables, require_service
-from tests.support import SHARED
+from tests.browser.pages import DESKTOP, FEED_POSTS, PASSWORD, REPO, Live, art_png, publish, watch
+from tests.factories import app_settings, empty_tables
+from tests.support import AI_FILTER_FIXTURES, require_service
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
 AXE_JS = REPO / "node_modules" / "axe-core" / "axe.min.js"
-PASSWORD = "correct horse battery"
-FEED_POSTS = 60  # the feed shows 24 a page: this makes three pages
 # As root in a container Chromium needs --no-sandbox; the rest keep it off the network (closed
 # here) and quiet: no component updates, sync, or background requests.
 CHROMIUM_ARGS = [
@@ -45,8 +40,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True}
-DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
 
 # --- the live server -------------------------------------------------------------------------
@@ -73,34 +66,11 @@ class _QuietHandler(WSGIRequestHandler):
         """No access log: hundreds of lines per run; errors are still logged."""
 
 
-@dataclass
-class Live:
-    """The running app: `live("/path")` is an absolute URL; `errors` holds server exceptions."""
-
-    app: Flask
-    url: str
-    errors: list = field(default_factory=list)
-    users: dict = field(default_factory=dict)  # username -> id
-    posts: dict = field(default_factory=dict)  # name -> post id
-
-    def __call__(self, path: str) -> str:
-        return self.url + path
-
-    @contextmanager
-    def ctx(self):
-        """The app context for data setup with the domain functions (as the CLI would)."""
-        with self.app.app_context():
-            try:
-                yield
-            finally:
-                db.session.remove()
-
-
 @pytest.fixture(scope="package")
 def live(_database, _migrated, tmp_path_factory):
     media = tmp_path_factory.mktemp("browser-media")
     app = create_app(
-        _config(
+        app_settings(
             _database,
             MEDIA_DIR=str(media),
             WTF_CSRF_ENABLED=True,  # a real browser posts the real form, token included
@@ -109,7 +79,7 @@ def live(_database, _migrated, tmp_path_factory):
         )
     )
     with app.app_context():
-        _empty_tables()  # whatever a deselected or interrupted test may have left
+        empty_tables()  # whatever a deselected or interrupted test may have left
     server = make_server(
         "127.0.0.1", 0, _buffered(app), threaded=True, request_handler=_QuietHandler
     )
@@ -127,7 +97,7 @@ def live(_database, _migrated, tmp_path_factory):
         server.server_close()
         with app.app_context():
             db.session.remove()
-            _empty_tables()
+            empty_tables()
             db.engine.dispose()
 
 
@@ -174,58 +144,9 @@ def _seed_accounts(live: Live) -> None:
         live.users[username] = user.id
 
 
-def art_png(seed: int, size=(320, 240)) -> bytes:
-    """A small abstract picture, different for every seed."""
-    rnd = random.Random(seed)
-
-    def colour():
-        return rnd.randint(0, 255), rnd.randint(0, 255), rnd.randint(0, 255)
-
-    img = Image.new("RGB", size, colour())
-    draw = ImageDraw.Draw(img)
-    for _ in range(6):
-        r = rnd.randint(size[0] // 16, size[0] // 3)
-        x, y = rnd.randint(0, size[0]), rnd.randint(0, size[1])
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour())
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
-
-
-def publish(
-    live: Live,
-    username: str,
-    images: list[tuple[str, bytes]],
-    caption="",
-    tags="",
-    alts=None,
-    draft=False,
-) -> int:
-    """Post through the domain functions (upload, describe, publish); returns the post id."""
-    from cara.core.models import User
-    from cara.posting import drafts
-
-    with live.ctx():
-        author = db.session.get(User, live.users[username])
-        uploads = [drafts.Upload(name, data) for name, data in images]
-        limits = drafts.upload_limits(live.app.config)
-        post, errors = drafts.add_images(author, None, uploads, limits, 10)
-        assert post is not None and not errors, errors
-        if not draft:
-            alts = alts or [f"Picture {i + 1} by {author.name}" for i in range(len(images))]
-            form = {
-                "caption": caption,
-                "tags": tags,
-                "alt": {m.id: alt for m, alt in zip(post.media, alts, strict=True)},
-                "in_portfolio": True,
-            }
-            assert not drafts.publish(post, form)
-        return post.id
-
-
 @pytest.fixture(scope="package")
 def artworks(live):
-    """Realistic pictures (the demo's paintings, real photos when ../shared is there)."""
+    """Realistic pictures (the demo's paintings and a real photo from tests/fixtures)."""
     from cara import demo
 
     paintings = [p for posts in demo.POSTS.values() for p in posts[:1]]
@@ -239,15 +160,14 @@ def artworks(live):
             caption=f"{caption} heliotrope",
             alts=[alt],
         )
-    photo = SHARED / "fixtures" / "ai-filter" / "human" / "skimage_astronaut.png"
-    if photo.exists():
-        live.posts["photo"] = publish(
-            live,
-            "mira",
-            [(photo.name, photo.read_bytes())],
-            caption="Portrait study",
-            alts=["Astronaut in a white suit in front of an American flag"],
-        )
+    photo = AI_FILTER_FIXTURES / "human" / "skimage_astronaut.png"
+    live.posts["photo"] = publish(
+        live,
+        "mira",
+        [(photo.name, photo.read_bytes())],
+        caption="Portrait study",
+        alts=["Astronaut in a white suit in front of an American flag"],
+    )
     return live.posts
 
 
@@ -322,80 +242,8 @@ def page(request, new_context):
     assert not page.problems, f"browser console errors: {page.problems}"
 
 
-def watch(page) -> list[str]:
-    """Collect console errors (a CSP violation is one), uncaught exceptions and failed requests
-    for stylesheets, scripts, images and htmx fragments. Pages answering 4xx are left out: a
-    422 form or a 404 page is part of a journey."""
-    problems: list[str] = []
-
-    def console(message):
-        # Chromium logs every 4xx/5xx as "Failed to load resource"; responses are judged below.
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
-            problems.append(message.text)
-
-    def response(response):
-        request = response.request
-        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
-            if request.resource_type != "document" or response.status >= 500:
-                problems.append(f"{response.status} {request.method} {response.url}")
-
-    page.on("console", console)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("response", response)
-    return problems
-
-
 @pytest.fixture(scope="session")
 def axe_source() -> str:
     if not AXE_JS.exists():
         require_service("axe-core", f"{AXE_JS} is missing: run `make setup` (npm ci)")
     return AXE_JS.read_text()
-
-
-def log_in(page, live: Live, username: str, password: str = PASSWORD) -> None:
-    """Log in through the real form."""
-    page.goto(live("/login"))
-    page.get_by_label("Username or email").fill(username)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Password", exact=True).press("Enter")
-    page.get_by_role("button", name="Log out").wait_for()
-
-
-def screenshot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    width = page.viewport_size["width"]
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-
-
-# Key pages: (name, path, who is logged in, expected status). Paths are formatted with
-# live.posts. Pages still being built by others are skipped at run time while they answer 404.
-PAGES = [
-    ("home", "/", None, 200),
-    ("post", "/posts/{art0}", None, 200),
-    ("profile", "/@mira", None, 200),
-    ("profile-posts", "/@mira/posts", None, 200),
-    ("login", "/login", None, 200),
-    ("signup", "/signup", None, 200),
-    ("new-post", "/posts/new", "ana", 200),
-    ("describe", "/posts/{draft}/edit", "ana", 200),
-    ("settings", "/settings", "ana", 200),
-    ("search", "/search?q=heliotrope", None, 200),
-    ("notifications", "/notifications", "ana", 200),
-    ("moderation", "/moderation", "moira", 200),
-    ("not-found", "/no-such-page", None, 404),
-]
-
-
-def open_page(page, live: Live, path: str, status: int):
-    """Go to a key page; skip while it is not built yet, fail on any other surprise."""
-    response = page.goto(live(path.format(**live.posts)))
-    if status != 404:
-        skip_if_missing(response, path)
-    assert response is not None and response.status == status, f"{path}: {response.status}"
-    return response
-
-
-def skip_if_missing(response, what: str) -> None:
-    """Pages other people are still building: run as soon as they answer."""
-    if response is not None and response.status == 404:
-        pytest.skip(f"{what} is not built yet (404)")

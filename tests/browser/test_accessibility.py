@@ -4,7 +4,7 @@ alt text, and reduced motion."""
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import PAGES, log_in, open_page, screenshot, watch
+from tests.browser.pages import PAGES, log_in, open_page, screenshot, watch
 
 SCHEMES = ["light", "dark"]
 

@@ -9,9 +9,8 @@ import brotli
 import pytest
 
 from cara.web.assets import asset_url
-from tests.conftest import csrf_token_from
-
-from .conftest import PASSWORD
+from tests.browser.pages import PASSWORD
+from tests.factories import csrf_token_from
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 SRCSET = re.compile(r'srcset="([^"]*)"')
@@ -45,8 +44,7 @@ def test_fingerprinted_assets_are_precompressed_and_immutable(
     live, client, accept, encoding, decode
 ):
     for path in ("css/cara.css", "vendor/htmx.min.js"):
-        if not (STATIC / path).exists():
-            continue  # htmx comes with `make setup`
+        assert (STATIC / path).exists(), f"{path} is missing (htmx comes with `make setup`)"
         url = _url(live, path)
         response = client.get(url, headers={"Accept-Encoding": accept})
         assert response.status_code == 200

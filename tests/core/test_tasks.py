@@ -1,0 +1,150 @@
+"""Background jobs on a real Redis with a real RQ worker process: kill it mid-job, lose nothing."""
+
+import contextlib
+import io
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from cara.core import storage, tasks
+from cara.core.extensions import db
+from cara.core.models import Media, MediaState, Post, PostState
+from cara.imaging import Limits
+from cara.posting import drafts
+from tests.support import REDIS_URL, REPO, require_service
+
+
+@pytest.fixture
+def redis_url():
+    try:
+        Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except RedisError as exc:
+        require_service("Redis", f"{REDIS_URL}: {exc}")
+    Redis.from_url(REDIS_URL).flushdb()
+    return REDIS_URL
+
+
+@pytest.fixture
+def app_config(redis_url):
+    return {"REDIS_URL": redis_url, "JOB_LEASE_SECONDS": 3}
+
+
+def slow_image() -> bytes:
+    """A large noisy PNG: its decode takes long enough to kill the worker mid-job."""
+    rnd = random.Random(7)
+    small = Image.frombytes("RGB", (600, 400), rnd.randbytes(600 * 400 * 3))
+    buf = io.BytesIO()
+    small.resize((6000, 4000), Image.Resampling.NEAREST).save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+@contextlib.contextmanager
+def worker(app, *args):
+    """A real `flask worker` process; yields it, then kills it and returns its output."""
+    proc = _start_worker(app, *args)
+    log = []
+    try:
+        yield proc, log
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker and its scheduler process
+        log.append(proc.communicate(timeout=10)[0].decode(errors="replace")[-3000:])
+
+
+def _start_worker(app, *args) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "CARA_REDIS_URL": app.config["REDIS_URL"],
+        "CARA_MEDIA_DIR": app.config["MEDIA_DIR"],
+        "CARA_SECRET_KEY": app.config["SECRET_KEY"],
+        "CARA_JOB_LEASE_SECONDS": str(app.config["JOB_LEASE_SECONDS"]),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "worker", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_jobs_go_through_redis_to_a_worker(app, make_user):
+    user = make_user()
+    upload = drafts.Upload("a.png", slow_image())
+    post, errors = drafts.add_images(user, None, [upload], Limits(), max_images=10)
+    assert not errors
+    assert tasks.runner_status() == "rq"
+    assert Redis.from_url(app.config["REDIS_URL"]).llen("rq:queue:cara") == 1
+    with worker(app, "--burst") as (proc, log):
+        proc.wait(timeout=120)
+    media = db.session.get(Media, post.media[0].id)
+    db.session.refresh(media)
+    assert media.state == MediaState.DONE, log
+
+
+def test_killed_worker_loses_no_upload(app, make_user):
+    user = make_user()
+    post, errors = drafts.add_images(
+        user, None, [drafts.Upload("big.png", slow_image())], Limits(), max_images=10
+    )
+    assert not errors
+    assert not drafts.publish(post, {"alt": {post.media[0].id: "noise"}})
+    media_id, post_id = post.media[0].id, post.id
+
+    with worker(app) as (proc, _):
+        assert wait_for(lambda: db.session.get(Media, media_id).state == MediaState.PROCESSING)
+        os.killpg(proc.pid, signal.SIGKILL)  # mid-job: no chance to clean up
+        proc.wait(timeout=10)
+    media = db.session.get(Media, media_id)
+    assert media.state == MediaState.PROCESSING and not media.renditions
+
+    # A new worker sweeps once the dead worker's lease has run out, and finishes the job.
+    time.sleep(app.config["JOB_LEASE_SECONDS"])
+    with worker(app) as (_, log):
+        finished = wait_for(lambda: db.session.get(Post, post_id).state == PostState.PUBLISHED)
+    assert finished, log
+    media = db.session.get(Media, media_id)
+    files = sorted(p.name for p in storage.derivative_dir(media_id).iterdir())
+    assert files == sorted(r["name"] for r in media.renditions)  # exactly one set, no temp files
+    assert media.attempts == 2
+
+
+def test_redis_outage_loses_nothing(app, make_user):
+    """Enqueueing fails while Redis is unreachable; the row stays pending for the sweeper."""
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    tasks.init_app(app)
+    user = make_user()
+    post, errors = drafts.add_images(
+        user, None, [drafts.Upload("a.png", slow_image())], Limits(), max_images=10
+    )
+    assert not errors
+    media = db.session.scalar(select(Media).where(Media.post_id == post.id))
+    assert media.state == MediaState.PENDING
+    # Redis is back: the sweeper (in the worker) enqueues it once the lease ends.
+    app.config["REDIS_URL"] = REDIS_URL
+    tasks.init_app(app)
+    media.lease_until = None
+    db.session.commit()
+    assert tasks.sweep() == 1
+    assert Redis.from_url(REDIS_URL).llen("rq:queue:cara") == 1

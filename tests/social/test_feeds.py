@@ -1,0 +1,329 @@
+"""Feeds: Latest, Following with reposts, Trending, tags, bookmarks, home, Atom; paging, cost."""
+
+import re
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+
+from cara.core import pagination
+from cara.core.extensions import db
+from cara.core.models import Bookmark, Comment, Like, Repost, utcnow
+from cara.social import actions, feeds
+from tests.factories import hx, login, make_post, person
+
+ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
+
+
+def card_ids(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<li class="card" id="post-(\d+)"', html)]
+
+
+@contextmanager
+def count_queries():
+    statements = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+
+
+def test_latest_page_and_fragment(client):
+    bob = person("bob", display_name="Bob Ink")
+    posts = [make_post(bob, f"Study {i}", images=1 + (i == 0)) for i in range(3)]
+    page = client.get("/latest")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<h1>Latest</h1>" in html
+    assert card_ids(html) == [p.id for p in reversed(posts)]
+    assert "+1<span" in html and "Bob Ink" in html and "srcset=" in html
+    assert "HX-Request" in page.headers["Vary"]
+    fragment = client.get("/latest", headers=hx("feed-more")).get_data(as_text=True)
+    assert "<html" not in fragment and card_ids(fragment) == card_ids(html)
+    # hx-boost style requests (no matching target) get the whole page.
+    assert "<html" in client.get("/latest", headers=hx("main")).get_data(as_text=True)
+
+
+def test_keyset_paging_with_infinite_scroll_trigger(client):
+    bob = person("bob")
+    posts = [make_post(bob, f"p{i}") for i in range(30)]
+    html = client.get("/latest").get_data(as_text=True)
+    first = card_ids(html)
+    assert len(first) == feeds.PAGE_SIZE
+    more = re.search(r'<li class="feed-more" id="feed-more">\s*<a href="([^"]+)"', html)
+    assert more and 'hx-trigger="revealed"' in html and 'hx-target="closest li"' in html
+    assert ">Older posts</a>" in html
+    next_url = more.group(1).replace("&amp;", "&")
+    assert "before=" in next_url and "offset" not in next_url
+    second = card_ids(client.get(next_url, headers=hx("feed-more")).get_data(as_text=True))
+    assert len(second) == 6 and not set(first) & set(second)
+    assert first + second == [p.id for p in reversed(posts)]
+    # A tampered cursor is page 1, not an error.
+    for bad in (
+        "garbage",
+        "W10",
+        "WyJ4IiwgMV0",
+        pagination.encode_cursor("2020-01-01T00:00:00", 10**30),
+    ):
+        assert client.get(f"/latest?before={bad}").status_code == 200
+
+
+def test_home_is_latest_logged_out_and_following_when_following(client):
+    ana, bob, cy = person("ana"), person("bob"), person("cyd")
+    make_post(bob, "by bob")
+    cy_post = make_post(cy, "by cy")
+    assert "<h1>Latest</h1>" in client.get("/").get_data(as_text=True)
+    login(client, "ana")
+    assert "<h1>Latest</h1>" in client.get("/").get_data(as_text=True)  # follows nobody yet
+    actions.follow(ana, bob)
+    html = client.get("/").get_data(as_text=True)
+    assert "<h1>Following</h1>" in html and cy_post.id not in card_ids(html)
+
+
+def test_following_has_followed_own_and_reposted_posts(client):
+    ana, bob, cy, dee = (person(n) for n in ("ana", "bob", "cyd", "dee"))
+    actions.follow(ana, bob)
+    mine = make_post(ana, "mine")
+    bobs = make_post(bob, "bob's", visibility="followers")
+    cys = make_post(cy, "cy's")
+    make_post(dee, "dee's, not followed")
+    actions.repost(bob, cys)
+    actions.repost(bob, mine)  # your own post comes back as itself, not as a repost
+    login(client, "ana")
+    html = client.get("/following").get_data(as_text=True)
+    assert card_ids(html) == [cys.id, bobs.id, mine.id]
+    assert re.search(r"Reposted by <a href=\"/@bob\">bob</a>", html)
+    assert html.count("Reposted by") == 1
+    # A post reposted by two followed accounts shows once.
+    actions.follow(ana, dee)
+    actions.repost(dee, cys)
+    ids = card_ids(client.get("/following").get_data(as_text=True))
+    assert ids.count(cys.id) == 1
+
+
+def test_following_pages_through_posts_and_reposts(client):
+    ana, bob, cy = person("ana"), person("bob"), person("cyd")
+    actions.follow(ana, bob)
+    expected = []
+    for i in range(15):
+        expected.append(make_post(bob, f"b{i}").id)
+        other = make_post(cy, f"c{i}")
+        actions.repost(bob, other)
+        expected.append(other.id)
+    page1 = feeds.following(ana)
+    page2 = feeds.following(ana, page1.next_cursor)
+    assert page2.next_cursor is None
+    seen = [p.id for p in page1.items + page2.items]
+    assert sorted(seen) == sorted(expected) and len(set(seen)) == 30
+
+
+def test_following_requires_login(client):
+    response = client.get("/following")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_trending_ranks_recent_engagement_and_pages_from_one_snapshot(client):
+    artist = person("artist")
+    fans = [person(f"fan{i}") for i in range(4)]
+    quiet, liked, old_news = (make_post(artist, n) for n in ("quiet", "liked", "old news"))
+    for fan in fans[:2]:
+        actions.like(fan, liked)
+    week_ago = utcnow() - timedelta(days=6)
+    for fan in fans:  # more reactions, but days ago
+        db.session.add(Like(user_id=fan.id, post_id=old_news.id, created_at=week_ago))
+    db.session.add(Comment(post_id=liked.id, author_id=fans[3].id, body="wow"))
+    actions.like(artist, quiet)  # your own like does not count
+    db.session.commit()
+    feeds.refresh_trending()
+    html = client.get("/trending").get_data(as_text=True)
+    assert card_ids(html) == [liked.id, old_news.id]
+    # Paging reads the snapshot named in the cursor, even after a refresh.
+    page1 = feeds.trending(None, limit=1)
+    for fan in fans:
+        actions.like(fan, quiet)
+    actions.repost(fans[0], quiet)
+    feeds.refresh_trending()
+    page2 = feeds.trending(None, page1.next_cursor, limit=1)
+    assert [p.id for p in page1.items + page2.items] == [liked.id, old_news.id]
+    assert feeds.trending(None, limit=1).items[0].id == quiet.id
+    login(client, "fan0")  # signed in: never from the logged-out microcache
+    fragment = client.get("/trending", headers=hx("feed-more")).get_data(as_text=True)
+    assert "<html" not in fragment and quiet.id in card_ids(fragment)
+
+
+def test_logged_out_cards_are_microcached(client):
+    bob = person("bob")
+    first = make_post(bob, "first")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [first.id]
+    second = make_post(bob, "second")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [first.id]  # a few seconds old
+    login(client, "bob")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [second.id, first.id]
+
+
+@pytest.mark.parametrize("app_config", [{"FEED_CACHE_SECONDS": 0}])
+def test_microcache_can_be_turned_off(client):
+    bob = person("bob")
+    first = make_post(bob, "first")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [first.id]
+    second = make_post(bob, "second")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [second.id, first.id]
+
+
+def test_trending_snapshot_is_requested_when_missing(client, monkeypatch):
+    monkeypatch.setattr(feeds, "_refresh_requested", 0.0)
+    fan, artist = person("fan"), person("artist")
+    actions.like(fan, post := make_post(artist, "x"))
+    assert card_ids(client.get("/trending").get_data(as_text=True)) == [post.id]
+    assert feeds.current_generation() is not None
+
+
+def test_tag_feed_and_bad_tags(client):
+    bob = person("bob")
+    ink = make_post(bob, "ink study", tags=["ink"])
+    make_post(bob, "oil study", tags=["oil"])
+    html = client.get("/tags/ink").get_data(as_text=True)
+    assert card_ids(html) == [ink.id] and "<h1>#ink</h1>" in html
+    assert 'type="application/atom+xml"' in html
+    assert card_ids(client.get("/tags/INK").get_data(as_text=True)) == [ink.id]
+    assert client.get("/tags/no-such-tag!").status_code == 404
+    assert "Nothing here yet" in client.get("/tags/nothing").get_data(as_text=True)
+    fragment = client.get("/tags/ink", headers=hx("feed-more")).get_data(as_text=True)
+    assert "<html" not in fragment and card_ids(fragment) == [ink.id]
+
+
+def test_mature_posts_are_behind_a_details_control_unless_opted_in(client):
+    bob = person("bob")
+    mature = make_post(bob, "nude study", mature=True)
+    person("ana", show_mature=True)
+    person("cyd")
+    html = client.get("/latest").get_data(as_text=True)
+    assert '<details class="mature"><summary>Show mature content</summary>' in html
+    login(client, "cyd")
+    assert "Show mature content" in client.get("/latest").get_data(as_text=True)
+    client.post("/logout")
+    login(client, "ana")
+    html = client.get("/latest").get_data(as_text=True)
+    assert "Show mature content" not in html and f"post-{mature.id}" in html
+
+
+def test_blocked_and_muted_accounts_are_left_out(client):
+    ana, bob, cy, dee = (person(n) for n in ("ana", "bob", "cyd", "dee"))
+    bobs, cys, dees = make_post(bob, "b"), make_post(cy, "c"), make_post(dee, "d")
+    actions.block(ana, bob)
+    actions.block(cy, ana)
+    actions.mute(ana, dee)
+    login(client, "ana")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == []
+    client.post("/logout")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == [dees.id, cys.id, bobs.id]
+
+
+def test_private_and_followers_only_posts_stay_out_of_public_feeds(client):
+    ana, bob = person("ana"), person("bob", is_private=True)
+    cy = person("cyd")
+    make_post(bob, "private account", tags=["ink"])
+    only = make_post(cy, "followers only", visibility="followers", tags=["ink"])
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == []
+    assert card_ids(client.get("/tags/ink").get_data(as_text=True)) == []
+    actions.follow(ana, cy)
+    login(client, "ana")
+    assert card_ids(client.get("/tags/ink").get_data(as_text=True)) == [only.id]
+
+
+def test_bookmarks_are_private_and_listed_newest_first(client):
+    ana, bob = person("ana"), person("bob")
+    first, second = make_post(bob, "one"), make_post(bob, "two")
+    actions.bookmark(ana, second)
+    actions.bookmark(ana, first)
+    assert client.get("/bookmarks").status_code == 302
+    login(client, "ana")
+    html = client.get("/bookmarks").get_data(as_text=True)
+    assert card_ids(html) == [first.id, second.id]
+    assert html.count('aria-pressed="true"') == 2  # both shown as bookmarked
+    fragment = client.get("/bookmarks", headers=hx("feed-more")).get_data(as_text=True)
+    assert "<html" not in fragment and card_ids(fragment) == [first.id, second.id]
+    client.post("/logout")
+    login(client, "bob")
+    assert card_ids(client.get("/bookmarks").get_data(as_text=True)) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["/latest", "/following", "/trending", "/tags/ink", "/bookmarks", "/search?q=art"]
+)
+def test_query_count_does_not_grow_with_the_page(client, url):
+    ana, bob, cy = person("ana"), person("bob"), person("cyd")
+    actions.follow(ana, bob)
+
+    def add(n):
+        for i in range(n):
+            post = make_post(bob if i % 2 else cy, f"art {i}", tags=["ink"], images=2, commit=False)
+            db.session.add_all(
+                [Like(user_id=ana.id, post_id=post.id), Bookmark(user_id=ana.id, post_id=post.id)]
+            )
+            if i % 2 == 0:
+                db.session.add(Repost(user_id=bob.id, post_id=post.id))
+        db.session.commit()
+        feeds.refresh_trending()
+
+    login(client, "ana")
+    counts = []
+    for n in (5, 19):  # 5 posts, then 24
+        add(n)
+        with count_queries() as statements:
+            html = client.get(url).get_data(as_text=True)
+        assert len(card_ids(html)) == (5 if n == 5 else 24) or url == "/following"
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= 12
+
+
+def test_user_atom_feed(client):
+    bob = person("bob", display_name="Bob <Ink>")
+    shown = make_post(bob, "Dusk & <b>ridges</b>", tags=["ink"], images=2)
+    make_post(bob, "followers only", visibility="followers")
+    make_post(bob, "draft", state=feeds.PostState.DRAFT)
+    response = client.get("/@bob/feed.atom")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+    root = ET.fromstring(response.data)
+    entries = root.findall("a:entry", ATOM_NS)
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry.find("a:link", ATOM_NS).get("href") == f"http://cara.test/posts/{shown.id}"
+    assert entry.find("a:author/a:name", ATOM_NS).text == "Bob <Ink>"
+    content = entry.find("a:content", ATOM_NS)
+    assert content.get("type") == "html"
+    assert 'alt="Image 1 of post' in content.text and "&lt;b&gt;ridges" in content.text
+    assert ".jpg" in content.text and content.text.count("<img") == 2
+    assert entry.find("a:category", ATOM_NS).get("term") == "ink"
+    assert client.get("/@nobody/feed.atom").status_code == 404
+    person("secret", is_private=True)
+    assert client.get("/@secret/feed.atom").status_code == 404
+
+
+def test_tag_atom_feed_is_limited_to_50_public_entries(client):
+    bob = person("bob")
+    for i in range(52):
+        make_post(bob, f"p{i}", tags=["ink"], commit=False)
+    db.session.commit()
+    response = client.get("/tags/ink/feed.atom")
+    root = ET.fromstring(response.data)
+    assert response.headers["Content-Type"].startswith("application/atom+xml")
+    assert len(root.findall("a:entry", ATOM_NS)) == 50
+    assert root.find("a:title", ATOM_NS).text == "#ink"
+
+
+def test_reposts_are_counted_and_listed_once(client):
+    ana, bob = person("ana"), person("bob")
+    post = make_post(bob, "x")
+    assert actions.repost(ana, post) and not actions.repost(ana, post)
+    assert db.session.scalar(db.select(db.func.count()).select_from(Repost)) == 1
+    db.session.refresh(post)
+    assert post.repost_count == 1

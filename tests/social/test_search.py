@@ -1,0 +1,108 @@
+"""Search: people, tags and captions through the portable word index."""
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from cara.core.extensions import db
+from cara.core.models import Post, SearchTerm, Tag
+from cara.social import actions, search
+from tests.factories import hx, login, make_post, person
+
+
+def card_ids(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<li class="card" id="post-(\d+)"', html)]
+
+
+def test_words_are_folded_and_unique():
+    assert search.words("Café SKETCHES, café-sketches! a #Ink_wash") == [
+        "cafe",
+        "sketches",
+        "ink_wash",
+    ]
+    assert search.words("") == [] and search.words("x") == []
+
+
+@pytest.mark.parametrize("rare", [0, search.RARE])  # 0: every word counts as common
+def test_posts_match_every_word_by_prefix(client, monkeypatch, rare):
+    monkeypatch.setattr(search, "RARE", rare)
+    bob = person("bob")
+    dusk = make_post(bob, "Dusk over the ridge, watercolour", tags=["landscape"])
+    make_post(bob, "Morning ridge study in ink")
+    assert [p.id for p in search.posts(None, "ridge WATER").items] == [dusk.id]
+    assert [p.id for p in search.posts(None, "landsc").items] == [dusk.id]  # tags count
+    assert len(search.posts(None, "ridge").items) == 2
+    assert search.posts(None, "ridge nothing").items == []
+    assert search.posts(None, "!!").items == []
+
+
+def test_search_page_people_tags_posts_and_fragment(client):
+    bob = person("bob_paints", display_name="Roberta Ink")
+    person("inkling")
+    post = make_post(bob, "An ink study", tags=["inktober"])
+    html = client.get("/search?q=ink").get_data(as_text=True)
+    assert '<label for="search-q">Search people, tags and captions</label>' in html
+    assert "@bob_paints" in html and "@inkling" in html  # display name, username
+    assert '<a href="/tags/inktober">#inktober</a>' in html
+    assert card_ids(html) == [post.id]
+    fragment = client.get("/search?q=ink", headers=hx("feed-more")).get_data(as_text=True)
+    assert "<html" not in fragment and card_ids(fragment) == [post.id]
+    empty = client.get("/search").get_data(as_text=True)
+    assert "<h2" not in empty and 'role="search"' in empty
+
+
+def test_long_queries_are_refused(client):
+    response = client.get("/search?q=" + "x" * 201)
+    assert response.status_code == 400 and "at most 200" in response.get_data(as_text=True)
+
+
+def test_search_pages_with_a_cursor(client):
+    bob = person("bob")
+    for i in range(30):
+        make_post(bob, f"sketch {i}", commit=False)
+    db.session.commit()
+    html = client.get("/search?q=sketch").get_data(as_text=True)
+    assert len(card_ids(html)) == 24
+    next_url = re.search(r'id="feed-more">\s*<a href="([^"]+)"', html).group(1)
+    more = client.get(next_url.replace("&amp;", "&"), headers=hx("feed-more"))
+    assert len(card_ids(more.get_data(as_text=True))) == 6
+
+
+def test_search_respects_visibility_and_blocks(client):
+    ana, bob, cyd = person("ana"), person("bob"), person("cyd")
+    only = make_post(bob, "secret sketch", visibility="followers")
+    shown = make_post(cyd, "public sketch")
+    actions.block(ana, cyd)
+    assert card_ids(client.get("/search?q=sketch").get_data(as_text=True)) == [shown.id]
+    login(client, "ana")
+    html = client.get("/search?q=sketch").get_data(as_text=True)
+    assert card_ids(html) == []
+    assert "@cyd" not in client.get("/search?q=cyd").get_data(as_text=True)
+    actions.follow(ana, bob)
+    assert card_ids(client.get("/search?q=sketch").get_data(as_text=True)) == [only.id]
+
+
+def test_index_follows_edits_and_deletes(app):
+    bob = person("bob")
+    post = make_post(bob, "old words")
+    post.caption = "new words"
+    post.tags = [Tag(name="fresh")]
+    db.session.commit()
+    terms = set(db.session.scalars(select(SearchTerm.term).where(SearchTerm.post_id == post.id)))
+    assert terms == {"new", "words", "fresh"}
+    db.session.delete(db.session.get(Post, post.id))
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(SearchTerm)) == 0
+
+
+def test_reindex_rebuilds_everything(app):
+    bob = person("bob")
+    make_post(bob, "alpha beta")
+    make_post(bob, "gamma")
+    db.session.execute(SearchTerm.__table__.delete())
+    db.session.commit()
+    assert search.reindex(batch=1) == 2
+    assert len(search.posts(None, "gam").items) == 1
+    result = app.test_cli_runner().invoke(args=["search", "reindex"])
+    assert result.exit_code == 0 and "Indexed 2 posts" in result.output
