@@ -273,7 +273,7 @@ def main() -> int:
         "DATABASE_URL": database,
         "CARA_MEDIA_DIR": str(workdir / "media"),
         "CARA_SECRET_KEY": "bench-secret-key-" + "x" * 32,
-        "CARA_JOB_RUNNER": "inline",
+        "CARA_TASK_RUNNER": "inline",
         "CARA_RATELIMIT_ENABLED": "false",
         "CARA_RATELIMIT_STORAGE_URI": "memory://",
         STATIC_ENV: str(workdir / "static.html"),

@@ -202,7 +202,7 @@ def serve(folder: Path):
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.sqlite'}",
             "MEDIA_DIR": str(folder / "media"),
             "SECRET_KEY": "bench-secret-key-long-enough-for-production-checks",
-            "JOB_RUNNER": "inline",
+            "TASK_RUNNER": "inline",
             "RATELIMIT_ENABLED": False,
         }
     )

@@ -39,7 +39,7 @@ def app_settings(database: dict, **overrides) -> dict:
         "SECRET_KEY": "test-secret-key-that-is-long-enough-for-tests",
         "SQLALCHEMY_DATABASE_URI": database["uri"],
         "MEDIA_DIR": str(database["instance"] / "media"),
-        "JOB_RUNNER": "inline",
+        "TASK_RUNNER": "inline",
         "REDIS_URL": None,
         "RATELIMIT_ENABLED": False,
         "RATELIMIT_STORAGE_URI": "memory://",

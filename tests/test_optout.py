@@ -41,7 +41,7 @@ def robots(client) -> RobotFileParser:
 
 
 def published_post(user, size=(800, 600)):
-    """A real post whose image went through the pipeline (JOB_RUNNER is inline in tests)."""
+    """A real post whose image went through the pipeline (TASK_RUNNER is inline in tests)."""
     post, errors = drafts.add_images(
         user, None, [drafts.Upload("a.png", image_bytes(size=size))], imaging.Limits(), 10
     )

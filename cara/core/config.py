@@ -47,8 +47,8 @@ class Defaults:
     MAX_PIXELS = 50_000_000
     # Background jobs: "inline" runs them at once in the request (tests), "thread" in a
     # runner thread of this process; RQ is used whenever REDIS_URL is set.
-    JOB_RUNNER = "thread"
-    JOB_LEASE_SECONDS = 300  # a job holding an image longer is presumed dead and re-run
+    TASK_RUNNER = "thread"
+    TASK_LEASE_SECONDS = 300  # a job holding an image longer is presumed dead and re-run
     # Optional ONNX classifier for the AI filter (docs/moderation.md): the model file and its
     # sidecar JSON (default: the model path with .json); relative paths are in instance/.
     CLASSIFIER_MODEL: str | None = None

@@ -31,7 +31,7 @@ def now() -> datetime:
 
 def lease() -> timedelta:
     """How long a job may hold its subject before a sweeper hands it to another worker."""
-    return timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
+    return timedelta(seconds=current_app.config["TASK_LEASE_SECONDS"])
 
 
 # Domain modules register what a sweep does (re-enqueue stuck media, finish stuck posts...).
@@ -55,7 +55,7 @@ def sweep() -> int:
 def init_app(app: Flask) -> None:
     if app.config["REDIS_URL"]:
         app.extensions["cara.runner"] = RQRunner(app)
-    elif app.config["JOB_RUNNER"] == "inline":
+    elif app.config["TASK_RUNNER"] == "inline":
         app.extensions["cara.runner"] = InlineRunner()
     else:
         app.extensions["cara.runner"] = ThreadRunner(app)

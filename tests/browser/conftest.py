@@ -74,7 +74,7 @@ def live(_database, _migrated, tmp_path_factory):
             _database,
             MEDIA_DIR=str(media),
             WTF_CSRF_ENABLED=True,  # a real browser posts the real form, token included
-            JOB_RUNNER="inline",  # uploads are processed before the response
+            TASK_RUNNER="inline",  # uploads are processed before the response
             RATELIMIT_ENABLED=False,
         )
     )

@@ -35,7 +35,7 @@ def redis_url():
 
 @pytest.fixture
 def app_config(redis_url):
-    return {"REDIS_URL": redis_url, "JOB_LEASE_SECONDS": 3}
+    return {"REDIS_URL": redis_url, "TASK_LEASE_SECONDS": 3}
 
 
 def slow_image() -> bytes:
@@ -67,7 +67,7 @@ def _start_worker(app, *args) -> subprocess.Popen:
         "CARA_REDIS_URL": app.config["REDIS_URL"],
         "CARA_MEDIA_DIR": app.config["MEDIA_DIR"],
         "CARA_SECRET_KEY": app.config["SECRET_KEY"],
-        "CARA_JOB_LEASE_SECONDS": str(app.config["JOB_LEASE_SECONDS"]),
+        "CARA_TASK_LEASE_SECONDS": str(app.config["TASK_LEASE_SECONDS"]),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "worker", *args],
@@ -120,7 +120,7 @@ def test_killed_worker_loses_no_upload(app, make_user):
     assert media.state == MediaState.PROCESSING and not media.renditions
 
     # A new worker sweeps once the dead worker's lease has run out, and finishes the job.
-    time.sleep(app.config["JOB_LEASE_SECONDS"])
+    time.sleep(app.config["TASK_LEASE_SECONDS"])
     with worker(app) as (_, log):
         finished = wait_for(lambda: db.session.get(Post, post_id).state == PostState.PUBLISHED)
     assert finished, log

@@ -255,7 +255,7 @@ def test_protected_option_rewrites_lossless_under_new_names(client, artist, make
 
 
 def test_processing_card_polls_and_has_refresh_link(client, artist, app):
-    app.config["JOB_RUNNER"] = "inline"
+    app.config["TASK_RUNNER"] = "inline"
     app.extensions["cara.runner"] = tasks.InlineRunner()
     # A runner that never runs: the post stays processing.
     app.extensions["cara.runner"].enqueue = lambda func, args, delay, low: None
