@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 HTMX    := static/vendor/htmx.min.js
 PORT    ?= 5000
 
-.PHONY: setup migrate run test lint worker clean
+.PHONY: setup migrate run test lint lint-deploy worker clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	deploy/lint.sh $(VENV)/bin
+
+lint-deploy: setup
+	deploy/lint.sh $(VENV)/bin
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor
