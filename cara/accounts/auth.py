@@ -2,8 +2,6 @@
 
 import logging
 import re
-import smtplib
-from email.message import EmailMessage
 from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
@@ -13,7 +11,7 @@ from sqlalchemy import func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from cara.core import text
+from cara.core import mail, text
 from cara.core.extensions import db, login_manager
 from cara.core.models import Role, User
 
@@ -167,26 +165,12 @@ def send_reset_email(email: str) -> None:
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
         return
-    link = reset_link(user)
-    cfg = current_app.config
-    if not cfg["MAIL_SERVER"]:
-        log.warning(
-            "Password reset link for %s (no MAIL_SERVER configured): %s", user.username, link
-        )
-        return
-    msg = EmailMessage()
-    msg["Subject"] = f"Reset your {cfg['SITE_NAME']} password"
-    msg["From"], msg["To"] = cfg["MAIL_FROM"], user.email
-    msg.set_content(
-        f"Hello {user.name},\n\nOpen this link within an hour to choose a new password:\n{link}\n\n"
-        "If you did not ask for this, ignore this message.\n"
+    mail.send(
+        user.email,
+        f"Reset your {current_app.config['SITE_NAME']} password",
+        f"Hello {user.name},\n\nYour password reset link, valid for an hour:\n"
+        f"{reset_link(user)}\n\nIf you did not ask for this, ignore this message.\n",
     )
-    with smtplib.SMTP(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=10) as smtp:
-        if cfg["MAIL_USE_TLS"]:
-            smtp.starttls()
-        if cfg["MAIL_USERNAME"]:
-            smtp.login(cfg["MAIL_USERNAME"], cfg["MAIL_PASSWORD"])
-        smtp.send_message(msg)
 
 
 @cache
