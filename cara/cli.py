@@ -91,35 +91,43 @@ def filter_group():
     pass
 
 
-@filter_group.command("check")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", type=click.Path(exists=True, dir_okay=False), help="Try this ONNX model.")
-@click.option("--sidecar", type=click.Path(dir_okay=False), help="Its JSON (default: MODEL.json).")
-def filter_check(files, model, sidecar):
-    """Print each file's signals and the decision, as an upload would get them now."""
+def _classifier(model, sidecar):
+    """The classifier to try: MODEL (and its sidecar) when given, else the configured one."""
     from cara.aifilter.classifier import ClassifierError
-    from cara.posting import known
 
     try:
         if model:
             model = Path(model)
-            sidecar = Path(sidecar) if sidecar else model.with_suffix(".json")
-            classifier = screening.load_classifier(model, sidecar)
-        else:
-            classifier = screening.classifier()
+            return screening.load_classifier(
+                model, Path(sidecar) if sidecar else model.with_suffix(".json")
+            )
+        return screening.classifier()
     except ClassifierError as exc:
         raise click.ClickException(str(exc)) from None
-    status = f"{classifier.name}" if classifier else screening.classifier_status()
-    click.echo(f"classifier: {status}")
+
+
+MODEL = click.option(
+    "--model", type=click.Path(exists=True, dir_okay=False), help="Try this ONNX model."
+)
+SIDECAR = click.option(
+    "--sidecar", type=click.Path(dir_okay=False), help="Its JSON (default: MODEL.json)."
+)
+
+
+@filter_group.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@MODEL
+@SIDECAR
+def filter_check(files, model, sidecar):
+    """Print each file's signals and the decision, as an upload would get them now."""
+    classifier = _classifier(model, sidecar)
+    click.echo(f"classifier: {classifier.name if classifier else screening.classifier_status()}")
     unreadable = 0
     for name in files:
-        data = Path(name).read_bytes()
-        try:
-            work = known.load_work_image(name)
-        except (ValueError, OSError, Image.DecompressionBombError) as exc:
-            work, unreadable = None, unreadable + 1  # provenance is still read from the bytes
-            click.echo(f"{name}: not a decodable image ({exc}); no hashes, no classifier")
-        signals, verdict = screening.judge(data, work, classifier)
+        signals, verdict, why = screening.judge_file(Path(name), classifier)
+        if why is not None:
+            unreadable += 1
+            click.echo(f"{name}: not a decodable image ({why}); no hashes, no classifier")
         click.echo(name)
         for s in signals:
             click.echo(f"  {s.name:<24} {s.verdict:<7} {s.score:4.2f}  {s.evidence}")
@@ -130,12 +138,89 @@ def filter_check(files, model, sidecar):
         raise SystemExit(1)
 
 
+def _labelled(folder: Path, labels: Path) -> list[tuple[Path, str]]:
+    """(file, "ai"/"human") from a CSV with `file` and `label` columns, files relative to
+    FOLDER; a row naming a missing file or another label is an error."""
+    import csv
+
+    with labels.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"file", "label"} <= set(rows[0]):
+        raise click.ClickException(f"{labels}: needs a header with file and label columns")
+    out = []
+    for line, row in enumerate(rows, start=2):
+        path, label = folder / row["file"], (row["label"] or "").strip().lower()
+        if label not in ("ai", "human"):
+            raise click.ClickException(f"{labels}:{line}: label must be ai or human, not {label!r}")
+        if not path.is_file():
+            raise click.ClickException(f"{labels}:{line}: no file {path}")
+        out.append((path, label))
+    return out
+
+
+@filter_group.command("evaluate")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--labels",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV: file,label (ai or human).",
+)
+@MODEL
+@SIDECAR
+def filter_evaluate(folder, labels, model, sidecar):
+    """Measure the filter on labelled files: confusion matrix, signals, every mistake."""
+    classifier = _classifier(model, sidecar)
+    result = screening.evaluate(_labelled(Path(folder), Path(labels)), classifier)
+    c = result.confusion
+    click.echo(f"classifier: {classifier.name if classifier else screening.classifier_status()}")
+    click.echo(f"{'':>14} {'held/rejected':>14} {'published':>10}")
+    for label in ("ai", "human"):
+        click.echo(f"{label + ' files':>14} {c[(label, 'ai')]:>14} {c[(label, 'human')]:>10}")
+    click.echo(
+        f"AI caught: {result.rate('ai'):.3f}   human art published: {result.rate('human'):.3f}"
+    )
+    click.echo("AI signals fired (on ai / human files):")
+    for name, counts in sorted(result.signals.items()):
+        click.echo(f"  {name:<24} {counts['ai']:>5} / {counts['human']}")
+    for path, why in result.unreadable:
+        click.echo(f"unreadable (provenance only): {path}: {why}")
+    click.echo(f"misclassified: {len(result.wrong)}")
+    for path, label, decision, evidence in result.wrong:
+        click.echo(f"  {path}: {label} file, decision {decision}: {evidence}")
+
+
 @click.group("hashes", help="Known-image hash lists (docs/hash-lists.md).")
 def hashes_group():
     pass
 
 
 FORMAT = click.Choice(["csv", "json"])
+
+
+@hashes_group.command("add")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--untrusted", is_flag=True, help="Matches hold posts for review, never reject.")
+@click.option("--note", default="", help="Where the images come from; kept with every hash.")
+def hashes_add(files, untrusted, note):
+    """Register image files as known AI images (what a moderator's confirm does)."""
+    from cara.posting import known
+
+    total = 0
+    for name in files:
+        try:
+            rows = known.list_file(Path(name), trusted=not untrusted, note=note)
+        except (ValueError, OSError, Image.DecompressionBombError) as exc:
+            db.session.rollback()
+            raise click.ClickException(
+                f"{name}: not a decodable image ({exc}); nothing was added"
+            ) from None
+        if not rows:
+            click.echo(f"{name}: too small to hash; skipped", err=True)
+        total += rows
+    db.session.commit()
+    kind = "untrusted" if untrusted else "trusted"
+    click.echo(f"Added {total} {kind} hashes from {len(files)} files.")
 
 
 @hashes_group.command("import")

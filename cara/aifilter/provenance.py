@@ -446,13 +446,18 @@ def xmp_signal(meta: Metadata) -> Signal | None:
 # --------------------------------------------------------------------------- generator text
 
 # Names that only AI image generators use. Photoshop, GIMP, Lightroom, Krita... are absent
-# by design: editing software says nothing about who made the image.
-_GENERATOR_RE = re.compile(
-    r"\b(?:novelai|nai diffusion|midjourney|dall[\s·-]?e(?:\s?[23])?|adobe firefly|"
+# by design: editing software says nothing about who made the image. A field counts only when
+# it *is* such a name (a Software or Source field as the generator writes it, e.g. "NovelAI" or
+# "Stable Diffusion XL C1E1DE52"), not when free text mentions one ("Painted to protest
+# Stable Diffusion scraping").
+_GENERATOR_NAMES = (
+    r"novelai|nai diffusion|midjourney|dall[\s·-]?e(?:\s?[23])?|adobe firefly|"
     r"stable[\s_-]?diffusion|sdxl|comfyui|automatic1111|stable-diffusion-webui|invokeai|"
     r"fooocus|draw things|diffusionbee|dreamstudio|leonardo\.ai|ideogram|craiyon|nightcafe|"
-    r"bing image creator)\b",
-    re.IGNORECASE,
+    r"bing image creator|civitai"
+)
+_GENERATOR_FIELD_RE = re.compile(
+    rf"\s*(?:{_GENERATOR_NAMES})\b[\w .:()/+-]{{0,60}}\s*$", re.IGNORECASE
 )
 # Text keys whose presence alone marks a generator (tool-specific names).
 _GENERATOR_KEYS = {
@@ -464,15 +469,69 @@ _GENERATOR_KEYS = {
     "fooocus_scheme": "Fooocus",
     "generation_data": "generator",
 }
-_A1111_MARKERS = ("Sampler:", "CFG scale:", "Seed:", "Model hash:", "Negative prompt:")
-_STEP_KEYS = {"steps", "num_inference_steps", "ddim_steps"}
-_SETTING_KEYS = {"seed", "sampler", "sampler_name", "cfg", "cfg_scale", "scale", "guidance_scale"}
-_NESTED_KEYS = ("image", "metadata", "parameters", "params")
+# AUTOMATIC1111's parameters line, as Forge, SD.Next and Civitai write it too:
+# "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 512x512, Model hash: ...".
+_A1111_LINE = re.compile(r"^Steps: \d+, .*\bSeed: \d+\b", re.MULTILINE)
+_A1111_SAMPLING = re.compile(r"(?:^|, )(?:Sampler: [^,\n]+|CFG scale: \d+(?:\.\d+)?)(?:,|$)", re.M)
+_STEP_KEYS = ("steps", "num_inference_steps", "ddim_steps")
+_SAMPLER_KEYS = ("sampler", "sampler_name")
+_SCALE_KEYS = ("cfg", "cfg_scale", "scale", "guidance_scale")
+# Where generators nest their settings: {"image": {...}}, NovelAI's {"Comment": "{...}"}...
+_NESTED_KEYS = ("image", "metadata", "parameters", "params", "comment")
 _MIDJOURNEY_JOB = re.compile(r"Job ID:\s*[0-9a-f]{8}-[0-9a-f]{4}-", re.IGNORECASE)
 
 
+def _named_generator(value: str) -> str | None:
+    """The generator a Software/Source field names, or None for anything else."""
+    if _GENERATOR_FIELD_RE.match(value):
+        return re.match(rf"\s*({_GENERATOR_NAMES})", value, re.IGNORECASE)[1]
+    return None
+
+
+def _load_json(value: Any) -> Any:
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _sampling_settings(obj: dict) -> bool:
+    """A dict of a generator's sampling settings: integer steps and seed, and a sampler or a
+    guidance scale. Free-form notes such as {"steps": ["sketch", "ink"], "seed": "idea"} are not."""
+    lower = {str(k).lower(): v for k, v in obj.items()}
+    steps = next((lower[k] for k in _STEP_KEYS if k in lower), None)
+    seed = lower.get("seed")
+    seed_ok = (_is_number(seed) and float(seed).is_integer()) or (
+        isinstance(seed, str) and seed.isdigit()
+    )
+    sampler = any(isinstance(lower.get(k), str) and lower[k].strip() for k in _SAMPLER_KEYS)
+    scale = any(_is_number(lower.get(k)) for k in _SCALE_KEYS)
+    return isinstance(steps, int) and not isinstance(steps, bool) and seed_ok and (sampler or scale)
+
+
+def _comfy_kind(obj: dict) -> str | None:
+    """ComfyUI's API prompt (node id -> {class_type, inputs}; other keys, such as Civitai's
+    "extra" and "extraMetadata", may sit beside the nodes) or its UI workflow graph."""
+    nodes = [v for v in obj.values() if isinstance(v, dict)]
+    if nodes and (
+        all("class_type" in v for v in nodes)
+        or any("class_type" in v and isinstance(v.get("inputs"), dict) for v in nodes)
+    ):
+        return "ComfyUI prompt"
+    if isinstance(obj.get("nodes"), list) and "links" in obj:
+        return "ComfyUI workflow"
+    return None
+
+
 def _json_kind(text: str) -> str | None:
-    """Recognise generator JSON: ComfyUI prompt/workflow or a dict of sampling settings."""
+    """Recognise generator JSON: a ComfyUI prompt or workflow (bare, or wrapped as
+    {"prompt": ..., "workflow": ...} by ComfyUI's JPEG/WebP savers), or sampling settings."""
     stripped = text.lstrip()
     if not stripped.startswith("{"):
         return None
@@ -485,24 +544,21 @@ def _json_kind(text: str) -> str | None:
         return None
     if not isinstance(obj, dict):
         return None
-    nodes = [v for v in obj.values() if isinstance(v, dict)]
-    if nodes and all("class_type" in v for v in nodes):
-        return "ComfyUI prompt"
-    if isinstance(obj.get("nodes"), list) and "links" in obj:
-        return "ComfyUI workflow"
+    for candidate in (obj, _load_json(obj.get("prompt")), _load_json(obj.get("workflow"))):
+        if isinstance(candidate, dict) and (kind := _comfy_kind(candidate)):
+            return kind
     if "sui_image_params" in obj:
         return "SwarmUI generation settings"
-    for candidate in [obj, *(obj.get(k) for k in _NESTED_KEYS)]:
-        if isinstance(candidate, dict):
-            keys = {str(k).lower() for k in candidate}
-            if keys & _STEP_KEYS and keys & _SETTING_KEYS:
-                return "generation settings"
+    lower = {str(k).lower(): v for k, v in obj.items()}
+    for candidate in [obj, *(_load_json(lower.get(k)) for k in _NESTED_KEYS)]:
+        if isinstance(candidate, dict) and _sampling_settings(candidate):
+            return "generation settings"
     return None
 
 
 def _generation_text(text: str) -> str | None:
     """What kind of generator output ``text`` is, or None for ordinary text."""
-    if "Steps:" in text and any(m in text for m in _A1111_MARKERS):
+    if (line := _A1111_LINE.search(text)) and _A1111_SAMPLING.search(line[0]):
         return "AUTOMATIC1111 generation settings"
     if _MIDJOURNEY_JOB.search(text):
         return "Midjourney job"
@@ -518,8 +574,8 @@ def generator_text_signal(meta: Metadata) -> Signal | None:
         lowered = key.lower()
         if lowered in _GENERATOR_KEYS:
             found.append(f'PNG text chunk "{_clean(key, 30)}" ({_GENERATOR_KEYS[lowered]})')
-        elif lowered in ("software", "source") and (m := _GENERATOR_RE.search(value)):
-            found.append(f'PNG {key} "{_clean(value, 40)}" names an AI generator ({m[0]})')
+        elif lowered in ("software", "source") and (name := _named_generator(value)):
+            found.append(f'PNG {key} "{_clean(value, 40)}" names an AI generator ({name})')
         elif lowered == "title" and value.strip().lower() == "ai generated image":
             found.append('PNG Title "AI generated image" (NovelAI)')
         elif kind := _generation_text(value):
@@ -560,6 +616,8 @@ def _exif_texts(exif: Image.Exif) -> list[tuple[str, str]]:
     except Exception:  # a broken sub-IFD pointer
         ifd = {}
     texts.append(("UserComment", _user_comment(ifd.get(_USER_COMMENT))))
+    # ComfyUI's JPEG/WebP saver nodes write their JSON as UserComment in the main IFD.
+    texts.append(("UserComment (main IFD)", _user_comment(exif.get(_USER_COMMENT))))
     xp = exif.get(_XP_COMMENT)
     if isinstance(xp, bytes | tuple):
         texts.append(("XPComment", bytes(xp).decode("utf-16-le", "replace").rstrip("\x00")))
@@ -573,8 +631,10 @@ def exif_signal(meta: Metadata) -> Signal | None:
     for _where, exif in meta.exif:
         for tag, name in _SOFTWARE_TAGS.items():
             value = exif.get(tag)
-            if isinstance(value, str) and (m := _GENERATOR_RE.search(value)):
-                found.append(f'EXIF {name} "{_clean(value, 40)}" names an AI generator ({m[0]})')
+            if isinstance(value, str) and (generator := _named_generator(value)):
+                found.append(
+                    f'EXIF {name} "{_clean(value, 40)}" names an AI generator ({generator})'
+                )
         for name, value in _exif_texts(exif):
             # ComfyUI's WebP/AVIF savers write "workflow:{...}" / "prompt:{...}" into
             # Make, Model or ImageDescription.
@@ -627,10 +687,23 @@ def stealth_signal(data: bytes, meta: Metadata) -> Signal | None:
     payload = _stealth_payload(pixels, channel, compressed)
     where = "alpha channel" if channel == "alpha" else "colour channels"
     kind = _generation_text(payload) if payload else None
-    evidence = f'Generation metadata hidden in the {where} ("{signature}", A1111 stealth pnginfo)'
+    evidence = (
+        f'Generation metadata hidden in the {where} ("{signature}", {_stealth_writer(payload)})'
+    )
     if kind:
         evidence += f": {kind}"
     return Signal(STEALTH, "ai", 1.0, evidence, definitive=True)
+
+
+def _stealth_writer(payload: str) -> str:
+    """Who hid the data: NovelAI's images carry JSON naming it; otherwise the A1111 extension
+    (whose format NovelAI adopted)."""
+    info = _load_json(payload) if payload else None
+    if isinstance(info, dict):
+        software = str(info.get("Software") or info.get("software") or "")
+        if (_named_generator(software) or "").lower() in ("novelai", "nai diffusion"):
+            return "NovelAI"
+    return "A1111 stealth pnginfo"
 
 
 def _png_first_column(data: bytes, png: PngLayout) -> np.ndarray | None:

@@ -30,6 +30,7 @@ from cara.imaging.render import (
     make_square,
     rung_sizes,
     square_crop_box,
+    truncated_ok,
 )
 from cara.imaging.validate import Limits, MediaError, UploadError, UploadInfo, inspect_upload
 from cara.imaging.xmp import (
@@ -42,6 +43,7 @@ from cara.imaging.xmp import (
 )
 
 __all__ = [
+    "truncated_ok",
     "ALLOWED_FORMATS",
     "DATA_MINING_VALUES",
     "DEFAULT_JPEG_WIDTHS",

@@ -12,11 +12,12 @@ import math
 import re
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import ExifTags, Image, ImageCms, ImageOps, features
+from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, features
 
 from cara.imaging.containers import ALLOWED_FORMATS
 from cara.imaging.files import write_atomic
@@ -491,3 +492,18 @@ def square_crop_box(
     left = min(max(round(focus_x * width - side / 2), 0), width - side)
     top = min(max(round(focus_y * height - side / 2), 0), height - side)
     return left, top, left + side, top + side
+
+
+@contextmanager
+def truncated_ok() -> Iterator[None]:
+    """Let Pillow decode what a cut-short file still holds (e.g. a truncated UltraHDR JPEG).
+
+    Pillow's switch is process-wide, so this is for the single-threaded admin commands that
+    only hash or judge files; derivatives are never made from a partial decode.
+    """
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous

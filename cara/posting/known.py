@@ -43,7 +43,11 @@ UNTRUSTED = "known-hash-untrusted"
 ALLOWED = "allow-listed"
 HASH_SIGNALS = frozenset({KNOWN_HASH, KNOWN_HASH_ALLOWED, UNTRUSTED})
 FORMATS = ("csv", "json")
-SOURCE_LABELS = {"moderator": "confirmed by a moderator", "import": "from an imported list"}
+SOURCE_LABELS = {
+    "moderator": "confirmed by a moderator",
+    "import": "from an imported list",
+    "admin": "registered by an admin",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,11 +221,32 @@ def allow_image(media: Media, who: User | None = None, note: str = "") -> int:
 def _store(media: Media, *, allow: bool, source: str, who: User | None, note: str) -> int:
     """Replace the image's rows (the latest decision about a picture wins). The caller
     commits, in the same transaction as the decision itself."""
+    db.session.execute(delete(KnownHash).where(KnownHash.media_id == media.id))
+    return _add_variants(
+        work_image_of(media),
+        allow=allow,
+        source=source,
+        trusted=True,
+        who=who,
+        note=note,
+        media_id=media.id,
+    )
+
+
+def list_file(path, *, trusted: bool = True, who: User | None = None, note: str = "") -> int:
+    """Register an image file as a known AI image, as a moderator's confirm does (`flask hashes
+    add`); untrusted rows only hold matching uploads. The caller commits."""
+    with imaging.truncated_ok():
+        work = load_work_image(path)
+    return _add_variants(work, allow=False, source="admin", trusted=trusted, who=who, note=note)
+
+
+def _add_variants(work: Image.Image, *, allow, source, trusted, who, note, media_id=None) -> int:
+    """Add the hash variants (mirror, crops, trims) of one work image; returns how many."""
     try:
-        variants = hashindex.variant_hashes(work_image_of(media))
+        variants = hashindex.variant_hashes(work)
     except ValueError:  # too small to hash: nothing to remember
         return 0
-    db.session.execute(delete(KnownHash).where(KnownHash.media_id == media.id))
     db.session.add_all(
         KnownHash(
             phash=h.phash_hex,
@@ -229,9 +254,9 @@ def _store(media: Media, *, allow: bool, source: str, who: User | None, note: st
             variant=name,
             allow=allow,
             source=source,
-            trusted=True,
+            trusted=trusted,
             note=note,
-            media_id=media.id,
+            media_id=media_id,
             created_by_id=who.id if who else None,
         )
         for name, h in variants

@@ -6,12 +6,14 @@ The pure filter (cara.aifilter) decides from signals; this module gathers them f
 
 import logging
 import threading
-from dataclasses import asdict
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flask import current_app
 from PIL import Image
 
+from cara import imaging
 from cara.aifilter import hashindex
 from cara.aifilter.analyze import analyze
 from cara.aifilter.classifier import Classifier, ClassifierError
@@ -112,6 +114,56 @@ def judge(
     extra = known.signals_for(work_image) if work_image is not None else []
     signals, verdict = analyze(data, classifier=classifier, extra=extra)
     return signals, known.apply_allow_list(verdict, signals)
+
+
+def judge_file(path: Path, classifier: Classifier | None = None):
+    """judge() for an image file (the admin commands): provenance from its bytes, hashes and the
+    classifier from whatever Pillow can decode, a cut-short file included. Returns (signals,
+    decision, why) with `why` saying why no pixels could be read (None when they could)."""
+    data = path.read_bytes()
+    try:
+        with imaging.truncated_ok():
+            work, why = known.load_work_image(path), None
+    except (ValueError, OSError, Image.DecompressionBombError) as exc:
+        work, why = None, str(exc)  # provenance is still read from the bytes
+    signals, decision = judge(data, work, classifier)
+    return signals, decision, why
+
+
+@dataclass
+class Evaluation:
+    """The filter measured on labelled files: what an admin reads before trusting it."""
+
+    # (label, predicted): label "ai"/"human", predicted "ai" (held or rejected) or "human".
+    confusion: Counter = field(default_factory=Counter)
+    # signal name -> Counter of labels of the files it fired on (as an AI signal).
+    signals: dict[str, Counter] = field(default_factory=dict)
+    # (file, label, decision, evidence) of every file the filter got wrong.
+    wrong: list[tuple[str, str, str, str]] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+    def rate(self, label: str) -> float:
+        """Share of `label` files the filter got right (recall of AI, or of human art)."""
+        total = self.confusion[(label, "ai")] + self.confusion[(label, "human")]
+        return self.confusion[(label, label)] / total if total else float("nan")
+
+
+def evaluate(files: list[tuple[Path, str]], classifier: Classifier | None = None) -> Evaluation:
+    """Judge each (file, label) as an upload would be judged now; nothing is stored."""
+    result = Evaluation()
+    for path, label in files:
+        signals, decision, why = judge_file(path, classifier)
+        if why is not None:
+            result.unreadable.append((str(path), why))
+        predicted = "human" if decision.decision == Outcome.PUBLISH else "ai"
+        result.confusion[(label, predicted)] += 1
+        for signal in signals:
+            if signal.verdict == "ai":
+                result.signals.setdefault(signal.name, Counter())[label] += 1
+        if predicted != label:
+            evidence = "; ".join(s.evidence for s in decision.reasons) or "no AI signal"
+            result.wrong.append((str(path), label, decision.decision, evidence))
+    return result
 
 
 # Loaded once per process: (model path, sidecar path) -> Classifier, or the error it gave.
