@@ -53,6 +53,9 @@ class Defaults:
     # sidecar JSON (default: the model path with .json); relative paths are in instance/.
     CLASSIFIER_MODEL: str | None = None
     CLASSIFIER_SIDECAR: str | None = None
+    # The second matching stage (local features, docs/filter.md): finds known AI images after
+    # crops, rotations, frames and collages; ~33 KB of memory per known image in each worker.
+    FILTER_LOCAL_FEATURES = True
     # AI opt-out enforcement (docs/ai-optout.md): 403 for the listed AI crawlers, 403 for the
     # largest image embedded on another site, no public image wider than MAX_PUBLIC_WIDTH, and
     # per-IP limits on what scrapers fetch most ("" turns a limit off).

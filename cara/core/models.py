@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -387,6 +388,24 @@ class KnownHash(db.Model):
     trusted: Mapped[bool] = mapped_column(Boolean, default=True)  # imported lists may be untrusted
     note: Mapped[str] = mapped_column(Text, default="")
     media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class KnownFeature(db.Model):
+    """Local features (ORB keypoints, cara.aifilter.features) of one known AI image: the
+    second matching stage, which survives crops, rotations, frames and collages."""
+
+    __tablename__ = "known_features"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # features.serialize(), ~14 KB
+    trusted: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(20))  # as KnownHash.source
+    note: Mapped[str] = mapped_column(Text, default="")
+    media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="SET NULL"), index=True
+    )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 

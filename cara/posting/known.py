@@ -38,6 +38,7 @@ from cara.aifilter.signals import (
 from cara.core import storage
 from cara.core.extensions import db
 from cara.core.models import KnownHash, Media, User
+from cara.posting import local_features
 
 UNTRUSTED = "known-hash-untrusted"
 ALLOWED = "allow-listed"
@@ -170,14 +171,7 @@ def signals_for(work_image: Image.Image) -> list[Signal]:
         signal = known_hash_signal(
             "pdq", distance, _source(entry), entry.note, allow_listed=allowed is not None
         )
-        if allowed is None and not entry.trusted:
-            signal = replace(
-                signal,
-                name=UNTRUSTED,
-                evidence=signal.evidence + "; that list is not trusted to reject images, "
-                "so a moderator will review it",
-            )
-        return [signal]
+        return [_untrusted(signal) if allowed is None and not entry.trusted else signal]
     if allowed is not None:
         distance = allowed[0]
         return [
@@ -188,7 +182,34 @@ def signals_for(work_image: Image.Image) -> list[Signal]:
                 f"Matches an image a moderator reviewed and cleared (pdq distance {distance})",
             )
         ]
+    if (found := local_features.find(work_image)) is not None:
+        return [_feature_signal(found)]
     return []
+
+
+def _untrusted(signal: Signal) -> Signal:
+    """A match on a list nobody here vouched for holds the image; it never rejects."""
+    return replace(
+        signal,
+        name=UNTRUSTED,
+        evidence=signal.evidence + "; that list is not trusted to reject images, "
+        "so a moderator will review it",
+    )
+
+
+def _feature_signal(found: local_features.Found) -> Signal:
+    m = found.match
+    where = SOURCE_LABELS.get(found.source, found.source)
+    what = f": {found.note}" if found.note else ""
+    signal = Signal(
+        KNOWN_HASH,
+        "ai",
+        min(1.0, m.coverage),
+        f"Matches a known AI-generated image, cropped, rotated or framed ({m.inliers} matching "
+        f"points covering {m.coverage:.0%} of this image; {where}{what})",
+        definitive=True,
+    )
+    return signal if found.trusted else _untrusted(signal)
 
 
 def _source(entry: Entry) -> str:
@@ -222,8 +243,12 @@ def _store(media: Media, *, allow: bool, source: str, who: User | None, note: st
     """Replace the image's rows (the latest decision about a picture wins). The caller
     commits, in the same transaction as the decision itself."""
     db.session.execute(delete(KnownHash).where(KnownHash.media_id == media.id))
+    local_features.forget(media.id)
+    work = work_image_of(media)
+    if not allow:
+        local_features.store(media.id, work, trusted=True, source=source, note=note, who=who)
     return _add_variants(
-        work_image_of(media),
+        work,
         allow=allow,
         source=source,
         trusted=True,
@@ -238,6 +263,7 @@ def list_file(path, *, trusted: bool = True, who: User | None = None, note: str 
     add`); untrusted rows only hold matching uploads. The caller commits."""
     with imaging.truncated_ok():
         work = load_work_image(path)
+    local_features.store(None, work, trusted=trusted, source="admin", note=note, who=who)
     return _add_variants(work, allow=False, source="admin", trusted=trusted, who=who, note=note)
 
 

@@ -1,0 +1,98 @@
+"""The second matching stage in the pipeline: a known AI image is caught again after a crop, a
+rotation, a frame or a collage, where pHash and PDQ miss it (issue 14)."""
+
+import io
+
+import pytest
+from PIL import Image, ImageOps
+from sqlalchemy import func, select
+
+from cara.core.extensions import db
+from cara.core.models import KnownFeature, PostState
+from cara.posting import known
+from tests.support import AI_FILTER_FIXTURES
+
+KNOWN = AI_FILTER_FIXTURES / "human/skimage_coffee.png"  # stands in for a confirmed AI image
+OTHER = AI_FILTER_FIXTURES / "human/skimage_motorcycle_left.png"
+
+
+def _jpeg(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def _centre_crop(img: Image.Image, fraction: float) -> Image.Image:
+    w, h = img.size
+    dx, dy = int(w * fraction / 2), int(h * fraction / 2)
+    return img.crop((dx, dy, w - dx, h - dy))
+
+
+def _collage(known_img: Image.Image, other: Image.Image) -> Image.Image:
+    tile = (400, 270)
+    sheet = Image.new("RGB", (820, 560), "white")
+    for i, img in enumerate([known_img, other, other.rotate(180), ImageOps.mirror(other)]):
+        sheet.paste(img.convert("RGB").resize(tile), (10 + (i % 2) * 410, 10 + (i // 2) * 280))
+    return sheet
+
+
+TRANSFORMS = {
+    "centre crop 30%": lambda img, other: _centre_crop(img, 0.30),
+    "rotated 10 degrees": lambda img, other: img.rotate(10, expand=True, fillcolor="white"),
+    "rotated 90 degrees": lambda img, other: img.rotate(90, expand=True),
+    "decorative frame": lambda img, other: ImageOps.expand(img, border=60, fill=(120, 20, 60)),
+    "2x2 collage": _collage,
+}
+
+
+@pytest.fixture
+def registered(app):
+    app.test_cli_runner().invoke(args=["hashes", "add", str(KNOWN), "--note", "test image"])
+    assert db.session.scalar(select(func.count(KnownFeature.id))) == 1
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
+def test_transformed_known_image_is_rejected(registered, make_post, name):
+    with Image.open(KNOWN) as img, Image.open(OTHER) as other:
+        data = _jpeg(TRANSFORMS[name](img.convert("RGB"), other.convert("RGB")))
+    post = make_post(images=[data])
+    assert post.state == PostState.REJECTED, name
+    assert any(s["name"] == "known-hash" for s in post.media[0].verdict.signals)
+
+
+@pytest.mark.parametrize("name", ["centre crop 30%", "rotated 10 degrees", "2x2 collage"])
+def test_the_second_stage_is_what_catches_them(app, registered, make_post, name):
+    """Its evidence names it; without it the same copies are published (pHash/PDQ miss)."""
+    with Image.open(KNOWN) as img, Image.open(OTHER) as other:
+        data = _jpeg(TRANSFORMS[name](img.convert("RGB"), other.convert("RGB")))
+    caught = make_post(images=[data])
+    assert any(
+        "cropped, rotated or framed" in s["evidence"] for s in caught.media[0].verdict.signals
+    )
+    app.config["FILTER_LOCAL_FEATURES"] = False
+    assert make_post(images=[data]).state == PostState.PUBLISHED
+
+
+def test_a_different_picture_is_published(registered, make_post):
+    with Image.open(OTHER) as other:
+        post = make_post(images=[_jpeg(other)])
+    assert post.state == PostState.PUBLISHED
+
+
+def test_an_untrusted_registration_only_holds(app, make_post):
+    app.test_cli_runner().invoke(args=["hashes", "add", "--untrusted", str(KNOWN)])
+    with Image.open(KNOWN) as img:
+        post = make_post(images=[_jpeg(img.convert("RGB").rotate(5, expand=True))])
+    assert post.state == PostState.HELD
+
+
+def test_confirming_a_post_stores_its_features_and_clearing_removes_them(app, make_post, make_user):
+    moderator = make_user(role="moderator")
+    with Image.open(KNOWN) as img:
+        post = make_post(images=[_jpeg(img)])
+    known.list_image(post.media[0], source="moderator", who=moderator)
+    db.session.commit()
+    assert db.session.scalar(select(func.count(KnownFeature.id))) == 1
+    known.allow_image(post.media[0], who=moderator)
+    db.session.commit()
+    assert db.session.scalar(select(func.count(KnownFeature.id))) == 0
