@@ -11,7 +11,8 @@ from sqlalchemy import and_, or_
 
 from cara.core.extensions import db
 
-MAX_ID = 2**63 - 1
+# Ids are INTEGER columns: 32-bit on PostgreSQL (64-bit on SQLite); beyond this no row exists.
+MAX_ID = 2**31 - 1
 
 
 @dataclass

@@ -6,7 +6,7 @@ import pytest
 
 from cara.web.helpers import DatabaseId
 
-TOO_BIG = [2**63, 10**30]
+TOO_BIG = [2**31, 2**63, 10**30]
 PARAM = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 
 
