@@ -354,19 +354,26 @@ def remove(subject, moderator: User, reason: str) -> None:
 # --- warnings, suspensions, notes ------------------------------------------------------------
 
 
-def _warn(user: User, moderator: User, reason: str, report: Report | None) -> None:
+def _sanction(user: User, moderator: User, kind, reason: str, text: str, report, **extra) -> None:
+    """Record a warning or suspension in the account's history and tell the person (`text`)."""
+    report_id = report.id if report else None
     db.session.add(
         Sanction(
             user_id=user.id,
             moderator_id=moderator.id,
-            kind=SanctionKind.WARNING,
+            kind=kind,
             reason=reason,
-            report_id=report.id if report else None,
+            report_id=report_id,
+            **extra,
         )
     )
+    notify.notify(user.id, "moderation", text=f"{text} Reason: {reason}")
+
+
+def _warn(user: User, moderator: User, reason: str, report: Report | None) -> None:
+    text = "A moderator warned you about breaking the rules."
+    _sanction(user, moderator, SanctionKind.WARNING, reason, text, report)
     audit(moderator, "warn", "user", user.id, reason)
-    text = f"A moderator warned you about breaking the rules. Reason: {reason}"
-    notify.notify(user.id, "moderation", text=text)
 
 
 def warn(user: User, moderator: User, reason: str) -> None:
@@ -403,19 +410,9 @@ def _suspend(user: User, moderator: User, reason: str, until, report: Report | N
     if user.is_suspended:
         raise ModerationError("This account is already suspended.", 409)
     user.suspended_at, user.suspended_until = utcnow(), until
-    db.session.add(
-        Sanction(
-            user_id=user.id,
-            moderator_id=moderator.id,
-            kind=SanctionKind.SUSPENSION,
-            reason=reason,
-            ends_at=until,
-            report_id=report.id if report else None,
-        )
-    )
+    text = f"Your account is suspended {_until_text(until)}."
+    _sanction(user, moderator, SanctionKind.SUSPENSION, reason, text, report, ends_at=until)
     audit(moderator, "suspend", "user", user.id, f"{reason} ({_until_text(until)})")
-    text = f"Your account is suspended {_until_text(until)}. Reason: {reason}"
-    notify.notify(user.id, "moderation", text=text)
 
 
 def _mail(user: User, subject: str, body: str) -> None:

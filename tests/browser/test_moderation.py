@@ -15,7 +15,9 @@ def test_moderator_removes_a_reported_post_and_suspends_the_account(page, live):
     name = f"spammer_{'js' if page.js else 'nojs'}"
     with live.ctx():
         spammer_id = live.users[name] = person(name).id
-    post_id = publish(live, name, [("ad.png", art_png(len(name)))], caption="Buy followers at spam.example")
+    post_id = publish(
+        live, name, [("ad.png", art_png(len(name)))], caption="Buy followers at spam.example"
+    )
     with live.ctx():
         reporter = db.session.get(User, live.users["ana"])
         assert actions.report(reporter, "post", post_id, "spam", "") == {}
