@@ -80,13 +80,11 @@ def listing(
     if mine and viewer is not None:
         stmt = stmt.where(Job.owner_id == viewer.id)
     else:
-        stmt = stmt.where(Job.closed.is_(False))
+        stmt = stmt.where(Job.closed.is_(False), *policy.visible_jobs(viewer))
     if kind in KINDS:
         stmt = stmt.where(Job.kind == kind)
     if remote:
         stmt = stmt.where(Job.remote.is_(True))
-    if viewer is not None:
-        stmt = stmt.where(Job.owner_id.not_in(policy.blocked_either_way(viewer)))
     columns = (Job.created_at, Job.id)
     return pagination.keyset(stmt, columns, pagination.time_key(before), limit)
 

@@ -230,12 +230,12 @@ def hashes_add(files, untrusted, note):
 @click.option("--note", default="", help="Where the list comes from; kept with every hash.")
 def hashes_import(file, fmt, untrusted, note):
     """Add a hash list to the known-AI hashes, all or nothing."""
+    from cara import moderation
     from cara.aifilter import hashindex
-    from cara.posting import known
 
     try:
-        count = known.import_list(
-            Path(file).read_bytes(), file, fmt, trusted=not untrusted, note=note
+        count = moderation.import_hashes(
+            Path(file).read_bytes(), file, fmt, trusted=not untrusted, note=note, who=None
         )
     except hashindex.HashListError as exc:
         click.echo(f"{file}: {exc}. Nothing was imported.", err=True)

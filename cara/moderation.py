@@ -1,43 +1,64 @@
-"""Moderation: the review queue, confirm or clear, appeals, reports; every decision audited.
+"""Moderation: the review queue, confirm or clear, appeals, reports, removals, warnings,
+suspensions and notes on accounts; every moderator and admin action audited.
 
 Confirm AI: the post is rejected and its flagged images (all of them when none was flagged,
 e.g. after a report) join the known-hash list. Clear: the post is published and its flagged
-images join the allow list. The artist is notified of both, with the moderator's reason.
+images join the allow list. Remove: the post, comment or job breaks a rule other than "no AI";
+it is hidden, and nothing joins any hash list. The person is told each decision and its reason.
 """
 
 import io
+import logging
+import smtplib
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 
 from PIL import Image
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import and_, case, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from cara import imaging
-from cara.core import pagination, storage
+from cara.accounts import auth
+from cara.core import mail, pagination, policy, storage
 from cara.core.extensions import db
 from cara.core.models import (
     Appeal,
     AppealStatus,
     AuditEntry,
     Comment,
+    Job,
     Media,
     MediaState,
+    ModeratorNote,
     Post,
     PostState,
     Report,
     ReportStatus,
+    Sanction,
+    SanctionKind,
     User,
     utcnow,
 )
+from cara.core.text import site_url
 from cara.posting import drafts, known, screening
-from cara.social import notify
+from cara.social import actions, notify
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 20
 REASON_MAX = 2000
 APPEAL_MAX = 5000
 APPEAL_IMAGES_MAX = 5
 PREVIEW_SIDE = 1600  # appeal images are shown to moderators re-encoded, at most this big
+NOTE_MAX = 2000
+SUSPENSION_DAYS_MAX = 3650  # an end date at most ten years ahead; none: until lifted
 QUEUES = ("held", "appeals", "reports", "log")
+REPORT_ACTIONS = {  # what a report's form offers, and the flash after it
+    "dismiss": "Report dismissed.",
+    "remove": "Content removed.",
+    "warn": "Warning sent.",
+    "suspend": "Account suspended.",
+}
 DECIDABLE = {
     "confirm": (PostState.HELD, PostState.REJECTED, PostState.PUBLISHED),
     "clear": (PostState.HELD, PostState.REJECTED),
@@ -109,7 +130,10 @@ def queue(name: str, cursor: str | None = None) -> QueuePage:
         return QueuePage(reports, nxt, users=users_by_id(r.reporter_id for r in reports))
     if name == "log":
         entries, nxt = _keyset(select(AuditEntry), AuditEntry.id, cursor, newest_first=True)
-        return QueuePage(entries, nxt, users=users_by_id(e.actor_id for e in entries))
+        people = [e.actor_id for e in entries] + [
+            e.subject_id for e in entries if e.subject_kind == "user"
+        ]
+        return QueuePage(entries, nxt, users=users_by_id(people))
     raise ValueError(f"no queue named {name!r}")
 
 
@@ -137,7 +161,8 @@ def users_by_id(ids) -> dict[int, User]:
 class ReportTarget:
     """What a report is about, as data (the web layer builds the link from kind and id).
 
-    `exists` is False when it is gone; `post_id` is a comment's post, `username` a user's.
+    `exists` is False when it is gone; `post_id` is a comment's post; `username` is the
+    person it is about (the account, or whoever made the post, comment or job).
     """
 
     kind: str
@@ -154,26 +179,30 @@ def report_targets(reports: list[Report]) -> dict[int, ReportTarget]:
     for report in reports:
         ids.setdefault(report.subject_kind, set()).add(report.subject_id)
 
-    def existing(kind: str, *columns) -> list:
+    def existing(kind: str, key, owner=None, *columns) -> dict[int, tuple]:
         if not (wanted := ids.get(kind)):
-            return []
-        return db.session.execute(select(*columns).where(columns[0].in_(wanted))).all()
+            return {}
+        stmt = select(key, User.username, *columns)
+        if owner is not None:  # the person who made it
+            stmt = stmt.join(User, User.id == owner)
+        return {row[0]: row[1:] for row in db.session.execute(stmt.where(key.in_(wanted)))}
 
-    posts = {post_id for (post_id,) in existing("post", Post.id)}
-    comments = dict(existing("comment", Comment.id, Comment.post_id))
-    users = dict(existing("user", User.id, User.username))
+    found = {
+        "post": existing("post", Post.id, Post.author_id),
+        "comment": existing("comment", Comment.id, Comment.author_id, Comment.post_id),
+        "job": existing("job", Job.id, Job.owner_id),
+        "user": existing("user", User.id),
+    }
     out = {}
     for report in reports:
         kind, sid = report.subject_kind, report.subject_id
-        if kind == "post":
-            target = ReportTarget(kind, sid, f"Post {sid}", sid in posts)
-        elif kind == "comment":
-            target = ReportTarget(kind, sid, f"Comment {sid}", sid in comments, comments.get(sid))
-        elif kind == "user" and sid in users:
-            target = ReportTarget(kind, sid, f"@{users[sid]}", True, username=users[sid])
-        else:  # a deleted user, or a kind with no page to link (a job)
-            target = ReportTarget(kind, sid, f"{kind.capitalize()} {sid}")
-        out[report.id] = target
+        row = found.get(kind, {}).get(sid)
+        label = f"@{row[0]}" if kind == "user" and row else f"{kind.capitalize()} {sid}"
+        if row is None:  # deleted
+            out[report.id] = ReportTarget(kind, sid, label)
+        else:
+            post_id = row[1] if kind == "comment" else None
+            out[report.id] = ReportTarget(kind, sid, label, True, post_id, row[0])
     return out
 
 
@@ -189,6 +218,7 @@ def open_appeal(post: Post) -> Appeal | None:
 
 
 def audit(actor: User | None, action: str, kind: str, subject_id: int, reason: str) -> AuditEntry:
+    """Log a moderator's or admin's action (actor None: the command line)."""
     entry = AuditEntry(
         actor_id=actor.id if actor else None,
         action=action,
@@ -203,7 +233,7 @@ def audit(actor: User | None, action: str, kind: str, subject_id: int, reason: s
 def _reason(reason: str, required: bool) -> str:
     reason = (reason or "").strip()
     if required and not reason:
-        raise ModerationError("Give a reason: the artist reads it, and it is kept in the log.")
+        raise ModerationError("Give a reason: the person reads it, and it is kept in the log.")
     if len(reason) > REASON_MAX:
         raise ModerationError(f"Use at most {REASON_MAX:,} characters for the reason.")
     return reason
@@ -214,6 +244,16 @@ def _check(post: Post, action: str) -> None:
         raise ModerationError(f"A {post.state.value} post cannot be {action}ed.", 409)
 
 
+def _may_decide(moderator: User, owner: User | None) -> None:
+    """403 unless the policy lets this moderator decide on `owner`'s content or account."""
+    if owner is None:
+        return
+    if moderator.id == owner.id:
+        raise ModerationError("You cannot decide on your own content: ask another moderator.", 403)
+    if not policy.can_decide(moderator, owner):
+        raise ModerationError("Only an admin can decide on a moderator's account or content.", 403)
+
+
 def _settle_appeals(post: Post, status: str) -> None:
     for appeal in open_appeals_for([post.id]).get(post.id, []):
         appeal.status = status
@@ -222,6 +262,7 @@ def _settle_appeals(post: Post, status: str) -> None:
 def confirm_ai(post: Post, moderator: User, reason: str) -> None:
     """Reject the post as AI-made; its images' hashes join the known list (source moderator)."""
     reason = _reason(reason, required=True)
+    _may_decide(moderator, post.author)
     _check(post, "confirm")
     images = screening.flagged(post) or [m for m in post.media if m.state == MediaState.DONE]
     for media in images:
@@ -241,6 +282,7 @@ def confirm_ai(post: Post, moderator: User, reason: str) -> None:
 def clear(post: Post, moderator: User, reason: str = "") -> None:
     """Publish the post; its flagged images join the allow list and are not flagged again."""
     reason = _reason(reason, required=False)
+    _may_decide(moderator, post.author)
     _check(post, "clear")
     for media in screening.flagged(post):
         known.allow_image(media, who=moderator)
@@ -253,13 +295,342 @@ def clear(post: Post, moderator: User, reason: str = "") -> None:
     db.session.commit()
 
 
-def close_report(report: Report, moderator: User, reason: str = "") -> None:
+# --- removal for a rule violation (never the AI list) ---------------------------------------
+
+
+def _owner(subject) -> User:
+    if isinstance(subject, Post | Comment):
+        return subject.author
+    return db.session.get(User, subject.owner_id)  # a Job
+
+
+def _remove(subject, moderator: User, reason: str) -> None:
+    """Hide a post, comment or job for breaking a rule and tell its author why (no commit)."""
+    if isinstance(subject, Post):
+        if subject.state == PostState.REMOVED:
+            raise ModerationError("This post is already removed.", 409)
+        subject.state, subject.removed_reason = PostState.REMOVED, reason
+        _settle_appeals(subject, AppealStatus.DENIED)
+        what, post_id = "post", subject.id
+    else:
+        if subject.removed_at is not None:
+            raise ModerationError(f"This {_kind(subject)} is already removed.", 409)
+        subject.removed_at, subject.removed_reason = utcnow(), reason
+        what = "comment" if isinstance(subject, Comment) else f"job opening “{subject.title}”"
+        post_id = subject.post_id if isinstance(subject, Comment) else None
+        if isinstance(subject, Comment):
+            _uncount(subject)
+    audit(moderator, f"remove-{_kind(subject)}", _kind(subject), subject.id, reason)
+    text = f"A moderator removed your {what} for breaking the rules. Reason: {reason}"
+    notify.notify(_owner(subject).id, "moderation", post_id=post_id, text=text)
+
+
+def _uncount(comment: Comment) -> None:
+    """A removed comment (and, under it, its replies) no longer counts on its post."""
+    replies = 0
+    if comment.parent_id is None:
+        replies = db.session.scalar(
+            select(func.count(Comment.id)).where(
+                Comment.parent_id == comment.id, Comment.removed_at.is_(None)
+            )
+        )
+    hidden = 1 + replies
+    count = case((Post.comment_count < hidden, 0), else_=Post.comment_count - hidden)
+    db.session.execute(update(Post).where(Post.id == comment.post_id).values(comment_count=count))
+
+
+def _kind(subject) -> str:
+    return {Post: "post", Comment: "comment", Job: "job"}[type(subject)]
+
+
+def remove(subject, moderator: User, reason: str) -> None:
+    """Remove a post, comment or job for a rule violation; the reason is sent to its author."""
+    reason = _reason(reason, required=True)
+    _may_decide(moderator, _owner(subject))
+    _remove(subject, moderator, reason)
+    db.session.commit()
+
+
+# --- warnings, suspensions, notes ------------------------------------------------------------
+
+
+def _sanction(user: User, moderator: User, kind, reason: str, text: str, report, **extra) -> None:
+    """Record a warning or suspension in the account's history and tell the person (`text`)."""
+    report_id = report.id if report else None
+    db.session.add(
+        Sanction(
+            user_id=user.id,
+            moderator_id=moderator.id,
+            kind=kind,
+            reason=reason,
+            report_id=report_id,
+            **extra,
+        )
+    )
+    notify.notify(user.id, "moderation", text=f"{text} Reason: {reason}")
+
+
+def _warn(user: User, moderator: User, reason: str, report: Report | None) -> None:
+    text = "A moderator warned you about breaking the rules."
+    _sanction(user, moderator, SanctionKind.WARNING, reason, text, report)
+    audit(moderator, "warn", "user", user.id, reason)
+
+
+def warn(user: User, moderator: User, reason: str) -> None:
+    """Warn the person: a notification with the reason, kept in their history."""
+    reason = _reason(reason, required=True)
+    _may_decide(moderator, user)
+    _warn(user, moderator, reason, None)
+    db.session.commit()
+
+
+def parse_until(value: str | None) -> datetime | None:
+    """A suspension's end date from a form ("YYYY-MM-DD", the start of that day in UTC), or
+    None for no end. Raises ModerationError for a bad or past date."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ModerationError("Give the end date as YYYY-MM-DD, or leave it empty.") from None
+    today = utcnow().date()
+    if day <= today:
+        raise ModerationError("The end date must be after today.")
+    if day > today + timedelta(days=SUSPENSION_DAYS_MAX):
+        raise ModerationError("The end date must be within ten years; leave it empty for none.")
+    return datetime.combine(day, time(), UTC)
+
+
+def _until_text(until: datetime | None) -> str:
+    return f"until {until:%-d %B %Y} (UTC)" if until else "until a moderator lifts it"
+
+
+def _suspend(user: User, moderator: User, reason: str, until, report: Report | None) -> None:
+    if user.is_suspended:
+        raise ModerationError("This account is already suspended.", 409)
+    user.suspended_at, user.suspended_until = utcnow(), until
+    text = f"Your account is suspended {_until_text(until)}."
+    _sanction(user, moderator, SanctionKind.SUSPENSION, reason, text, report, ends_at=until)
+    audit(moderator, "suspend", "user", user.id, f"{reason} ({_until_text(until)})")
+
+
+def _mail(user: User, subject: str, body: str) -> None:
+    """Mail the person; a mail server that fails is logged, the decision stands."""
+    try:
+        mail.send(user.email, subject, body)
+    except (OSError, smtplib.SMTPException):
+        log.exception("Could not mail %s about a moderation decision", user.username)
+
+
+def _mail_suspension(user: User, reason: str) -> None:
+    rules = site_url("/about/ai")
+    _mail(
+        user,
+        "Your cara account is suspended",
+        f"Hello {user.name},\n\nA moderator suspended your account @{user.username} "
+        f"{_until_text(user.suspended_until)}.\n\nReason: {reason}\n\n"
+        f"While it is suspended you cannot log in, and your posts, comments and job openings "
+        f"are hidden. The rules: {rules}\n",
+    )
+
+
+def suspend(user: User, moderator: User, reason: str, until: str | None = None) -> None:
+    """Suspend an account (until `until`, "YYYY-MM-DD", or until lifted): its sessions end at
+    once, it cannot log in, and what it made is hidden. The person is notified and mailed."""
+    reason = _reason(reason, required=True)
+    _may_decide(moderator, user)
+    _suspend(user, moderator, reason, parse_until(until), None)
+    auth.revoke_sessions(user)  # commits
+    _mail_suspension(user, reason)
+
+
+def unsuspend(user: User, moderator: User, reason: str = "") -> None:
+    """Lift a suspension early; the person is told, and can log in again."""
     reason = _reason(reason, required=False)
+    _may_decide(moderator, user)
+    if not user.is_suspended:
+        raise ModerationError("This account is not suspended.", 409)
+    user.suspended_at = user.suspended_until = None
+    db.session.execute(
+        update(Sanction)
+        .where(
+            Sanction.user_id == user.id,
+            Sanction.kind == SanctionKind.SUSPENSION,
+            Sanction.lifted_at.is_(None),
+        )
+        .values(lifted_at=utcnow())
+    )
+    audit(moderator, "unsuspend", "user", user.id, reason)
+    notify.notify(user.id, "moderation", text="A moderator lifted the suspension of your account.")
+    db.session.commit()
+    _mail(user, "Your cara account is active again", "A moderator lifted your suspension.\n")
+
+
+def suspension_notice(user: User) -> str:
+    """What a suspended person reads when they try to log in."""
+    return f"This account is suspended {_until_text(user.suspended_until)}. You cannot log in."
+
+
+def add_note(user: User, moderator: User, body: str) -> None:
+    """A note on an account for the other moderators (never shown to the person)."""
+    body = (body or "").strip()
+    if not body:
+        raise ModerationError("Write the note first.")
+    if len(body) > NOTE_MAX:
+        raise ModerationError(f"Use at most {NOTE_MAX:,} characters ({len(body):,} now).")
+    if moderator.id == user.id:
+        raise ModerationError("You cannot write notes on your own account.", 403)
+    db.session.add(ModeratorNote(user_id=user.id, author_id=moderator.id, body=body))
+    audit(moderator, "note", "user", user.id, "")
+    db.session.commit()
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+def report_subject(report: Report):
+    """The reported post, comment, job or user, or None when it is gone."""
+    model = {"post": Post, "comment": Comment, "job": Job, "user": User}.get(report.subject_kind)
+    return db.session.get(model, report.subject_id) if model else None
+
+
+def resolve_report(
+    report: Report, moderator: User, action: str, reason: str = "", until: str | None = None
+) -> None:
+    """Act on a report: dismiss it, remove the content, warn or suspend the person. Every open
+    report about the same subject is closed with it, and each reporter is told it was handled
+    (never how). A reason is required when a person is told it."""
+    if action not in REPORT_ACTIONS:
+        raise ModerationError("Choose what to do: dismiss, remove, warn or suspend.")
+    reason = _reason(reason, required=action != "dismiss")
     if report.status != ReportStatus.OPEN:
         raise ModerationError("This report is already closed.", 409)
-    report.status = ReportStatus.CLOSED
-    audit(moderator, "close-report", "report", report.id, reason)
+    subject = report_subject(report)
+    person = subject if isinstance(subject, User) else subject and _owner(subject)
+    _may_decide(moderator, person)
+    if action != "dismiss" and subject is None:
+        raise ModerationError("What was reported is gone: dismiss the report.", 409)
+    if action == "remove":
+        if person is subject:
+            raise ModerationError("An account cannot be removed: warn or suspend it.", 409)
+        _remove(subject, moderator, reason)
+    elif action == "warn":
+        _warn(person, moderator, reason, report)
+    elif action == "suspend":
+        _suspend(person, moderator, reason, parse_until(until), report)
+    _close_reports(report, moderator, action, reason)
+    if action == "suspend":
+        auth.revoke_sessions(person)  # commits
+        _mail_suspension(person, reason)
+    else:
+        db.session.commit()
+
+
+def _close_reports(report: Report, moderator: User, action: str, reason: str) -> None:
+    same = select(Report).where(
+        Report.subject_kind == report.subject_kind,
+        Report.subject_id == report.subject_id,
+        Report.status == ReportStatus.OPEN,
+    )
+    told = set()
+    for row in db.session.scalars(same):
+        row.status = ReportStatus.CLOSED
+        logged = reason if action == "dismiss" else f"{action} (report {report.id})"
+        audit(moderator, "close-report", "report", row.id, logged)
+        if row.reporter_id is not None and row.reporter_id not in told:
+            told.add(row.reporter_id)
+            text = "Thank you for your report: the moderators have reviewed it."
+            notify.notify(row.reporter_id, "moderation", text=text)
+
+
+def close_report(report: Report, moderator: User, reason: str = "") -> None:
+    """Dismiss a report (the reporter is told it was reviewed)."""
+    resolve_report(report, moderator, "dismiss", reason)
+
+
+# --- audited admin and moderator actions elsewhere ---------------------------------------------
+
+
+def delete_comment(row: Comment, moderator: User) -> None:
+    """A moderator deletes someone's comment: the log keeps who, whose and what it said."""
+    author = row.author
+    audit(moderator, "delete-comment", "comment", row.id, f"@{author.username}: {row.body[:500]}")
+    actions.delete_comment(row)  # commits
+
+
+def import_hashes(data: bytes, filename: str, fmt, *, trusted: bool, note: str, who) -> int:
+    """known.import_list, logged (`who` None: the command line)."""
+    count = known.import_list(data, filename, fmt, trusted=trusted, note=note, who=who)
+    trust = "trusted" if trusted else "untrusted"
+    detail = f"{count} {trust} hashes from {filename or 'an upload'}" + (
+        f": {note}" if note else ""
+    )
+    audit(who, "import-hashes", "hash-list", count, detail)
     db.session.commit()
+    return count
+
+
+# --- the account page ------------------------------------------------------------------------
+
+
+@dataclass
+class Account:
+    """What /moderation/users/<name> shows about one person."""
+
+    user: User
+    notes: list[ModeratorNote]
+    sanctions: list[Sanction]
+    reports: list[Report]  # open reports about them or anything they made
+    log: list[AuditEntry]  # actions about the account itself, newest first
+    users: dict[int, User]  # note authors, moderators, reporters
+
+
+def _about(user: User):
+    """WHERE clause on Report: about the user or anything they made."""
+    made = {
+        "post": select(Post.id).where(Post.author_id == user.id),
+        "comment": select(Comment.id).where(Comment.author_id == user.id),
+        "job": select(Job.id).where(Job.owner_id == user.id),
+    }
+    return or_(
+        and_(Report.subject_kind == "user", Report.subject_id == user.id),
+        *(and_(Report.subject_kind == k, Report.subject_id.in_(ids)) for k, ids in made.items()),
+    )
+
+
+def account(user: User) -> Account:
+    """One person's moderation history: notes, warnings and suspensions, open reports, log."""
+    notes = list(
+        db.session.scalars(
+            select(ModeratorNote)
+            .where(ModeratorNote.user_id == user.id)
+            .order_by(ModeratorNote.id.desc())
+        )
+    )
+    sanctions = list(
+        db.session.scalars(
+            select(Sanction).where(Sanction.user_id == user.id).order_by(Sanction.id.desc())
+        )
+    )
+    reports = list(
+        db.session.scalars(
+            select(Report)
+            .where(Report.status == ReportStatus.OPEN, _about(user))
+            .order_by(Report.id)
+        )
+    )
+    entries = list(
+        db.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.subject_kind == "user", AuditEntry.subject_id == user.id)
+            .order_by(AuditEntry.id.desc())
+            .limit(PAGE_SIZE)
+        )
+    )
+    ids = [n.author_id for n in notes] + [s.moderator_id for s in sanctions]
+    ids += [r.reporter_id for r in reports] + [e.actor_id for e in entries]
+    return Account(user, notes, sanctions, reports, entries, users_by_id(ids))
 
 
 # --- appeals -----------------------------------------------------------------------------------

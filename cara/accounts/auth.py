@@ -36,12 +36,13 @@ login_manager.login_message_category = "info"
 
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
-    """The session carries "id:generation"; an old generation means the session was revoked."""
+    """The session carries "id:generation"; an old generation means the session was revoked.
+    A suspended account has no session at all."""
     user_id, _, generation = session_id.partition(":")
     if not (user_id.isdigit() and generation.isdigit()):
         return None
     user = db.session.get(User, int(user_id))
-    if user is None or user.session_generation != int(generation):
+    if user is None or user.session_generation != int(generation) or user.is_suspended:
         return None
     return user
 

@@ -71,6 +71,7 @@ class PostState(enum.StrEnum):
     HELD = "held"  # suspected AI: visible to the artist and moderators only
     REJECTED = "rejected"  # matches a known AI image, or confirmed by a moderator
     FAILED = "failed"  # processing gave up after its retries
+    REMOVED = "removed"  # taken down by a moderator for a rule violation (not the AI list)
 
 
 class MediaState(enum.StrEnum):
@@ -130,6 +131,9 @@ class User(UserMixin, db.Model):
     # Bumped to end sessions: every session cookie carries the generation it was made in.
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    # Moderation: suspended from suspended_at until suspended_until (None: until lifted).
+    suspended_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    suspended_until: Mapped[datetime | None] = mapped_column(TZDateTime)
 
     posts: Mapped[list[Post]] = relationship(back_populates="author", passive_deletes=True)
 
@@ -149,6 +153,12 @@ class User(UserMixin, db.Model):
     @property
     def is_moderator(self) -> bool:
         return self.role in (Role.MODERATOR, Role.ADMIN)
+
+    @property
+    def is_suspended(self) -> bool:
+        """Suspended now (a suspension with an end date lapses by itself)."""
+        until = self.suspended_until
+        return self.suspended_at is not None and (until is None or until > utcnow())
 
     def follows(self, other: User) -> bool:
         return (
@@ -186,6 +196,7 @@ class Post(db.Model):
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    removed_reason: Mapped[str] = mapped_column(Text, default="")  # state REMOVED: why
 
     author: Mapped[User] = relationship(back_populates="posts")
     media: Mapped[list[Media]] = relationship(
@@ -303,6 +314,8 @@ class Comment(db.Model):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(TZDateTime)  # by a moderator
+    removed_reason: Mapped[str] = mapped_column(Text, default="")
 
     author: Mapped[User] = relationship()
 
@@ -434,6 +447,39 @@ class AuditEntry(db.Model):
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 
+class SanctionKind(enum.StrEnum):
+    WARNING = "warning"
+    SUSPENSION = "suspension"
+
+
+class Sanction(db.Model):
+    """A warning or a suspension of an account: its moderation history (docs/moderation.md)."""
+
+    __tablename__ = "sanctions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    moderator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(12))  # a SanctionKind
+    reason: Mapped[str] = mapped_column(Text)  # sent to the person
+    ends_at: Mapped[datetime | None] = mapped_column(TZDateTime)  # a suspension's end, if set
+    lifted_at: Mapped[datetime | None] = mapped_column(TZDateTime)  # unsuspended early
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class ModeratorNote(db.Model):
+    """A note about an account, seen by moderators only."""
+
+    __tablename__ = "moderator_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
 class Job(db.Model):
     """An opening on the jobs board."""
 
@@ -450,6 +496,8 @@ class Job(db.Model):
     apply_url: Mapped[str] = mapped_column(String(500))
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, index=True)
+    removed_at: Mapped[datetime | None] = mapped_column(TZDateTime)  # by a moderator
+    removed_reason: Mapped[str] = mapped_column(Text, default="")
 
 
 def count(stmt) -> int:

@@ -15,6 +15,7 @@ from cara.core.models import (
     Role,
     User,
     Visibility,
+    utcnow,
 )
 
 
@@ -39,8 +40,23 @@ def _blocked(a: User | None, b: User) -> bool:
     return a is not None and a.id != b.id and blocked(a.id, b.id)
 
 
+def _moderator(viewer: User | None) -> bool:
+    return viewer is not None and viewer.is_moderator
+
+
+def _taken_down(viewer: User | None, owner: User, removed: bool) -> bool:
+    """Removed content, or a suspended person's, is hidden from all but them and moderators."""
+    return (removed or owner.is_suspended) and not (
+        _moderator(viewer) or (viewer is not None and viewer.id == owner.id)
+    )
+
+
 def can_view(viewer: User | None, obj) -> bool:
-    """May `viewer` (None when logged out) see this post, media or profile?"""
+    """May `viewer` (None when logged out) see this post, media or profile?
+
+    A suspended account's profile stays visible (it says "suspended"); its posts, comments
+    and jobs, and removed ones, are seen by their author and moderators only.
+    """
     viewer = viewer if viewer is not None and viewer.is_authenticated else None
     if isinstance(obj, Media):
         if obj.post is None:  # an avatar is as visible as its owner's profile
@@ -52,8 +68,10 @@ def can_view(viewer: User | None, obj) -> bool:
     if isinstance(obj, Post):
         if _owns(viewer, obj):
             return True
-        if obj.state in (PostState.HELD, PostState.REJECTED):
-            return viewer is not None and viewer.is_moderator
+        if obj.state in (PostState.HELD, PostState.REJECTED, PostState.REMOVED):
+            return _moderator(viewer)
+        if _taken_down(viewer, obj.author, False):
+            return False
         if obj.state != PostState.PUBLISHED or _blocked(viewer, obj.author):
             return False
         if obj.visibility == Visibility.FOLLOWERS or obj.author.is_private:
@@ -61,9 +79,14 @@ def can_view(viewer: User | None, obj) -> bool:
         return True
     if isinstance(obj, Comment):
         post = db.session.get(Post, obj.post_id)
+        if _taken_down(viewer, obj.author, obj.removed_at is not None):
+            return False
         return can_view(viewer, post) and not _blocked(viewer, obj.author)
     if isinstance(obj, Job):
-        return not _blocked(viewer, db.session.get(User, obj.owner_id))
+        owner = db.session.get(User, obj.owner_id)
+        return not (
+            _taken_down(viewer, owner, obj.removed_at is not None) or _blocked(viewer, owner)
+        )
     raise TypeError(f"no view policy for {type(obj).__name__}")
 
 
@@ -84,9 +107,14 @@ def can_change(viewer: User | None, obj) -> bool:
     raise TypeError(f"no change policy for {type(obj).__name__}")
 
 
+def can_act(viewer: User | None) -> bool:
+    """Logged in and not suspended: may post, comment, like, follow and report."""
+    return viewer is not None and viewer.is_authenticated and not viewer.is_suspended
+
+
 def can_interact(viewer: User | None, post: Post) -> bool:
     """May `viewer` like, bookmark or comment on the post? (Seeing it is enough, when logged in.)"""
-    return viewer is not None and viewer.is_authenticated and can_view(viewer, post)
+    return can_act(viewer) and can_view(viewer, post)
 
 
 def repostable(post: Post) -> bool:
@@ -101,9 +129,9 @@ def can_repost(viewer: User | None, post: Post) -> bool:
 def can_follow(viewer: User | None, user: User) -> bool:
     """Follow anyone but yourself, unless a block stands between you."""
     return (
-        viewer is not None
-        and viewer.is_authenticated
+        can_act(viewer)
         and viewer.id != user.id
+        and not user.is_suspended
         and not _blocked(viewer, user)
     )
 
@@ -123,6 +151,22 @@ def can_admin(viewer: User | None) -> bool:
     return viewer is not None and viewer.is_authenticated and viewer.role == Role.ADMIN
 
 
+def can_decide(viewer: User | None, owner: User) -> bool:
+    """May this moderator decide on `owner`'s content or account? Never their own; only an
+    admin may warn or suspend another moderator or admin."""
+    return (
+        can_moderate(viewer)
+        and viewer.id != owner.id
+        and (not owner.is_moderator or viewer.role == Role.ADMIN)
+    )
+
+
+def moderating(viewer: User | None, comment: Comment) -> bool:
+    """True when `viewer` may delete the comment only because they moderate (it is audited)."""
+    post = db.session.get(Post, comment.post_id)
+    return can_moderate(viewer) and viewer.id not in (comment.author_id, post.author_id)
+
+
 # --- the same rules as SQL, for queries over many rows ---------------------------------------
 
 
@@ -136,6 +180,19 @@ def _block_ids(viewer: User) -> list:
         select(Block.blocked_id).where(Block.blocker_id == viewer.id),
         select(Block.blocker_id).where(Block.blocked_id == viewer.id),
     ]
+
+
+def not_suspended():
+    """WHERE clause on User: the account is not suspended now (the SQL form of is_suspended)."""
+    return or_(
+        User.suspended_at.is_(None),
+        and_(User.suspended_until.is_not(None), User.suspended_until <= utcnow()),
+    )
+
+
+def suspended_ids():
+    """Ids of the accounts suspended now."""
+    return select(User.id).where(~not_suspended())
 
 
 def blocked_either_way(viewer: User):
@@ -157,14 +214,39 @@ def followed_ids(viewer: User):
 def visible(viewer: User | None, moderator: bool = False) -> list:
     """WHERE clauses (posts joined to their author) for what `viewer` may see in a feed.
 
-    The SQL form of policy.can_view for posts; `moderator` lets moderators see every audience.
+    The SQL form of policy.can_view for posts; `moderator` lets moderators see every audience
+    (and suspended accounts' posts).
     """
     viewer = signed_in(viewer)
     public = and_(Post.visibility == Visibility.PUBLIC, User.is_private.is_(False))
     if viewer is None:
-        return [Post.state == PostState.PUBLISHED, public]
+        return [Post.state == PostState.PUBLISHED, public, not_suspended()]
     hidden = Post.author_id.not_in(hidden_authors(viewer))
     if moderator and viewer.is_moderator:
         return [Post.state.in_([PostState.PUBLISHED, PostState.HELD, PostState.REJECTED]), hidden]
     audience = or_(public, Post.author_id == viewer.id, Post.author_id.in_(followed_ids(viewer)))
-    return [Post.state == PostState.PUBLISHED, audience, hidden]
+    return [Post.state == PostState.PUBLISHED, audience, hidden, not_suspended()]
+
+
+def visible_comments(viewer: User | None) -> list:
+    """WHERE clauses (comments joined to their author) for the comments `viewer` may see:
+    not removed and not by a suspended account, unless theirs or the viewer moderates."""
+    viewer = signed_in(viewer)
+    if _moderator(viewer):
+        return [Comment.author_id.not_in(hidden_authors(viewer))]
+    shown = and_(Comment.removed_at.is_(None), not_suspended())
+    if viewer is None:
+        return [shown]
+    return [
+        or_(shown, Comment.author_id == viewer.id),
+        Comment.author_id.not_in(hidden_authors(viewer)),
+    ]
+
+
+def visible_jobs(viewer: User | None) -> list:
+    """WHERE clauses on Job for the board: not removed, not by a suspended or blocked account."""
+    viewer = signed_in(viewer)
+    clauses = [Job.removed_at.is_(None), Job.owner_id.not_in(suspended_ids())]
+    if viewer is not None:
+        clauses.append(Job.owner_id.not_in(blocked_either_way(viewer)))
+    return clauses

@@ -287,15 +287,13 @@ class Thread:
 
 def comments(viewer, post: Post) -> list[Thread]:
     """The post's comments, oldest first, replies under their comment; without the authors the
-    viewer blocked, is blocked by, or muted."""
+    viewer blocked, is blocked by, or muted, and without removed ones (policy.visible_comments)."""
     stmt = (
         select(Comment)
         .join(Comment.author)
         .options(contains_eager(Comment.author))
-        .where(Comment.post_id == post.id)
+        .where(Comment.post_id == post.id, *policy.visible_comments(viewer))
     )
-    if (viewer := policy.signed_in(viewer)) is not None:
-        stmt = stmt.where(Comment.author_id.not_in(policy.hidden_authors(viewer)))
     rows = list(db.session.scalars(stmt.order_by(Comment.created_at, Comment.id)))
     threads = {c.id: Thread(c, []) for c in rows if c.parent_id is None}
     for c in rows:

@@ -3,6 +3,7 @@
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from cara import moderation
 from cara.accounts import auth
 from cara.core.extensions import limiter
 from cara.web.forms import LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm, add_errors
@@ -36,7 +37,9 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = auth.authenticate(form.login.data, form.password.data)
-        if user:
+        if user and user.is_suspended:  # said only to whoever knows the password
+            form.form_errors.append(moderation.suspension_notice(user))
+        elif user:
             login_user(user, remember=form.remember.data)
             return redirect(safe_next(request.args.get("next")) or url_for("feed.home"), 303)
         form.form_errors.append("That username, email or password is not right.")

@@ -1,4 +1,5 @@
-"""Moderation: the review queue and its decisions, known-hash lists (admins), appeals."""
+"""Moderation: the review queue and its decisions, reports, removals, accounts (warnings,
+suspensions, notes), known-hash lists (admins), appeals."""
 
 from functools import wraps
 
@@ -17,11 +18,11 @@ from flask_login import current_user, login_required
 
 from cara import moderation
 from cara.aifilter import hashindex
-from cara.core.models import Appeal, Post, Report
+from cara.core.models import Appeal, Comment, Job, Post, Report
 from cara.core.policy import can_admin, can_change, can_moderate
 from cara.posting import drafts, known, screening
 from cara.web import context
-from cara.web.helpers import get_or_404, read_uploads, safe_next
+from cara.web.helpers import get_or_404, read_uploads, safe_next, user_or_404
 
 bp = Blueprint("moderation", __name__)
 
@@ -54,25 +55,30 @@ def _back(default: str):
 
 
 def _report_link(target: moderation.ReportTarget) -> str | None:
-    """The page a report is about, or None when it is gone (or has no page)."""
+    """The page a report is about, or None when it is gone."""
     if not target.exists:
         return None
     if target.kind == "post":
         return url_for("posts.view", post_id=target.id)
     if target.kind == "comment":
         return url_for("posts.view", post_id=target.post_id, _anchor=f"comment-{target.id}")
-    if target.kind == "user":
-        return url_for("profiles.view", username=target.username)
-    return None
+    if target.kind == "job":
+        return url_for("jobs.view", job_id=target.id)
+    return url_for("profiles.view", username=target.username)
 
 
-def _decide(action, subject, message: str):
+def _act(decide, message: str, *args, **kwargs):
+    """Run a moderation decision with the moderator; its refusal is a 4xx with the message."""
     try:
-        action(subject, current_user._get_current_object(), request.form.get("reason", ""))
+        decide(*args, current_user._get_current_object(), **kwargs)
     except moderation.ModerationError as exc:
         abort(exc.status, str(exc))
     flash(message, "success")
     return _back(url_for("moderation.index"))
+
+
+def _decide(action, subject, message: str):
+    return _act(action, message, subject, reason=request.form.get("reason", ""))
 
 
 @bp.get("/moderation")
@@ -87,6 +93,7 @@ def index():
         "moderation/index.html",
         queue=name,
         page=page,
+        targets=targets,
         report_links={i: (t.label, _report_link(t)) for i, t in targets.items()},
         counts=moderation.counts(),
         classifier=screening.classifier_status(),
@@ -108,7 +115,61 @@ def clear(post_id: int):
 @bp.post("/moderation/reports/<int:report_id>/close")
 @moderators_only
 def close_report(report_id: int):
-    return _decide(moderation.close_report, get_or_404(Report, report_id), "Report closed.")
+    """Dismiss the report, or remove what it is about, or warn or suspend its person."""
+    action = request.form.get("action", "dismiss")
+    return _act(
+        moderation.resolve_report,
+        moderation.REPORT_ACTIONS.get(action, ""),
+        get_or_404(Report, report_id),
+        action=action,
+        reason=request.form.get("reason", ""),
+        until=request.form.get("until"),
+    )
+
+
+REMOVABLE = {"posts": Post, "comments": Comment, "jobs": Job}
+
+
+@bp.post("/moderation/<any(posts, comments, jobs):kind>/<int:subject_id>/remove")
+@moderators_only
+def remove(kind: str, subject_id: int):
+    """Remove a post, comment or job for a rule violation (never the known-AI list)."""
+    subject = get_or_404(REMOVABLE[kind], subject_id)
+    return _decide(moderation.remove, subject, "Removed. Its author was told why.")
+
+
+@bp.get("/moderation/users/<username>")
+@moderators_only
+def account(username: str):
+    """One person's moderation page: notes, warnings, suspensions, open reports, actions."""
+    page = moderation.account(user_or_404(username))
+    targets = moderation.report_targets(page.reports)
+    return render_template(
+        "moderation/account.html",
+        account=page,
+        targets=targets,
+        report_links={i: (t.label, _report_link(t)) for i, t in targets.items()},
+        note_max=moderation.NOTE_MAX,
+    )
+
+
+SANCTIONS = {"warn": "Warning sent.", "suspend": "Account suspended.", "unsuspend": "Lifted."}
+
+
+@bp.post("/moderation/users/<username>/<any(warn, suspend, unsuspend):action>")
+@moderators_only
+def sanction(username: str, action: str):
+    """Warn, suspend (with an optional end date) or unsuspend an account."""
+    extra = {"until": request.form.get("until")} if action == "suspend" else {}
+    decide, reason = getattr(moderation, action), request.form.get("reason", "")
+    return _act(decide, SANCTIONS[action], user_or_404(username), reason=reason, **extra)
+
+
+@bp.post("/moderation/users/<username>/notes")
+@moderators_only
+def add_note(username: str):
+    body = request.form.get("body", "")
+    return _act(moderation.add_note, "Note saved.", user_or_404(username), body=body)
 
 
 @bp.get("/moderation/appeals/<int:appeal_id>/images/<int:media_id>")
@@ -127,7 +188,7 @@ def hashes():
     if request.method == "POST":
         upload = request.files.get("file")
         try:
-            count = known.import_list(
+            count = moderation.import_hashes(
                 upload.read() if upload else b"",
                 upload.filename if upload else "",
                 request.form.get("format") or None,

@@ -6,6 +6,7 @@ Every action is an idempotent set or unset (like/unlike, follow/unfollow, ...), 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
+from cara import moderation
 from cara.core import policy
 from cara.core.extensions import db
 from cara.core.models import Comment, Job, Post, User
@@ -159,7 +160,12 @@ def delete_comment(comment_id: int):
     if not can_change(current_user, row):
         abort(403, "Only its author or the post's artist can delete a comment.")
     post = db.session.get(Post, row.post_id)
-    actions.delete_comment(row)
+    if policy.moderating(
+        current_user, row
+    ):  # someone else's comment on someone else's post: logged
+        moderation.delete_comment(row, current_user)
+    else:
+        actions.delete_comment(row)
     if wants_fragment(f"post-{post.id}-comments"):
         return _comments_section(post)
     flash("Comment deleted.", "info")

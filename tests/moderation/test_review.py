@@ -25,17 +25,6 @@ from tests.factories import FIREFLY, canvas, generator_png, pixels_only
 pytestmark = pytest.mark.usefixtures("no_avif")
 
 
-@pytest.fixture
-def people(make_user):
-    """An artist, another member, a moderator and an admin (all with the same password)."""
-    return {
-        "ana": make_user("ana"),
-        "bob": make_user("bob"),
-        "mona": make_user("mona", role="moderator"),
-        "alma": make_user("alma", role="admin"),
-    }
-
-
 def login(auth, name):
     auth.logout()
     assert auth.login(name).status_code in (302, 303)
