@@ -6,7 +6,7 @@ hold warnings and suspensions (the account's history), moderator_notes the moder
 Existing rows get an empty reason (server default), so the upgrade works on a filled database.
 
 Revision ID: 4ba5a1913820
-Revises: 0c6911c89be6
+Revises: e7bf99695e5d
 Create Date: 2026-12-02 00:06:58.850516
 
 """
@@ -18,7 +18,7 @@ import cara.core.models  # noqa: F401  (custom column types such as TZDateTime)
 
 # revision identifiers, used by Alembic.
 revision = '4ba5a1913820'
-down_revision = '0c6911c89be6'
+down_revision = 'e7bf99695e5d'
 branch_labels = None
 depends_on = None
 
