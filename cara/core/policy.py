@@ -85,13 +85,25 @@ def can_change(viewer: User | None, obj) -> bool:
 
 
 def can_interact(viewer: User | None, post: Post) -> bool:
-    """May `viewer` like, bookmark or comment on the post? (Seeing it is enough, when logged in.)"""
-    return viewer is not None and viewer.is_authenticated and can_view(viewer, post)
+    """May `viewer` like, bookmark or comment on the post? Logged in, seeing it, and it is
+    published: a draft, a post in processing or one held for review takes no likes or comments,
+    not even from its artist or a moderator."""
+    return (
+        viewer is not None
+        and viewer.is_authenticated
+        and post.state == PostState.PUBLISHED
+        and can_view(viewer, post)
+    )
 
 
 def repostable(post: Post) -> bool:
-    """Only public posts of public accounts are reposted: followers-only art stays in its circle."""
-    return post.visibility == Visibility.PUBLIC and not post.author.is_private
+    """Only published public posts of public accounts are reposted: followers-only art stays in
+    its circle, and nothing waiting for (or refused by) review spreads."""
+    return (
+        post.state == PostState.PUBLISHED
+        and post.visibility == Visibility.PUBLIC
+        and not post.author.is_private
+    )
 
 
 def can_repost(viewer: User | None, post: Post) -> bool:
@@ -157,7 +169,11 @@ def followed_ids(viewer: User):
 def visible(viewer: User | None, moderator: bool = False) -> list:
     """WHERE clauses (posts joined to their author) for what `viewer` may see in a feed.
 
-    The SQL form of policy.can_view for posts; `moderator` lets moderators see every audience.
+    The SQL form of can_view for posts, for everyone but moderators: their feeds, search and
+    tag pages are a member's (followers-only posts of people they do not follow stay out),
+    although can_view lets them open any post they are sent to, e.g. from a report.
+    `moderator=True` (an artist's own timeline) applies can_view's moderator rule: every audience,
+    published or waiting for review.
     """
     viewer = signed_in(viewer)
     public = and_(Post.visibility == Visibility.PUBLIC, User.is_private.is_(False))
