@@ -1,9 +1,14 @@
 """Shared test helpers that need no app (the benchmarks use them too): where the real fixture
-images live, required services, a throwaway PostgreSQL database, a tiny ONNX classifier."""
+images live, required services, a throwaway PostgreSQL database or redis-server, a tiny ONNX
+classifier."""
 
 import csv
 import json
 import os
+import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,42 @@ def require_service(name: str, reason: str):
     if IN_CI:
         pytest.fail(f"{name} is required in CI: {reason}")
     pytest.skip(f"{name} not available: {reason}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway redis-server on its own port (no persistence) that a test can stop and start
+    again on the same port."""
+
+    def __init__(self):
+        if shutil.which("redis-server") is None:
+            require_service("redis-server", "install it (Debian: redis-server) to run this test")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        args = ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"redis-server did not listen on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
 
 
 def fixture_manifest() -> list[dict[str, str]]:

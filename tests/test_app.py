@@ -9,6 +9,7 @@ def test_healthz_reports_database_and_job_runner(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     checks = {"database": "ok", "jobs": "inline", "classifier": "not configured"}
+    checks |= {"rate_limits": "ok"}
     assert response.json == {"status": "ok", "checks": checks}
 
 

@@ -64,6 +64,24 @@ class Defaults:
     MAX_PUBLIC_WIDTH = 2048
     MEDIA_RATE_LIMIT = "600 per minute; 10000 per hour"
     LISTING_RATE_LIMIT = "120 per minute; 2000 per hour"
+    # Abuse limits (issue 12; docs/decisions.md "Abuse limits"). Each action has a limit per
+    # account and a looser one per IP (people share addresses), Flask-Limiter syntax, "" for
+    # none; uploads count images. Sign-ups are per IP (SIGNUP_RATE_LIMIT above).
+    UPLOAD_RATE_LIMIT = "60 per hour; 300 per day"
+    UPLOAD_IP_RATE_LIMIT = "150 per hour; 600 per day"
+    COMMENT_RATE_LIMIT = "10 per minute; 300 per day"
+    COMMENT_IP_RATE_LIMIT = "30 per minute; 1000 per day"
+    FOLLOW_RATE_LIMIT = "30 per hour; 400 per day"
+    FOLLOW_IP_RATE_LIMIT = "100 per hour; 1000 per day"
+    REPORT_RATE_LIMIT = "10 per hour; 50 per day"
+    REPORT_IP_RATE_LIMIT = "30 per hour; 150 per day"
+    JOB_RATE_LIMIT = "5 per hour; 20 per day"
+    JOB_IP_RATE_LIMIT = "15 per hour; 60 per day"
+    STORAGE_QUOTA_BYTES = 2 * 1024**3  # originals per account; 0: no quota
+    DRAFT_EXPIRY_DAYS = 30  # a draft untouched this long is deleted with its files; 0: never
+    # While the rate-limit storage (Redis) is unreachable, count in this process's memory.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_STORAGE_OPTIONS: dict = {"socket_connect_timeout": 1, "socket_timeout": 1}
 
 
 def _coerce(value: str):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -243,6 +244,7 @@ class Media(db.Model):
     crop_x: Mapped[float] = mapped_column(default=0.5)  # square-crop focus, 0..1
     crop_y: Mapped[float] = mapped_column(default=0.5)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    byte_size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # original
 
     post: Mapped[Post | None] = relationship(back_populates="media", foreign_keys=[post_id])
     verdict: Mapped[Verdict | None] = relationship(

@@ -113,13 +113,20 @@ def can_act(viewer: User | None) -> bool:
 
 
 def can_interact(viewer: User | None, post: Post) -> bool:
-    """May `viewer` like, bookmark or comment on the post? (Seeing it is enough, when logged in.)"""
-    return can_act(viewer) and can_view(viewer, post)
+    """May `viewer` like, bookmark or comment on the post? Able to act (logged in, not
+    suspended), seeing it, and it is published: a draft, a post in processing or one held for
+    review takes no likes or comments, not even from its artist or a moderator."""
+    return can_act(viewer) and post.state == PostState.PUBLISHED and can_view(viewer, post)
 
 
 def repostable(post: Post) -> bool:
-    """Only public posts of public accounts are reposted: followers-only art stays in its circle."""
-    return post.visibility == Visibility.PUBLIC and not post.author.is_private
+    """Only published public posts of public accounts are reposted: followers-only art stays in
+    its circle, and nothing waiting for (or refused by) review spreads."""
+    return (
+        post.state == PostState.PUBLISHED
+        and post.visibility == Visibility.PUBLIC
+        and not post.author.is_private
+    )
 
 
 def can_repost(viewer: User | None, post: Post) -> bool:
@@ -214,8 +221,11 @@ def followed_ids(viewer: User):
 def visible(viewer: User | None, moderator: bool = False) -> list:
     """WHERE clauses (posts joined to their author) for what `viewer` may see in a feed.
 
-    The SQL form of policy.can_view for posts; `moderator` lets moderators see every audience
-    (and suspended accounts' posts).
+    The SQL form of can_view for posts, for everyone but moderators: their feeds, search and
+    tag pages are a member's (followers-only posts of people they do not follow stay out),
+    although can_view lets them open any post they are sent to, e.g. from a report.
+    `moderator=True` (an artist's own timeline) applies can_view's moderator rule: every audience,
+    published or waiting for review, and suspended accounts' posts.
     """
     viewer = signed_in(viewer)
     public = and_(Post.visibility == Visibility.PUBLIC, User.is_private.is_(False))

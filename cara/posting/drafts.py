@@ -1,11 +1,13 @@
 """Posting art: drafts with uploaded images, describing and publishing, editing, deleting."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import func, select
 
 from cara import imaging
-from cara.core import storage, text
+from cara.core import storage, tasks, text
 from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Post, PostState, Tag, User, Visibility, utcnow
 from cara.posting import processing
@@ -49,13 +51,36 @@ def form_values(form, post: Post) -> dict:
     }
 
 
-def add_images(author: User, post: Post | None, uploads: list[Upload], limits, max_images: int):
+def stored_bytes(owner_id: int) -> int:
+    """Bytes of the originals an account keeps (what its storage quota counts)."""
+    total = select(func.coalesce(func.sum(Media.byte_size), 0)).where(Media.owner_id == owner_id)
+    return int(db.session.scalar(total))
+
+
+def _size(n: float) -> str:
+    """Bytes for people: 1.5 GB, 200.0 KB."""
+    unit = 0
+    while n >= 1024 and unit < 3:
+        n, unit = n / 1024, unit + 1
+    return f"{n:,.0f} bytes" if unit == 0 else f"{n:,.1f} {('KB', 'MB', 'GB')[unit - 1]}"
+
+
+def add_images(
+    author: User,
+    post: Post | None,
+    uploads: list[Upload],
+    limits,
+    max_images: int,
+    quota: int = 0,
+):
     """Validate and store uploaded images in a draft (created when `post` is None).
 
     Returns (post, errors): every accepted file is stored and its processing started, even
-    when others are refused; each error names the file and the reason.
+    when others are refused; each error names the file and the reason. `quota` (bytes of
+    originals per account, 0 for none) refuses files that would not fit.
     """
     errors: list[str] = []
+    used = stored_bytes(author.id) if quota else 0
     post = post or Post(author_id=author.id, state=PostState.DRAFT)
     room = max_images - len(post.media)
     if len(uploads) > room:
@@ -72,11 +97,19 @@ def add_images(author: User, post: Post | None, uploads: list[Upload], limits, m
         if info.sha256 in seen:
             errors.append(f"{upload.filename}: this image is already in the post.")
             continue
+        if quota and used + len(upload.data) > quota:
+            errors.append(
+                f"{upload.filename}: not added, your storage quota of {_size(quota)} is full "
+                f"({_size(used)} used). Delete posts or drafts to make room."
+            )
+            continue
+        used += len(upload.data)
         seen.add(info.sha256)
         media = store_original(author.id, upload, info, position=len(post.media))
         post.media.append(media)
         added.append(media)
     if added:
+        post.updated_at = utcnow()  # a draft's expiry counts from its last change
         db.session.add(post)
         db.session.commit()  # rows first: a job must never see media the database does not have
         for media in added:
@@ -96,6 +129,7 @@ def store_original(owner_id: int, upload: Upload, info, **fields) -> Media:
         format=info.format,
         width=info.width,
         height=info.height,
+        byte_size=len(upload.data),
         **fields,
     )
 
@@ -228,6 +262,23 @@ def delete(post: Post) -> None:
     db.session.commit()
     for media_id, original in files:
         storage.delete_media_files(media_id, original)
+
+
+EXPIRE_BATCH = 100  # drafts deleted per sweep; the next sweep takes the rest
+
+
+@tasks.sweeper
+def expire_drafts() -> int:
+    """Delete drafts unchanged for DRAFT_EXPIRY_DAYS, with their files; return how many."""
+    days = current_app.config["DRAFT_EXPIRY_DAYS"]
+    if not days:
+        return 0
+    cutoff = utcnow() - timedelta(days=days)
+    stale = select(Post).where(Post.state == PostState.DRAFT, Post.updated_at < cutoff)
+    posts = list(db.session.scalars(stale.order_by(Post.id).limit(EXPIRE_BATCH)))
+    for post in posts:
+        delete(post)
+    return len(posts)
 
 
 def _tags(names: list[str]) -> list[Tag]:

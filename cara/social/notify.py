@@ -133,6 +133,7 @@ class Group:
     comment: Comment | None = None
     unread: bool = False
     size: int = 0
+    hidden: bool = False  # about a post or comment the recipient may no longer see
 
     @property
     def created_at(self) -> datetime:
@@ -145,21 +146,29 @@ def page(user: User, before: str | None = None, limit: int = PAGE_SIZE):
     key = pagination.decode_key(before, int)
     page = pagination.keyset(stmt, (Notification.id,), key, limit)
     rows = page.items
-    return group(rows), page.next_cursor, (rows[0].id if rows else None)
+    return group(user, rows), page.next_cursor, (rows[0].id if rows else None)
 
 
-def group(rows: list[Notification]) -> list[Group]:
-    """Group alike notifications of a page (same kind, same post), keeping newest-first order."""
+def group(user: User, rows: list[Notification]) -> list[Group]:
+    """Group alike notifications of a page (same kind, same post), keeping newest-first order.
+
+    A notification shows only what `user` may see now: the caption and comment of a post that
+    went followers-only, or whose artist they stopped following, are left out.
+    """
     actors = _by_id(User, {n.actor_id for n in rows})
-    posts = _by_id(Post, {n.post_id for n in rows})
-    comments = _by_id(Comment, {n.comment_id for n in rows})
+    posts, hidden_posts = _seen(user, _by_id(Post, {n.post_id for n in rows}))
+    comments, hidden_comments = _seen(user, _by_id(Comment, {n.comment_id for n in rows}))
     groups: dict = {}
     for n in rows:
         key = (n.kind, *(getattr(n, f) for f in GROUPED[n.kind])) if n.kind in GROUPED else n.id
         g = groups.get(key)
         if g is None:
             g = groups[key] = Group(
-                n.kind, n, post=posts.get(n.post_id), comment=comments.get(n.comment_id)
+                n.kind,
+                n,
+                post=posts.get(n.post_id),
+                comment=comments.get(n.comment_id),
+                hidden=n.post_id in hidden_posts or n.comment_id in hidden_comments,
             )
         g.size += 1
         g.unread = g.unread or n.read_at is None
@@ -167,6 +176,14 @@ def group(rows: list[Notification]) -> list[Group]:
         if actor is not None and actor not in g.actors:
             g.actors.append(actor)
     return list(groups.values())
+
+
+def _seen(user: User, rows: dict) -> tuple[dict, dict]:
+    """Split rows by id into those `user` may see and those they may not."""
+    shown, hidden = {}, {}
+    for row_id, row in rows.items():
+        (shown if policy.can_view(user, row) else hidden)[row_id] = row
+    return shown, hidden
 
 
 def _by_id(model, ids: set) -> dict:

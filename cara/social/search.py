@@ -98,13 +98,20 @@ def people(viewer, q: str, limit: int = PEOPLE_MAX) -> list[User]:
     return list(db.session.scalars(stmt))
 
 
-def tags(q: str, limit: int = TAGS_MAX) -> list[Tag]:
-    """Tags starting with the query's first word."""
+def tags(viewer, q: str, limit: int = TAGS_MAX) -> list[Tag]:
+    """Tags starting with the query's first word that are on at least one post `viewer` may
+    see: a tag used only on drafts, held or followers-only posts is not suggested."""
     terms = words(q.replace("#", " "))
     if not terms:
         return []
-    stmt = select(Tag).where(_prefix(Tag.name, terms[0])).order_by(Tag.name).limit(limit)
-    return list(db.session.scalars(stmt))
+    seen = (
+        select(post_tags.c.post_id)
+        .join(Post, Post.id == post_tags.c.post_id)
+        .join(Post.author)
+        .where(post_tags.c.tag_id == Tag.id, *policy.visible(viewer))
+    )
+    stmt = select(Tag).where(_prefix(Tag.name, terms[0]), seen.exists())
+    return list(db.session.scalars(stmt.order_by(Tag.name).limit(limit)))
 
 
 def index_posts(connection, post_ids: list[int]) -> None:

@@ -6,7 +6,7 @@ from werkzeug.exceptions import HTTPException
 
 def init_app(app: Flask) -> None:
     from cara.accounts import auth  # noqa: F401  (registers the session user loader)
-    from cara.web import assets, helpers, optout, security, templating
+    from cara.web import assets, helpers, limits, optout, security, templating
     from cara.web.routes import register_blueprints
 
     security.init_app(app)
@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     helpers.init_app(app)  # the int URL converter, before any rule is added
     register_blueprints(app)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(429, limits.too_many_requests)
     templating.init_app(app)
     optout.init_app(app)  # after the blueprints: it attaches their rate limits
 

@@ -32,3 +32,16 @@ def hx_redirect(response: Response, location: str) -> Response:
     """Tell htmx to navigate after a successful form post (a 303 is used without htmx)."""
     response.headers["HX-Redirect"] = location
     return response
+
+
+def notice(template: str, block: str, **context) -> Response:
+    """An error page; for htmx only its `block`, shown in the page's flash area (#flashes)
+    rather than in place of the element that asked."""
+    from flask import render_template
+
+    if not htmx:
+        return make_response(render_template(template, **context))
+    response = make_response(render_block(template, block, **context))
+    response.headers["HX-Retarget"] = "#flashes"
+    response.headers["HX-Reswap"] = "innerHTML"
+    return response

@@ -149,24 +149,13 @@ site                          admin     .    .   .   .   .    .    .    .   y   
 
 # (viewer, subject, action) -> why the policy disagrees with TABLE today. Findings, reported to
 # the lead: the table keeps the intended rule, the test checks the policy still does otherwise.
-_UNPUBLISHED = "can_interact only asks can_view: it lets {} {} a post that is {}"
-FINDINGS: dict[tuple[str, str, str], str] = {
-    **{
-        ("own", state, "interact"): _UNPUBLISHED.format("its artist", "like or comment on", state)
-        for state in ("draft", "pending", "held", "rejected", "failed")
-    },
-    **{
-        (viewer, state, action): _UNPUBLISHED.format("moderators", action, state)
-        + (" (repostable() ignores the state)" if action == "repost" else "")
-        for viewer in ("mod", "adm")
-        for state in ("held", "rejected")
-        for action in ("interact", "repost")
-    },
-}
+# Fixed (issue 12): can_interact and repostable() ignored the post's state, so an artist could
+# like their own draft and moderators could like and repost held and rejected posts.
+FINDINGS: dict[tuple[str, str, str], str] = {}
 
-# Published posts that policy.visible(viewer) leaves out although can_view allows them: without
-# moderator=True a moderator's feed is a member's (a finding: visible() says it is "the SQL form
-# of can_view"); with moderator=True it agrees with can_view (checked below).
+# Published posts that policy.visible(viewer) leaves out although can_view allows them: a
+# moderator's feeds are a member's (docs/decisions.md, "Abuse limits"); can_view lets them open
+# any audience when sent there (a report), and visible(moderator=True) agrees with it (below).
 FEED_EXCEPTIONS = {
     "mod": {"followers-post", "private-account-post"},
     "adm": {"followers-post", "private-account-post"},

@@ -7,7 +7,6 @@ process, and what it starts (flask, gunicorn) is the real thing.
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
@@ -50,12 +51,6 @@ def _run(*args: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tables(db: Path) -> set[str]:
     with sqlite3.connect(db) as conn:
         return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -74,7 +69,7 @@ def test_migrate_retries_then_gives_up_when_the_database_is_down(tmp_path):
     # Nothing listens on this port: every try is refused at once.
     env = _env(
         tmp_path,
-        DATABASE_URL=f"postgresql://cara@127.0.0.1:{_free_port()}/cara",
+        DATABASE_URL=f"postgresql://cara@127.0.0.1:{free_port()}/cara",
         CARA_WAIT_TRIES="2",
     )
     result = _run("migrate", env=env)
@@ -113,7 +108,7 @@ def test_other_commands_are_execed_in_the_checkout(tmp_path):
 
 
 def test_web_migrates_and_serves_healthz_from_gunicorn(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = _env(tmp_path, CARA_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1")
     log = (tmp_path / "web.log").open("w")
     proc = subprocess.Popen([str(ENTRYPOINT), "web"], env=env, cwd="/", stdout=log, stderr=log)

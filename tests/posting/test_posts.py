@@ -2,14 +2,15 @@
 
 import io
 import os
+from datetime import timedelta
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cara.core import storage, tasks
 from cara.core.extensions import db
-from cara.core.models import Media, MediaState, Post, PostState
+from cara.core.models import Media, MediaState, Post, PostState, utcnow
 from cara.posting import processing
 from tests.factories import image_bytes
 from tests.support import AI_FILTER_FIXTURES
@@ -453,3 +454,48 @@ def test_going_public_approves_waiting_follow_requests(client, artist, make_user
     assert not db.session.get(Follow, (fan.id, artist.id)).pending
     html = client.get("/settings").get_data(as_text=True)
     assert 'href="/follow-requests"' in html and 'href="/blocks"' in html
+
+
+def test_storage_quota_refuses_what_does_not_fit_and_names_the_quota(client, artist, app):
+    first, second = image_bytes(size=(300, 200)), image_bytes(size=(320, 200), color=(9, 9, 9))
+    app.config["STORAGE_QUOTA_BYTES"] = len(first) + len(second) // 2
+    response = upload(client, ("first.png", first))
+    post = db.session.scalar(select(Post))
+    assert response.status_code == 303 and post.media[0].byte_size == len(first)
+    response = upload(client, ("second.png", second))  # a new post: nothing fits, nothing stored
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    quota = f"{app.config['STORAGE_QUOTA_BYTES'] / 1024:,.1f} KB"
+    assert f"second.png: not added, your storage quota of {quota} is full" in html
+    assert db.session.scalar(select(func.count()).select_from(Media)) == 1
+    # Adding to the draft is refused the same way; the draft keeps its image.
+    response = client.post(
+        f"/posts/{post.id}/images",
+        data={"images": [(io.BytesIO(second), "second.png")]},
+        content_type="multipart/form-data",
+    )
+    assert "your storage quota" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert len(db.session.get(Post, post.id).media) == 1
+
+
+def test_drafts_expire_with_their_files(client, artist, app):
+    app.config["DRAFT_EXPIRY_DAYS"] = 30
+    upload(client, ("old.png", image_bytes(size=(300, 200))))
+    upload(client, ("new.png", image_bytes(size=(310, 200))))
+    old, new = db.session.scalars(select(Post).order_by(Post.id)).all()
+    files = [
+        storage.original_path(old.media[0].original_path),
+        storage.derivative_dir(old.media[0].id),
+    ]
+    assert all(path.exists() for path in files)
+    old.updated_at = utcnow() - timedelta(days=31)
+    new.updated_at = utcnow() - timedelta(days=29)
+    db.session.commit()
+    assert tasks.sweep() >= 1
+    assert [p.id for p in db.session.scalars(select(Post))] == [new.id]
+    assert not any(path.exists() for path in files)
+    app.config["DRAFT_EXPIRY_DAYS"] = 0  # never
+    new.updated_at = utcnow() - timedelta(days=400)
+    db.session.commit()
+    tasks.sweep()
+    assert db.session.get(Post, new.id) is not None

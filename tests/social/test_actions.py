@@ -7,7 +7,18 @@ import pytest
 from sqlalchemy import func, select
 
 from cara.core.extensions import db
-from cara.core.models import Bookmark, Comment, Follow, Like, Post, Report
+from cara.core.models import (
+    Bookmark,
+    Comment,
+    Follow,
+    Like,
+    Notification,
+    Post,
+    PostState,
+    Report,
+    Repost,
+    Role,
+)
 from cara.social import actions
 from tests.factories import hx, login, make_post, person
 
@@ -315,3 +326,47 @@ def test_reports_land_in_the_queue(client, kind):
     assert count(Report) == 1 and report.subject_kind == kind and report.subject_id == subject_id
     assert report.reporter_id == ana.id and report.status == "open"
     assert re.match(r"AI-generated.*: prompt in EXIF", report.reason)
+
+
+def test_a_blocked_user_can_report_the_person_who_blocked_them(client):
+    ana, bob = person("ana"), person("bob")
+    actions.block(bob, ana)
+    login(client, "ana")
+    assert client.get("/@bob").status_code == 404  # the profile stays hidden
+    found = client.get("/report?username=@bob")
+    assert found.status_code == 303 and found.headers["Location"].endswith("/@bob/report")
+    assert client.post("/@bob/report", data={"reason": "harassment"}).status_code == 303
+    report = db.session.scalar(select(Report))
+    assert (report.reporter_id, report.subject_kind, report.subject_id) == (ana.id, "user", bob.id)
+    assert client.get("/report?username=nobody").status_code == 404
+    assert client.get("/report").status_code == 400
+
+
+def test_the_blocks_page_offers_reporting(client):
+    ana, bob = person("ana"), person("bob")
+    actions.block(ana, bob)
+    login(client, "ana")
+    html = client.get("/blocks").get_data(as_text=True)
+    assert 'href="/@bob/report"' in html
+    assert '<label for="report-username">Username</label>' in html
+
+
+@pytest.mark.parametrize("state", [PostState.HELD, PostState.REJECTED])
+def test_moderators_cannot_like_comment_or_repost_a_post_under_review(client, state):
+    person("moira", role=Role.MODERATOR)
+    post = make_post(person("bob"), "Held study", state=state)
+    login(client, "moira")
+    assert client.get(f"/posts/{post.id}").status_code == 200  # they review it
+    for action in ("like", "repost", "bookmark"):
+        assert client.post(f"/posts/{post.id}/{action}").status_code == 403, action
+    assert client.post(f"/posts/{post.id}/comments", data={"body": "hi"}).status_code == 403
+    assert count(Like) == count(Repost) == count(Comment) == count(Notification) == 0
+
+
+def test_artists_cannot_like_their_own_draft(client):
+    ana = person("ana")
+    draft = make_post(ana, "Draft", state=PostState.DRAFT)
+    login(client, "ana")
+    assert client.post(f"/posts/{draft.id}/like").status_code == 403
+    assert client.post(f"/posts/{draft.id}/comments", data={"body": "hi"}).status_code == 403
+    assert count(Like) == count(Comment) == 0

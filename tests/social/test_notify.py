@@ -155,3 +155,22 @@ def test_notifications_need_login_and_page_by_cursor(client):
     assert db.session.scalar(select(func.count()).select_from(Notification)) == 55
     login(client, "ana")
     assert client.get("/notifications?before=nonsense").status_code == 200
+
+
+def test_a_notification_shows_only_what_its_recipient_may_see_now(client):
+    """M3: a reply on a followers-only post no longer shows its caption or the reply to someone
+    who stopped following (or never could see it)."""
+    ana, bob, cyd = person("ana"), person("bob"), person("cyd")
+    actions.follow(bob, ana)
+    post = make_post(ana, "Secret sketch for followers", visibility="followers")
+    mine, _ = actions.comment(bob, post, "Nice hands")
+    actions.comment(ana, post, "Thanks, the reply text", parent=mine)
+    login(client, "bob")
+    html = client.get("/notifications").get_data(as_text=True)
+    assert "Secret sketch" in html and "the reply text" in html  # a follower sees it
+    actions.unfollow(bob, ana)
+    html = client.get("/notifications").get_data(as_text=True)
+    assert "replied to your comment on a post you cannot see now" in html
+    assert "Secret sketch" not in html and "the reply text" not in html
+    assert f"/posts/{post.id}" not in html
+    assert cyd.id not in {n.user_id for n in db.session.scalars(select(Notification))}

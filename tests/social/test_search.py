@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cara.core.extensions import db
-from cara.core.models import Post, SearchTerm, Tag
+from cara.core.models import Post, PostState, SearchTerm, Tag
 from cara.social import actions, search
 from tests.factories import hx, login, make_post, person
 
@@ -106,3 +106,24 @@ def test_reindex_rebuilds_everything(app):
     assert len(search.posts(None, "gam").items) == 1
     result = app.test_cli_runner().invoke(args=["search", "reindex"])
     assert result.exit_code == 0 and "Indexed 2 posts" in result.output
+
+
+def test_tag_suggestions_only_name_tags_on_posts_the_viewer_may_see(app):
+    """Tags used only on hidden posts (draft, held, rejected, followers-only, a private
+    account, a blocking author) are not suggested; one visible post is enough."""
+    ana, eve, viewer = person("ana"), person("eve"), person("viewer")
+    hidden_by = {
+        "tagdraft": {"state": PostState.DRAFT},
+        "tagheld": {"state": PostState.HELD},
+        "tagrejected": {"state": PostState.REJECTED},
+        "tagfollowers": {"visibility": "followers"},
+    }
+    for tag, fields in hidden_by.items():
+        make_post(ana, "x", tags=[tag], **fields)
+    make_post(person("priv", is_private=True), "x", tags=["tagprivate"])
+    make_post(eve, "x", tags=["tagblocked"])
+    actions.block(eve, viewer)
+    make_post(ana, "x", tags=["tagshown"])
+    make_post(ana, "x", tags=["tagshown"], state=PostState.HELD)
+    assert [t.name for t in search.tags(viewer, "ta")] == ["tagshown"]
+    assert [t.name for t in search.tags(None, "#ta")] == ["tagblocked", "tagshown"]

@@ -9,6 +9,7 @@ from cara.core.models import Job, User
 from cara.core.policy import can_change, can_view
 from cara.web.helpers import get_or_404
 from cara.web.htmx import render
+from cara.web.limits import limited
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
@@ -43,6 +44,7 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
+@limited("job")
 def create():
     errors = {}
     if request.method == "POST":

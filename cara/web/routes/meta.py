@@ -9,6 +9,7 @@ from cara import optout
 from cara.core import tasks, text
 from cara.core.extensions import db
 from cara.posting import screening
+from cara.web import limits
 
 bp = Blueprint("meta", __name__)
 
@@ -53,11 +54,14 @@ def healthz():
     if current_app.config["REDIS_URL"]:
         checks["redis"] = _check(lambda: tasks.redis_connection().ping())
     checks["jobs"] = tasks.runner_status()
+    checks["rate_limits"] = limits.storage_status()
     # The AI classifier is optional: "not configured" is healthy, a broken one is not.
     checks["classifier"] = screening.classifier_status()
     healthy = ("ok", "inline", "thread", "not configured")
-    ok = all(c in healthy or c.startswith("rq") for c in checks.values())
-    return jsonify(status="ok" if ok else "error", checks=checks), 200 if ok else 503
+    failing = {name for name, c in checks.items() if c not in healthy and not c.startswith("rq")}
+    # Without Redis the site still serves: jobs wait in the database, limits count in memory.
+    status = "error" if failing - {"redis", "rate_limits"} else "degraded" if failing else "ok"
+    return jsonify(status=status, checks=checks), 503 if status == "error" else 200
 
 
 def _check(probe) -> str:

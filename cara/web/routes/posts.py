@@ -9,6 +9,7 @@ from cara.posting import drafts, processing
 from cara.web import context
 from cara.web.helpers import get_or_404, read_uploads
 from cara.web.htmx import render, wants_fragment
+from cara.web.limits import limited, uploaded_files
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
 
@@ -25,11 +26,13 @@ def _add(post: Post | None):
         read_uploads("images"),
         drafts.upload_limits(cfg),
         cfg["MAX_IMAGES_PER_POST"],
+        cfg["STORAGE_QUOTA_BYTES"],
     )
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
+@limited("upload", cost=uploaded_files)
 def create():
     if request.method == "GET":
         return render_template("posts/new.html", errors=[])
@@ -44,6 +47,7 @@ def create():
 
 @bp.post("/<int:post_id>/images")
 @login_required
+@limited("upload", cost=uploaded_files)
 def add_images(post_id: int):
     post = _post(post_id, change=True)
     if post.state != PostState.DRAFT:

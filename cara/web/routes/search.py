@@ -17,7 +17,7 @@ def index():
     if len(q) > search.QUERY_MAX:
         abort(400, f"Search for at most {search.QUERY_MAX} characters.")
     people = search.people(current_user, q) if q else []
-    tags = search.tags(q) if q else []
+    tags = search.tags(current_user, q) if q else []
     page = search.posts(current_user, q, request.args.get("before"))
     shown = {"q": q, "people": people, "tags": tags, "page": page}
     cards = context.cards(page.items, page.marks)

@@ -15,6 +15,7 @@ from cara.social import actions
 from cara.web import context
 from cara.web.helpers import back, get_or_404, parse_id, user_or_404
 from cara.web.htmx import render, wants_fragment
+from cara.web.limits import limited
 
 bp = Blueprint("social", __name__)
 
@@ -134,6 +135,7 @@ def comments(post_id: int):
 
 @bp.post("/posts/<int:post_id>/comments")
 @login_required
+@limited("comment")
 def add_comment(post_id: int):
     post = _post(post_id)
     if not can_interact(current_user, post):
@@ -193,6 +195,7 @@ def _account_action(username: str, action, *, visible=True, check=None):
 
 @bp.post("/@<username>/follow")
 @login_required
+@limited("follow")
 def follow(username: str):
     return _account_action(username, actions.follow, check=can_follow)
 
@@ -334,14 +337,28 @@ def _report(kind: str, subject_id: int, return_to: str, label: str):
 )
 @bp.route("/jobs/<int:subject_id>/report", methods=["GET", "POST"], defaults={"kind": "job"})
 @login_required
+@limited("report")
 def report(kind: str, subject_id: int):
     _, return_to, label = _subject(kind, subject_id)
     return _report(kind, subject_id, return_to, label)
 
 
+@bp.get("/report")
+@login_required
+def report_by_name():
+    """Report an account by username: the way to report someone whose block hides them."""
+    name = request.args.get("username", "").strip().lstrip("@")
+    if not name:
+        abort(400, "Enter the username of the account to report.")
+    user = _user(name, visible=False)
+    return redirect(url_for("social.report_user", username=user.username), 303)
+
+
 @bp.route("/@<username>/report", methods=["GET", "POST"])
 @login_required
+@limited("report")
 def report_user(username: str):
-    user = _user(username)
+    # Reporting works across a block: the person who blocked you can still be reported.
+    user = _user(username, visible=False)
     return_to = url_for("profiles.view", username=user.username)
     return _report("user", user.id, return_to, f"@{user.username}")
