@@ -4,7 +4,8 @@ isolation) and the Host check's exception for local health probes."""
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g
+from flask import Flask, Response, current_app, g
+from werkzeug.exceptions import SecurityError
 
 # No 'unsafe-inline' or 'unsafe-eval': htmx is configured by a <meta> tag, styles live in one
 # stylesheet, and there is no inline script.
@@ -23,6 +24,14 @@ CSP = "; ".join(
     ]
 )
 HEALTHZ = "/healthz"
+# The answer to a Host not in TRUSTED_HOSTS. Not our templated error page: with no trusted host
+# there is no URL adapter, so the layout's links cannot be built.
+UNTRUSTED_HOST_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Bad request</title></head>
+<body><main><h1>Bad request</h1>
+<p>This server does not serve the site named in the request's Host header.</p></main></body>
+</html>
+"""
 
 
 def hsts(config) -> str | None:
@@ -58,6 +67,10 @@ def _headers(response):
     return response
 
 
+def _untrusted_host(error: SecurityError):
+    return Response(UNTRUSTED_HOST_PAGE, 400, mimetype="text/html")
+
+
 def _local_healthcheck(wsgi_app, host: str):
     """Answer a probe of /healthz from this machine (a container's HEALTHCHECK, `curl
     127.0.0.1:8000/healthz`) whatever Host it sends, as if for BASE_URL's host: TRUSTED_HOSTS
@@ -84,5 +97,6 @@ def _loopback(address: str | None) -> bool:
 
 def init_app(app: Flask) -> None:
     app.after_request(_headers)
+    app.register_error_handler(SecurityError, _untrusted_host)
     if app.config["TRUSTED_HOSTS"]:
         app.wsgi_app = _local_healthcheck(app.wsgi_app, urlsplit(app.config["BASE_URL"]).netloc)
