@@ -56,7 +56,7 @@ def raw_get(port: int, path: str) -> http.client.HTTPResponse:
     return response
 
 
-# --- Headers on every response ------------------------------------------------------------------
+# --- Headers on every response ----------------------------------------------------------------
 
 
 def test_every_response_is_cross_origin_isolated_and_media_can_be_embedded(client):
@@ -94,7 +94,7 @@ def test_hsts_over_https_or_in_production(client, expected):
         ), url
 
 
-# --- Trusted hosts ---------------------------------------------------------------------------------
+# --- Trusted hosts ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("app_config", [PRODUCTION])
@@ -138,7 +138,7 @@ def test_trusted_hosts_from_the_environment_may_be_comma_separated(app, client):
     assert client.get("/", base_url="https://www.art.example").status_code == 200
 
 
-# --- Cookies ---------------------------------------------------------------------------------------
+# --- Cookies ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("app_config", [HTTPS])
@@ -166,7 +166,7 @@ def test_cookies_over_plain_http_keep_their_names(client, make_user):
     assert response.headers["Set-Cookie"].startswith("session=")
 
 
-# --- Through a real server -------------------------------------------------------------------------
+# --- Through a real server --------------------------------------------------------------------
 
 
 def test_static_media_and_pages_send_one_date_and_no_versions(app):
@@ -188,7 +188,7 @@ def test_werkzeugs_own_handler_is_what_sends_versions(app):
     assert "Werkzeug/" in server and "Python/" in server
 
 
-# --- BASE_URL --------------------------------------------------------------------------------------
+# --- BASE_URL ---------------------------------------------------------------------------------
 
 
 def test_development_base_url_follows_the_port_served(_database, monkeypatch, client):
