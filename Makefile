@@ -5,6 +5,8 @@ FLASK   := $(VENV)/bin/flask --app app
 STAMP   := $(VENV)/.installed
 HTMX    := static/vendor/htmx.min.js
 PORT    ?= 5000
+# The app reads PORT too: in development BASE_URL (links in feeds, images, exports) follows it.
+export PORT
 
 .PHONY: setup migrate run test lint lint-deploy worker clean
 
@@ -27,7 +29,7 @@ migrate: setup
 
 run: migrate
 	$(FLASK) demo --if-empty
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	$(PY) -m cara.web.devserver --host 127.0.0.1 --port $(PORT)
 
 worker: migrate
 	$(FLASK) worker

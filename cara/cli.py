@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from PIL import Image
 from sqlalchemy import select
 
+from cara import optout
 from cara.accounts import auth
 from cara.core import tasks
 from cara.core.extensions import db
@@ -21,6 +22,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(sweep_command)
     app.cli.add_command(filter_group)
     app.cli.add_command(hashes_group)
+    app.cli.add_command(crawlers_group)
 
 
 @click.group(help="Manage accounts.")
@@ -254,3 +256,25 @@ def hashes_export(file, fmt):
     with click.open_file(file, "w", encoding="utf-8") as out:
         out.write(text)
     click.echo(f"Exported {count} hashes.", err=True)
+
+
+@click.group("crawlers", help="The AI crawler list (robots.txt and the 403).")
+def crawlers_group():
+    pass
+
+
+@crawlers_group.command("update")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def crawlers_update(file):
+    """Install a newer robots.json from the ai.robots.txt project as this instance's list."""
+    try:
+        added, removed = optout.update_upstream(
+            file.read_text(encoding="utf-8"), current_app.instance_path
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{file}: {exc}. Nothing was changed.") from None
+    blocked = len(optout.crawler_tokens(current_app.instance_path))
+    click.echo(f"Wrote {Path(current_app.instance_path) / optout.INSTANCE_UPSTREAM}.")
+    click.echo(f"Added ({len(added)}): {', '.join(added) or '-'}")
+    click.echo(f"Removed ({len(removed)}): {', '.join(removed) or '-'}")
+    click.echo(f"{blocked} user agents are disallowed in robots.txt and get 403.")

@@ -5,12 +5,16 @@ ai.txt, W3C TDMRep (well-known file, ODRL policy, headers, meta tags) and X-Robo
 noai/noimageai. Enforcement (raises the cost for the rest) is the web layer's, in
 cara/web/optout.py: a 403 for listed AI user agents, per-IP rate limits on media and listings,
 hotlink protection for the largest image and a cap on the largest public size. The crawler list
-is cara/data/ai-crawlers.txt, extended by instance/ai-crawlers.txt. See docs/ai-optout.md.
+is the ai.robots.txt project's (cara/data/), minus search engines, extended by
+instance/ai-crawlers.txt. See docs/ai-optout.md.
 """
 
 import functools
+import json
 import logging
+import os
 import re
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,14 +24,23 @@ from cara.core import text
 
 log = logging.getLogger(__name__)
 
-BUILTIN_LIST = Path(__file__).parent / "data" / "ai-crawlers.txt"
-INSTANCE_LIST = "ai-crawlers.txt"  # in the instance folder; adds to BUILTIN_LIST
-# A robots.txt product token (RFC 9309 allows letters, "_" and "-"; digits and dots occur).
-TOKEN_RE = re.compile(r"[A-Za-z0-9_.-]+")
+DATA = Path(__file__).parent / "data"
+# The ai.robots.txt project's list, as published (source and licence: cara/data/README.md).
+UPSTREAM_LIST = DATA / "ai-robots-txt" / "robots.json"
+# Its search engines and link previewers, which we leave alone.
+NOT_BLOCKED = DATA / "not-blocked.txt"
+INSTANCE_UPSTREAM = "ai-robots.json"  # in the instance folder: a newer robots.json, replaces ours
+INSTANCE_LIST = "ai-crawlers.txt"  # in the instance folder: the admin's additions
+# A user-agent name: robots.txt product tokens (letters, digits, "_", "-", "."), and the "/" and
+# single inner spaces some agents' names carry ("iaskspider/2.0", "Kangaroo Bot").
+TOKEN_RE = re.compile(r"[A-Za-z0-9_./-]+(?: [A-Za-z0-9_./-]+)*")
 
 ROBOTS_TAGS = "noai, noimageai"
 CONTENT_SIGNAL = "search=yes, ai-train=no, ai-input=no"
 POLICY_PATH = "/.well-known/tdm-policy.json"
+# TDMRep (Final Community Group Report), section "JSON-LD context and identifier of a Policy":
+# the @context MUST be this array of two values.
+TDM_POLICY_CONTEXT = ("http://www.w3.org/ns/odrl.jsonld", "http://www.w3.org/ns/tdmrep.jsonld")
 
 # Private pages, forms and search results: nothing a search engine should keep.
 PRIVATE_PATHS = (
@@ -62,12 +75,27 @@ AI_TXT_TYPES = ("avif", "webp", "jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff
 # --- The crawler list ---------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def _read_tokens(path: str, mtime_ns: int) -> tuple[str, ...]:
-    """Tokens of one list file; cached until the file changes (mtime is part of the key)."""
+def parse_robots_json(data: str) -> tuple[str, ...]:
+    """The agent names of an ai.robots.txt `robots.json`, in file order; ValueError says what is
+    wrong with one that is not."""
+    try:
+        agents = json.loads(data)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(agents, dict) or not agents:
+        raise ValueError("expected a JSON object with one entry per user agent")
+    for name, about in agents.items():
+        if not TOKEN_RE.fullmatch(name):
+            raise ValueError(f"not a user-agent name: {name!r}")
+        if not isinstance(about, dict):
+            raise ValueError(f"{name}: expected an object describing the agent")
+    return tuple(agents)
+
+
+def _list_tokens(data: str, path: str) -> tuple[str, ...]:
+    """Tokens of a one-a-line list; a bad line is logged and skipped."""
     tokens = []
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(data.splitlines(), 1):
         token = line.split("#", 1)[0].strip()
         if not token:
             continue
@@ -78,24 +106,67 @@ def _read_tokens(path: str, mtime_ns: int) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+@functools.lru_cache(maxsize=16)
+def _read_tokens(path: str, stamp: tuple[int, int]) -> tuple[str, ...]:
+    """Tokens of one list file; cached until the file changes (its mtime and size are the key)."""
+    data = Path(path).read_text(encoding="utf-8", errors="replace")
+    if not path.endswith(".json"):
+        return _list_tokens(data, path)
+    try:
+        return parse_robots_json(data)
+    except ValueError as exc:  # hand-edited: fall back to the shipped list, loudly
+        log.warning("%s: %s; using the list cara ships", path, exc)
+        return ()
+
+
 def _tokens_in(path: Path) -> tuple[str, ...]:
     try:
-        mtime = path.stat().st_mtime_ns
+        st = path.stat()
     except OSError:  # no instance list is the normal case
         return ()
-    return _read_tokens(str(path), mtime)
+    return _read_tokens(str(path), (st.st_mtime_ns, st.st_size))
 
 
 def crawler_tokens(instance_path: str | None = None) -> tuple[str, ...]:
-    """Our list, then the admin's additions; duplicates (any case) dropped, order kept."""
+    """The upstream list (the instance's newer copy if there is one) minus the agents we leave
+    alone, then the admin's additions; duplicates (any case) dropped, order kept."""
     instance = Path(instance_path or current_app.instance_path)
+    upstream = _tokens_in(instance / INSTANCE_UPSTREAM) or _tokens_in(UPSTREAM_LIST)
+    spared = {t.lower() for t in _tokens_in(NOT_BLOCKED)}
+    # The admin's additions come last and may block a spared agent.
+    candidates = [t for t in upstream if t.lower() not in spared]
+    candidates += _tokens_in(instance / INSTANCE_LIST)
     seen: set[str] = set()
     tokens = []
-    for token in _tokens_in(BUILTIN_LIST) + _tokens_in(instance / INSTANCE_LIST):
+    for token in candidates:
         if token.lower() not in seen:
             seen.add(token.lower())
             tokens.append(token)
     return tuple(tokens)
+
+
+def update_upstream(data: str, instance_path: str) -> tuple[list[str], list[str]]:
+    """Install a newer ai.robots.txt `robots.json` (its text) as the instance's copy.
+
+    Validates it first (ValueError, nothing written); returns the agents this adds to and
+    removes from what the site blocks.
+    """
+    parse_robots_json(data)
+    before = crawler_tokens(instance_path)
+    instance = Path(instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    # Written beside the target and renamed: a request never reads half a file.
+    fd, tmp = tempfile.mkstemp(dir=instance, prefix=".ai-robots-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(data)
+    os.replace(tmp, instance / INSTANCE_UPSTREAM)
+    after = crawler_tokens(instance_path)
+    return _missing_from(after, before), _missing_from(before, after)
+
+
+def _missing_from(tokens: Iterable[str], other: Iterable[str]) -> list[str]:
+    known = {t.lower() for t in other}
+    return [t for t in tokens if t.lower() not in known]
 
 
 @functools.lru_cache(maxsize=16)
@@ -177,7 +248,7 @@ def tdm_policy(base_url: str, site_name: str = "cara") -> dict:
     """
     base = base_url.rstrip("/")
     return {
-        "@context": ["http://www.w3.org/ns/odrl.jsonld", {"tdm": "http://www.w3.org/ns/tdmrep#"}],
+        "@context": list(TDM_POLICY_CONTEXT),
         "@type": "Offer",
         "profile": "http://www.w3.org/ns/tdmrep",
         "uid": base + POLICY_PATH,

@@ -31,7 +31,11 @@ SIGNAL_FILES = (
 REQUIRED_AGENTS = """GPTBot ChatGPT-User OAI-SearchBot ClaudeBot Claude-Web anthropic-ai
     Google-Extended GoogleOther Applebot-Extended CCBot Bytespider PerplexityBot
     meta-externalagent FacebookBot Amazonbot cohere-ai Diffbot img2dataset omgili Timpibot
-    YouBot ImagesiftBot""".split()
+    YouBot ImagesiftBot DeepSeekBot TikTokSpider PanguBot LAIONDownloader
+    laion-huggingface-processor imageSpider GoogleOther-Image Google-CloudVertexBot
+    YandexAdditional ICC-Crawler Cotoyogi SBIntuitionsBot""".split()
+# Search engines' own crawlers and link previews: in the upstream list, never blocked.
+SPARED_AGENTS = ("Applebot", "Bravebot", "PetalBot", "facebookexternalhit")
 
 
 def robots(client) -> RobotFileParser:
@@ -113,7 +117,10 @@ def test_tdmrep_reserves_rights_and_points_to_a_served_json_ld_policy(client):
     assert policy_response.status_code == 200
     assert policy_response.mimetype == "application/ld+json"
     policy = json.loads(policy_response.get_data(as_text=True))
-    assert "http://www.w3.org/ns/odrl.jsonld" in policy["@context"]
+    assert policy["@context"] == [
+        "http://www.w3.org/ns/odrl.jsonld",
+        "http://www.w3.org/ns/tdmrep.jsonld",
+    ]  # TDMRep: "MUST be an array of two values"
     assert policy["@type"] == "Offer" and policy["profile"] == "http://www.w3.org/ns/tdmrep"
     assert policy["uid"] == url
     assert policy["permission"][0]["action"] == "tdm:mine"
@@ -201,9 +208,17 @@ def test_browsers_and_search_engines_are_served(client):
         BROWSER,
         "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
         "facebookexternalhit/1.1",
+        "Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4"
+        " Safari/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)",
+        "Mozilla/5.0 (Linux; Android 7.0;) AppleWebKit/537.36 (KHTML, like Gecko) Mobile"
+        " Safari/537.36 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)",
         "",
     ):
         assert client.get("/", headers={"User-Agent": agent}).status_code == 200, agent
+    parser = robots(client)
+    for agent in ("Googlebot", "Bingbot", *SPARED_AGENTS):
+        assert parser.can_fetch(agent, "/"), agent
+    assert not parser.can_fetch("Applebot-Extended", "/")  # Apple's training token
 
 
 @pytest.mark.parametrize(
@@ -212,7 +227,9 @@ def test_browsers_and_search_engines_are_served(client):
         (GPTBOT, "GPTBot"),
         ("GPTBOT", "GPTBot"),
         ("omgili/0.5 +http://omgili.com", "omgili"),
-        ("Omgilibot/0.3", "Omgilibot"),
+        ("Omgilibot/0.3", "omgilibot"),  # as the upstream list spells it
+        ("Mozilla/5.0 (compatible; Kangaroo Bot/1.0)", "Kangaroo Bot"),
+        ("iaskspider/2.0", "iaskspider/2.0"),
         ("Mozilla/5.0 (compatible; GoogleOther)", "GoogleOther"),
         ("Homgilix/1.0", None),  # whole words only
         ("MyGPTBotFan/1.0", None),
@@ -234,14 +251,14 @@ def test_crawler_block_can_be_turned_off(client):
 def test_admin_list_in_the_instance_folder_extends_ours(client, app, tmp_path):
     app.instance_path = str(tmp_path)
     (tmp_path / "ai-crawlers.txt").write_text(
-        "# our additions\nNewAIBot  # seen in the logs\ngptbot\nnot a token\n\n"
+        "# our additions\nNewAIBot  # seen in the logs\ngptbot\nBad<Bot>\n\n"
     )
     parser = robots(client)
     assert not parser.can_fetch("NewAIBot", "/")
     assert not parser.can_fetch("GPTBot", "/")  # ours are kept
     text = client.get("/robots.txt").get_data(as_text=True)
     assert text.count("User-agent: GPTBot") == 1 and "User-agent: gptbot" not in text
-    assert "not a token" not in text
+    assert "Bad<Bot>" not in text
     assert client.get("/", headers={"User-Agent": "NewAIBot/0.1"}).status_code == 403
     assert client.get("/robots.txt", headers={"User-Agent": "NewAIBot/0.1"}).status_code == 200
     # Edits are picked up without a restart.
@@ -360,3 +377,64 @@ def test_the_original_is_not_reachable_through_media_urls(client, make_user):
         response = fetch(client, url)
         assert response.status_code == 404, url
         assert original.read_bytes() not in response.get_data(), url
+
+
+# --- The upstream list and its updates ---------------------------------------------------------
+
+
+def test_shipped_list_is_the_upstream_robots_json_minus_search_engines(app, tmp_path):
+    names = optout.parse_robots_json(optout.UPSTREAM_LIST.read_text(encoding="utf-8"))
+    assert len(names) >= 166 and set(REQUIRED_AGENTS) <= set(names)
+    tokens = optout.crawler_tokens(str(tmp_path))
+    lower = {t.lower() for t in tokens}
+    assert lower == {n.lower() for n in names} - {a.lower() for a in SPARED_AGENTS}
+    assert len(lower) == len(tokens)  # "Meta-ExternalAgent" and "meta-externalagent": one line
+    assert set(SPARED_AGENTS) <= set(names)  # kept apart, not missing
+    readme = (optout.DATA / "README.md").read_text()
+    assert "github.com/ai-robots-txt/ai.robots.txt" in readme and "MIT" in readme
+    assert "MIT License" in (optout.UPSTREAM_LIST.parent / "LICENSE").read_text()
+
+
+def test_admin_list_can_block_a_spared_agent(app, tmp_path):
+    (tmp_path / "ai-crawlers.txt").write_text("PetalBot\n")
+    assert "PetalBot" in optout.crawler_tokens(str(tmp_path))
+
+
+def _robots_json(*names: str) -> str:
+    return json.dumps({name: {"operator": "x", "function": "y"} for name in names})
+
+
+def test_crawlers_update_installs_a_newer_list_and_prints_the_changes(app, client, tmp_path):
+    app.instance_path = str(tmp_path / "instance")
+    source = tmp_path / "robots.json"
+    source.write_text(_robots_json("GPTBot", "BrandNewAIBot", "Applebot"))
+    result = app.test_cli_runner().invoke(args=["crawlers", "update", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "Added (1): BrandNewAIBot" in result.output
+    assert "ClaudeBot" in result.output.split("Removed", 1)[1]  # no longer in the new list
+    assert (tmp_path / "instance" / "ai-robots.json").read_text() == source.read_text()
+    assert optout.crawler_tokens() == ("GPTBot", "BrandNewAIBot")  # Applebot still spared
+    assert client.get("/", headers={"User-Agent": "BrandNewAIBot/1"}).status_code == 403
+    assert "User-agent: BrandNewAIBot" in client.get("/robots.txt").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not JSON"),
+        ("[]", "one entry per user agent"),
+        ("{}", "one entry per user agent"),
+        ('{"Bad:Name": {}}', "not a user-agent name"),
+        ('{"GoodBot": "text"}', "expected an object"),
+    ],
+)
+def test_crawlers_update_refuses_a_bad_file_and_changes_nothing(app, tmp_path, content, message):
+    app.instance_path = str(tmp_path / "instance")
+    source = tmp_path / "robots.json"
+    source.write_text(content)
+    before = optout.crawler_tokens()
+    result = app.test_cli_runner().invoke(args=["crawlers", "update", str(source)])
+    assert result.exit_code == 1
+    assert message in result.output and "Nothing was changed" in result.output
+    assert not (tmp_path / "instance" / "ai-robots.json").exists()
+    assert optout.crawler_tokens() == before

@@ -4,6 +4,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # Secrets shorter than this are refused in production.
 MIN_SECRET_LENGTH = 32
@@ -29,7 +30,9 @@ class Defaults:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # token lives as long as the session
     SITE_NAME = "cara"
-    BASE_URL = "http://127.0.0.1:5000"  # absolute URLs in images, mails and feeds
+    # Absolute URLs in images, mails and feeds. Required in production; in development the
+    # server's own address, on the port in PORT (`PORT=8000 make run`), 5000 by default.
+    BASE_URL: str | None = None
     # Reverse proxies in front of the app (nginx, Caddy: 1). Their X-Forwarded-For is trusted
     # for the client address that rate limits count by; 0 trusts nothing.
     PROXY_COUNT = 0
@@ -83,6 +86,14 @@ class Defaults:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_STORAGE_OPTIONS: dict = {"socket_connect_timeout": 1, "socket_timeout": 1}
 
+    # Security in production (docs/deploy.md, "Security"). HSTS is sent when PRODUCTION is on or
+    # BASE_URL is https; HSTS_PRELOAD adds includeSubDomains and preload (hstspreload.org's
+    # terms: only once every subdomain serves HTTPS). TRUSTED_HOSTS (Flask's): requests for
+    # other hosts get 400; in production it defaults to BASE_URL's host.
+    HSTS_MAX_AGE = 63_072_000  # two years, what the preload list asks for
+    HSTS_PRELOAD = False
+    TRUSTED_HOSTS: list[str] | None = None
+
 
 def _coerce(value: str):
     """Env values are strings; accept JSON literals (numbers, true/false, lists) too."""
@@ -129,8 +140,36 @@ def load_config(app, test_config: dict | None = None) -> None:
                 f"PRODUCTION is on but SECRET_KEY is missing or shorter than {MIN_SECRET_LENGTH} "
                 "characters: set CARA_SECRET_KEY to a long random value."
             )
-    elif not cfg["SECRET_KEY"]:
-        cfg["SECRET_KEY"] = _instance_secret(instance)
+        if not cfg["BASE_URL"]:
+            raise RuntimeError(
+                "PRODUCTION is on but BASE_URL is not set: set CARA_BASE_URL to the site's "
+                "public address (https://art.example); links in images, feeds and mails use it."
+            )
+        if cfg["TRUSTED_HOSTS"] is None:
+            cfg["TRUSTED_HOSTS"] = [urlsplit(cfg["BASE_URL"]).hostname]
+    if isinstance(cfg["TRUSTED_HOSTS"], str):  # CARA_TRUSTED_HOSTS=a.example,b.example
+        cfg["TRUSTED_HOSTS"] = [h.strip() for h in cfg["TRUSTED_HOSTS"].split(",") if h.strip()]
+    else:
+        if not cfg["SECRET_KEY"]:
+            cfg["SECRET_KEY"] = _instance_secret(instance)
+        # The development server's own address, on the port it is started on.
+        cfg["BASE_URL"] = cfg["BASE_URL"] or f"http://127.0.0.1:{os.environ.get('PORT', 5000)}"
+    if cfg["BASE_URL"].startswith("https://"):
+        _host_cookies(cfg)
+
+
+def _host_cookies(cfg) -> None:
+    """Over HTTPS, the __Host- prefix: the browser keeps the cookie only if it is Secure, for
+    Path=/ and without Domain, so no subdomain or plain-http page can set or shadow it."""
+    cfg["SESSION_COOKIE_SECURE"] = cfg["REMEMBER_COOKIE_SECURE"] = True
+    cfg["SESSION_COOKIE_DOMAIN"] = cfg["REMEMBER_COOKIE_DOMAIN"] = None
+    cfg["SESSION_COOKIE_PATH"] = cfg["REMEMBER_COOKIE_PATH"] = "/"
+    for key, name in (
+        ("SESSION_COOKIE_NAME", "session"),
+        ("REMEMBER_COOKIE_NAME", "remember_token"),
+    ):
+        name = cfg.get(key) or name
+        cfg[key] = name if name.startswith("__Host-") else "__Host-" + name
 
 
 def _instance_secret(instance: Path) -> str:

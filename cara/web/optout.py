@@ -14,6 +14,7 @@ from cara.optout import (
     ai_crawler,
     policy_url,
 )
+from cara.web import security
 
 # --- Per request --------------------------------------------------------------------------
 
@@ -70,6 +71,11 @@ def guard_derivative(media, name: str) -> None:
         if _foreign_referer():
             abort(403, description="This image can be seen on this site; it is not for embedding.")
         g.optout_vary_referer = True  # a shared cache must not hand our copy to other sites
+        # Browsers also refuse it to other sites' pages when no Referer is sent.
+        security.resource_policy("same-site")
+    else:
+        # Smaller renditions may be embedded: feed readers and link previews show them.
+        security.resource_policy("cross-origin")
     _mark_noindex(media.post.author if media.post is not None else None)
 
 

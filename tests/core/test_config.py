@@ -39,7 +39,14 @@ def test_production_refuses_missing_or_short_secret(tmp_path, secret):
 
 
 def test_production_cookies_are_secure(tmp_path):
-    app = create_app({"PRODUCTION": True, "SECRET_KEY": "s" * 40, "MEDIA_DIR": str(tmp_path)})
+    app = create_app(
+        {
+            "PRODUCTION": True,
+            "SECRET_KEY": "s" * 40,
+            "MEDIA_DIR": str(tmp_path),
+            "BASE_URL": "https://art.example",
+        }
+    )
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
 
 
