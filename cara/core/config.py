@@ -61,6 +61,11 @@ class Defaults:
     MAX_PUBLIC_WIDTH = 2048
     MEDIA_RATE_LIMIT = "600 per minute; 10000 per hour"
     LISTING_RATE_LIMIT = "120 per minute; 2000 per hour"
+    # Leaving with your data (docs/accounts.md): how long an export's download link lives,
+    # how often an account may ask for a new one, and how long an email-change link is valid.
+    EXPORT_EXPIRY_SECONDS = 7 * 24 * 3600
+    EXPORT_COOLDOWN_SECONDS = 3600
+    EMAIL_CHANGE_MAX_AGE = 24 * 3600
 
 
 def _coerce(value: str):

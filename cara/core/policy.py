@@ -6,6 +6,7 @@ from cara.core.extensions import db
 from cara.core.models import (
     Block,
     Comment,
+    Export,
     Follow,
     Job,
     Media,
@@ -48,8 +49,12 @@ def can_view(viewer: User | None, obj) -> bool:
             return obj.id == owner.avatar_media_id and can_view(viewer, owner)
         return can_view(viewer, obj.post)
     if isinstance(obj, User):
-        return not _blocked(viewer, obj)
+        return obj.deleted_at is None and not _blocked(viewer, obj)
+    if isinstance(obj, Export):  # an archive of someone's data: theirs alone
+        return viewer is not None and viewer.id == obj.user_id
     if isinstance(obj, Post):
+        if obj.author.deleted_at is not None:
+            return False
         if _owns(viewer, obj):
             return True
         if obj.state in (PostState.HELD, PostState.REJECTED):
@@ -61,9 +66,9 @@ def can_view(viewer: User | None, obj) -> bool:
         return True
     if isinstance(obj, Comment):
         post = db.session.get(Post, obj.post_id)
-        return can_view(viewer, post) and not _blocked(viewer, obj.author)
+        return can_view(viewer, post) and can_view(viewer, obj.author)
     if isinstance(obj, Job):
-        return not _blocked(viewer, db.session.get(User, obj.owner_id))
+        return can_view(viewer, db.session.get(User, obj.owner_id))
     raise TypeError(f"no view policy for {type(obj).__name__}")
 
 
@@ -138,6 +143,12 @@ def _block_ids(viewer: User) -> list:
     ]
 
 
+def present(user_id):
+    """SQL: the account in column `user_id` is not deleted. A deleted account's profile, posts,
+    comments and jobs disappear for everyone the moment it is deleted, before the purge job."""
+    return user_id.not_in(select(User.id).where(User.deleted_at.is_not(None)))
+
+
 def blocked_either_way(viewer: User):
     """Ids of users `viewer` blocks or is blocked by (the SQL form of `blocked`)."""
     return union(*_block_ids(viewer))
@@ -161,10 +172,12 @@ def visible(viewer: User | None, moderator: bool = False) -> list:
     """
     viewer = signed_in(viewer)
     public = and_(Post.visibility == Visibility.PUBLIC, User.is_private.is_(False))
+    present = User.deleted_at.is_(None)  # the author's row is joined: no subquery needed
     if viewer is None:
-        return [Post.state == PostState.PUBLISHED, public]
+        return [Post.state == PostState.PUBLISHED, public, present]
     hidden = Post.author_id.not_in(hidden_authors(viewer))
     if moderator and viewer.is_moderator:
-        return [Post.state.in_([PostState.PUBLISHED, PostState.HELD, PostState.REJECTED]), hidden]
+        states = [PostState.PUBLISHED, PostState.HELD, PostState.REJECTED]
+        return [Post.state.in_(states), hidden, present]
     audience = or_(public, Post.author_id == viewer.id, Post.author_id.in_(followed_ids(viewer)))
-    return [Post.state == PostState.PUBLISHED, audience, hidden]
+    return [Post.state == PostState.PUBLISHED, audience, hidden, present]

@@ -292,7 +292,7 @@ def comments(viewer, post: Post) -> list[Thread]:
         select(Comment)
         .join(Comment.author)
         .options(contains_eager(Comment.author))
-        .where(Comment.post_id == post.id)
+        .where(Comment.post_id == post.id, policy.present(Comment.author_id))
     )
     if (viewer := policy.signed_in(viewer)) is not None:
         stmt = stmt.where(Comment.author_id.not_in(policy.hidden_authors(viewer)))
@@ -309,6 +309,7 @@ def comments(viewer, post: Post) -> list[Thread]:
 
 def _people(viewer, stmt, sort, before: str | None, limit: int) -> pagination.Page:
     """A page of users from `stmt` (a select of User), most recent `sort` first."""
+    stmt = stmt.where(policy.present(User.id))
     if (viewer := policy.signed_in(viewer)) is not None:
         stmt = stmt.where(User.id.not_in(policy.blocked_either_way(viewer)))
     return pagination.keyset(stmt, (sort, User.id), pagination.time_key(before), limit)

@@ -43,7 +43,7 @@ from cara.core.models import (
     utcnow,
 )
 from cara.core.pagination import Page, decode_key, encode_cursor, keyset, time_key
-from cara.core.policy import followed_ids, hidden_authors, signed_in, visible
+from cara.core.policy import followed_ids, hidden_authors, present, signed_in, visible
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def following(viewer: User, before: str | None = None, limit: int = PAGE_SIZE) -
     # followed account before sorting (40 ms at 100k posts instead of 3).
     authors = union(sources, select(literal(me, Integer)))
     own = select(Post.id.label("post_id"), Post.published_at.label("at")).where(
-        Post.state == PostState.PUBLISHED, Post.author_id.in_(authors)
+        Post.state == PostState.PUBLISHED, Post.author_id.in_(authors), present(Post.author_id)
     )
     if key:
         own = own.where(
@@ -196,6 +196,7 @@ def following(viewer: User, before: str | None = None, limit: int = PAGE_SIZE) -
             Post.state == PostState.PUBLISHED,
             Post.visibility == Visibility.PUBLIC,
             User.is_private.is_(False),
+            present(Post.author_id),
             Post.author_id != me,
             Post.author_id.not_in(sources),
             Post.author_id.not_in(hidden_authors(viewer)),
