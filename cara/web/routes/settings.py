@@ -173,10 +173,18 @@ def email_confirm_post(token):
 @bp.get("/export")
 @login_required
 def export():
+    return _export_page()
+
+
+def _export_page(status=200):
     row = lifecycle.latest_export(current_user)
     link = lifecycle.download_token(row) if row is not None else None
-    page = render_template("settings/export.html", export=row, token=link, form=EmptyForm())
-    return _private(current_app.make_response(page))
+    hours = current_app.config["EXPORT_EXPIRY_SECONDS"] // 3600
+    lifetime = f"{hours // 24} days" if hours >= 48 else f"{hours} hours"
+    page = render_template(
+        "settings/export.html", export=row, token=link, form=EmptyForm(), expires_in=lifetime
+    )
+    return _private(current_app.make_response((page, status)))
 
 
 @bp.post("/export")
@@ -187,13 +195,7 @@ def export_request():
     row, error = lifecycle.request_export(current_user._get_current_object())
     if row is None:
         flash(error, "error")
-        page = render_template(
-            "settings/export.html",
-            export=lifecycle.latest_export(current_user),
-            token=None,
-            form=EmptyForm(),
-        )
-        return _private(current_app.make_response((page, 429)))
+        return _export_page(429)
     flash("Your export is being prepared. We will tell you when it is ready.", "info")
     return redirect(url_for("settings.export"), 303)
 
