@@ -127,15 +127,22 @@ def _private(response):
 @login_required
 def email():
     form = EmailChangeForm()
-    if form.validate_on_submit():
-        message, errors = email_change.request_change(
-            current_user._get_current_object(), form.email.data, form.password.data
-        )
-        if not errors:
-            flash(message, "success")
-            return redirect(url_for("settings.index"), 303)
-        add_errors(form, errors)
-    return _page(422, email_form=form)
+    if not form.validate_on_submit():
+        return _page(422, email_form=form)
+    message, errors = email_change.request_change(
+        current_user._get_current_object(), form.email.data, form.password.data
+    )
+    return _outcome(form, "email_form", errors, message, "success")
+
+
+def _outcome(form, name: str, errors: dict, message: str, category: str, to="settings.index"):
+    """Flash `message` and redirect when there are no errors; else the settings page again,
+    each error beside its field of the form called `name`."""
+    if not errors:
+        flash(message, category)
+        return redirect(url_for(to), 303)
+    add_errors(form, errors)
+    return _page(422, **{name: form})
 
 
 @bp.post("/email/cancel")
@@ -222,12 +229,10 @@ def export_download(token):
 @login_required
 def delete():
     form = DeleteAccountForm()
-    if form.validate_on_submit():
-        user = current_user._get_current_object()
-        errors = lifecycle.delete_account(user, form.password.data)
-        if not errors:
-            logout_user()
-            flash("Your account is deleted. Your posts and images are being removed.", "info")
-            return redirect(url_for("feed.home"), 303)
-        add_errors(form, errors)
-    return _page(422, delete_form=form)
+    if not form.validate_on_submit():
+        return _page(422, delete_form=form)
+    errors = lifecycle.delete_account(current_user._get_current_object(), form.password.data)
+    if not errors:
+        logout_user()
+    message = "Your account is deleted. Your posts and images are being removed."
+    return _outcome(form, "delete_form", errors, message, "info", to="feed.home")
