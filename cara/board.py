@@ -76,7 +76,7 @@ def listing(
 ) -> feeds.Page:
     """Open jobs, newest first, filtered (`mine`: the viewer's own, closed ones too)."""
     viewer = policy.signed_in(viewer)
-    stmt = select(Job)
+    stmt = select(Job).where(policy.present(Job.owner_id))
     if mine and viewer is not None:
         stmt = stmt.where(Job.owner_id == viewer.id)
     else:

@@ -153,3 +153,35 @@ def write_sidecar(path: Path, **overrides: Any) -> Path:
     sidecar.update(overrides)
     path.write_text(json.dumps({k: v for k, v in sidecar.items() if v is not None}))
     return path
+
+
+class MailServer:
+    """A real SMTP server (aiosmtpd) on a free local port that keeps what it receives."""
+
+    def __init__(self):
+        import socket
+
+        from aiosmtpd.controller import Controller
+
+        with socket.socket() as probe:  # a free port (aiosmtpd cannot be given port 0)
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.messages: list = []
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def start(self) -> int:
+        self.controller.start()
+        return self.port
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def to(self, address: str) -> list:
+        """Messages sent to `address`, oldest first."""
+        return [m for m in self.messages if m["To"] == address]

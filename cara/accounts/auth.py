@@ -115,7 +115,8 @@ def authenticate(login: str, password: str) -> User | None:
         # Spend the same time as a real check so timing does not reveal unknown names.
         check_password_hash(_dummy_hash(), password)
         return None
-    return user if user.check_password(password) else None
+    # A deleted account cannot log in, even before its purge scrubs the password.
+    return user if user.check_password(password) and user.deleted_at is None else None
 
 
 def revoke_sessions(user: User) -> None:

@@ -94,6 +94,12 @@ class Defaults:
     HSTS_PRELOAD = False
     TRUSTED_HOSTS: list[str] | None = None
 
+    # Leaving with your data (docs/accounts.md): how long an export's download link lives,
+    # how often an account may ask for a new one, and how long an email-change link is valid.
+    EXPORT_EXPIRY_SECONDS = 7 * 24 * 3600
+    EXPORT_COOLDOWN_SECONDS = 3600
+    EMAIL_CHANGE_MAX_AGE = 24 * 3600
+
 
 def _coerce(value: str):
     """Env values are strings; accept JSON literals (numbers, true/false, lists) too."""

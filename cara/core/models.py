@@ -135,6 +135,10 @@ class User(UserMixin, db.Model):
     # Moderation: suspended from suspended_at until suspended_until (None: until lifted).
     suspended_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     suspended_until: Mapped[datetime | None] = mapped_column(TZDateTime)
+    # Set when the owner deletes the account: hidden from everyone at once, purged by a job;
+    # the row stays as a tombstone so the username is never given to someone else.
+    deleted_at: Mapped[datetime | None] = mapped_column(TZDateTime, index=True)
+    purged_at: Mapped[datetime | None] = mapped_column(TZDateTime)
 
     posts: Mapped[list[Post]] = relationship(back_populates="author", passive_deletes=True)
 
@@ -533,3 +537,39 @@ class TrendingScore(db.Model):
 
 # Tag feeds look posts up by tag; the primary key (post_id, tag_id) cannot serve that.
 Index("ix_post_tags_tag_id", post_tags.c.tag_id, post_tags.c.post_id)
+
+
+class ExportState(enum.StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class Export(db.Model):
+    """One archive of an account's data (a zip under MEDIA_DIR/exports), built by a job."""
+
+    __tablename__ = "exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    state: Mapped[ExportState] = mapped_column(
+        _enum(ExportState, "export_state"), default=ExportState.PENDING
+    )
+    filename: Mapped[str] = mapped_column(String(80), default="")  # random, set when ready
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(TZDateTime, index=True)
+
+
+class EmailChange(db.Model):
+    """A requested change of address, waiting for the new address to confirm (one per user)."""
+
+    __tablename__ = "email_changes"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    new_email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the mailed token
+    expires_at: Mapped[datetime] = mapped_column(TZDateTime)

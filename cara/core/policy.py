@@ -6,6 +6,7 @@ from cara.core.extensions import db
 from cara.core.models import (
     Block,
     Comment,
+    Export,
     Follow,
     Job,
     Media,
@@ -64,8 +65,12 @@ def can_view(viewer: User | None, obj) -> bool:
             return obj.id == owner.avatar_media_id and can_view(viewer, owner)
         return can_view(viewer, obj.post)
     if isinstance(obj, User):
-        return not _blocked(viewer, obj)
+        return obj.deleted_at is None and not _blocked(viewer, obj)
+    if isinstance(obj, Export):  # an archive of someone's data: theirs alone
+        return viewer is not None and viewer.id == obj.user_id
     if isinstance(obj, Post):
+        if obj.author.deleted_at is not None:
+            return False
         if _owns(viewer, obj):
             return True
         if obj.state in (PostState.HELD, PostState.REJECTED, PostState.REMOVED):
@@ -81,11 +86,11 @@ def can_view(viewer: User | None, obj) -> bool:
         post = db.session.get(Post, obj.post_id)
         if _taken_down(viewer, obj.author, obj.removed_at is not None):
             return False
-        return can_view(viewer, post) and not _blocked(viewer, obj.author)
+        return can_view(viewer, post) and can_view(viewer, obj.author)
     if isinstance(obj, Job):
         owner = db.session.get(User, obj.owner_id)
-        return not (
-            _taken_down(viewer, owner, obj.removed_at is not None) or _blocked(viewer, owner)
+        return not _taken_down(viewer, owner, obj.removed_at is not None) and can_view(
+            viewer, owner
         )
     raise TypeError(f"no view policy for {type(obj).__name__}")
 
@@ -202,6 +207,12 @@ def suspended_ids():
     return select(User.id).where(~not_suspended())
 
 
+def present(user_id):
+    """SQL: the account in column `user_id` is not deleted. A deleted account's profile, posts,
+    comments and jobs disappear for everyone the moment it is deleted, before the purge job."""
+    return user_id.not_in(select(User.id).where(User.deleted_at.is_not(None)))
+
+
 def blocked_either_way(viewer: User):
     """Ids of users `viewer` blocks or is blocked by (the SQL form of `blocked`)."""
     return union(*_block_ids(viewer))
@@ -229,34 +240,44 @@ def visible(viewer: User | None, moderator: bool = False) -> list:
     """
     viewer = signed_in(viewer)
     public = and_(Post.visibility == Visibility.PUBLIC, User.is_private.is_(False))
+    present = User.deleted_at.is_(None)  # the author's row is joined: no subquery needed
     if viewer is None:
-        return [Post.state == PostState.PUBLISHED, public, not_suspended()]
+        return [Post.state == PostState.PUBLISHED, public, not_suspended(), present]
     hidden = Post.author_id.not_in(hidden_authors(viewer))
     if moderator and viewer.is_moderator:
-        return [Post.state.in_([PostState.PUBLISHED, PostState.HELD, PostState.REJECTED]), hidden]
+        states = [PostState.PUBLISHED, PostState.HELD, PostState.REJECTED]
+        return [Post.state.in_(states), hidden, present]
     audience = or_(public, Post.author_id == viewer.id, Post.author_id.in_(followed_ids(viewer)))
-    return [Post.state == PostState.PUBLISHED, audience, hidden, not_suspended()]
+    return [Post.state == PostState.PUBLISHED, audience, hidden, not_suspended(), present]
 
 
 def visible_comments(viewer: User | None) -> list:
     """WHERE clauses (comments joined to their author) for the comments `viewer` may see:
-    not removed and not by a suspended account, unless theirs or the viewer moderates."""
+    not by a deleted account; not removed and not by a suspended account, unless theirs or the
+    viewer moderates."""
     viewer = signed_in(viewer)
+    gone = present(Comment.author_id)
     if _moderator(viewer):
-        return [Comment.author_id.not_in(hidden_authors(viewer))]
+        return [gone, Comment.author_id.not_in(hidden_authors(viewer))]
     shown = and_(Comment.removed_at.is_(None), not_suspended())
     if viewer is None:
-        return [shown]
+        return [gone, shown]
     return [
+        gone,
         or_(shown, Comment.author_id == viewer.id),
         Comment.author_id.not_in(hidden_authors(viewer)),
     ]
 
 
 def visible_jobs(viewer: User | None) -> list:
-    """WHERE clauses on Job for the board: not removed, not by a suspended or blocked account."""
+    """WHERE clauses on Job for the board: not removed, not by a deleted, suspended or blocked
+    account."""
     viewer = signed_in(viewer)
-    clauses = [Job.removed_at.is_(None), Job.owner_id.not_in(suspended_ids())]
+    clauses = [
+        Job.removed_at.is_(None),
+        Job.owner_id.not_in(suspended_ids()),
+        present(Job.owner_id),
+    ]
     if viewer is not None:
         clauses.append(Job.owner_id.not_in(blocked_either_way(viewer)))
     return clauses

@@ -30,3 +30,13 @@ def delete_media_files(media_id: int, original_relative: str | None) -> None:
     shutil.rmtree(derivative_dir(media_id), ignore_errors=True)
     if original_relative:
         original_path(original_relative).unlink(missing_ok=True)
+
+
+def read_original(relative: str) -> bytes:
+    """The bytes of an uploaded original (for the owner's export)."""
+    return original_path(relative).read_bytes()
+
+
+def export_path(name: str) -> Path:
+    """Export archives: instance/media/exports/<random>.zip, never served as static files."""
+    return media_root() / "exports" / name

@@ -307,6 +307,7 @@ def comments(viewer, post: Post) -> list[Thread]:
 
 def _people(viewer, stmt, sort, before: str | None, limit: int) -> pagination.Page:
     """A page of users from `stmt` (a select of User), most recent `sort` first."""
+    stmt = stmt.where(policy.present(User.id))
     if (viewer := policy.signed_in(viewer)) is not None:
         stmt = stmt.where(User.id.not_in(policy.blocked_either_way(viewer)))
     return pagination.keyset(stmt, (sort, User.id), pagination.time_key(before), limit)

@@ -47,6 +47,7 @@ from cara.core.policy import (
     followed_ids,
     hidden_authors,
     not_suspended,
+    present,
     signed_in,
     suspended_ids,
     visible,
@@ -187,7 +188,7 @@ def following(viewer: User, before: str | None = None, limit: int = PAGE_SIZE) -
         sources.where(Follow.followee_id.not_in(suspended_ids())), select(literal(me, Integer))
     )
     own = select(Post.id.label("post_id"), Post.published_at.label("at")).where(
-        Post.state == PostState.PUBLISHED, Post.author_id.in_(authors)
+        Post.state == PostState.PUBLISHED, Post.author_id.in_(authors), present(Post.author_id)
     )
     if key:
         own = own.where(
@@ -205,6 +206,7 @@ def following(viewer: User, before: str | None = None, limit: int = PAGE_SIZE) -
             Post.state == PostState.PUBLISHED,
             Post.visibility == Visibility.PUBLIC,
             User.is_private.is_(False),
+            present(Post.author_id),
             Post.author_id != me,
             Post.author_id.not_in(sources),
             Post.author_id.not_in(hidden_authors(viewer)),

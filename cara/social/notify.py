@@ -1,7 +1,7 @@
 """Notifications: written by notify(), listed grouped, marked read.
 
 Kinds: follow, follow_request, follow_accepted, like, repost, comment, reply, mention,
-moderation (a moderation outcome; its text says what happened).
+moderation (a moderation outcome; its text says what happened), export (an archive is ready).
 """
 
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ KINDS = {
     "reply",
     "mention",
     "moderation",
+    "export",
 }
 # Sent once per actor and subject: liking, unliking and liking again is one notification.
 ONCE = {"follow", "follow_request", "like", "repost"}

@@ -90,7 +90,8 @@ def people(viewer, q: str, limit: int = PEOPLE_MAX) -> list[User]:
     if not q:
         return []
     stmt = select(User).where(
-        or_(_prefix(User.username, q), func.lower(User.display_name).contains(q, autoescape=True))
+        or_(_prefix(User.username, q), func.lower(User.display_name).contains(q, autoescape=True)),
+        policy.present(User.id),
     )
     if (viewer := policy.signed_in(viewer)) is not None:
         stmt = stmt.where(User.id.not_in(policy.blocked_either_way(viewer)))

@@ -69,3 +69,13 @@ class PrivacyForm(FlaskForm):
 
 class DeleteAccountForm(FlaskForm):
     password = PasswordField("Password", [REQUIRED, Length(max=128)])
+
+
+class EmailChangeForm(FlaskForm):
+    """Prefixed ("change-email", "change-password"): the page has other password fields."""
+
+    email = EmailField("New email address", [REQUIRED, Length(max=254)])
+    password = PasswordField("Current password", [REQUIRED, Length(max=128)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="change", **kwargs)

@@ -1,13 +1,25 @@
-"""Account settings: profile, preferences, password, sessions, export, delete."""
+"""Account settings: profile, preferences, password, sessions, email, export, delete."""
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    send_file,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
-from cara.accounts import auth, lifecycle, profiles
+from cara.accounts import auth, email_change, lifecycle, profiles
+from cara.core import storage
 from cara.posting import drafts, processing
 from cara.web.forms import (
     ChangePasswordForm,
     DeleteAccountForm,
+    EmailChangeForm,
+    EmptyForm,
     PrivacyForm,
     ProfileForm,
     add_errors,
@@ -30,6 +42,8 @@ def _forms(**overrides):
         "privacy_form": PrivacyForm(formdata=None, obj=user),
         "password_form": ChangePasswordForm(formdata=None),
         "delete_form": DeleteAccountForm(formdata=None),
+        "email_form": EmailChangeForm(formdata=None),
+        "pending_email": email_change.pending(user),
     }
     forms.update(overrides)
     _choices(forms["privacy_form"])
@@ -103,26 +117,122 @@ def password():
     return _page(422, password_form=form)
 
 
+def _private(response):
+    """Pages and files with the account's own data: never kept by a browser or shared cache."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/email")
+@login_required
+def email():
+    form = EmailChangeForm()
+    if not form.validate_on_submit():
+        return _page(422, email_form=form)
+    message, errors = email_change.request_change(
+        current_user._get_current_object(), form.email.data, form.password.data
+    )
+    return _outcome(form, "email_form", errors, message, "success")
+
+
+def _outcome(form, name: str, errors: dict, message: str, category: str, to="settings.index"):
+    """Flash `message` and redirect when there are no errors; else the settings page again,
+    each error beside its field of the form called `name`."""
+    if not errors:
+        flash(message, category)
+        return redirect(url_for(to), 303)
+    add_errors(form, errors)
+    return _page(422, **{name: form})
+
+
+@bp.post("/email/cancel")
+@login_required
+def email_cancel():
+    if EmptyForm().validate_on_submit():
+        email_change.cancel(current_user._get_current_object())
+        flash("The change of address is cancelled.", "info")
+    return redirect(url_for("settings.index"), 303)
+
+
+# The mailed link opens a page with a button (a GET changes nothing: mail scanners follow
+# links); it works without being logged in, as the token is the proof.
+@bp.get("/email/confirm/<token>")
+def email_confirm(token):
+    change = email_change.change_for_token(token)
+    status = 200 if change else 404
+    page = render_template("settings/email_confirm.html", change=change, form=EmptyForm())
+    return _private(current_app.make_response((page, status)))
+
+
+@bp.post("/email/confirm/<token>")
+def email_confirm_post(token):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    user, error = email_change.confirm(token)
+    if user is None:
+        flash(error, "error")
+        return redirect(url_for("feed.home"), 303)
+    flash(f"Your email address is now {user.email}.", "success")
+    target = "settings.index" if current_user.is_authenticated else "auth.login"
+    return redirect(url_for(target), 303)
+
+
 @bp.get("/export")
 @login_required
 def export():
-    response = jsonify(lifecycle.export(current_user))
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=cara-{current_user.username}.json"
+    return _export_page()
+
+
+def _export_page(status=200):
+    row = lifecycle.latest_export(current_user)
+    link = lifecycle.download_token(row) if row is not None else None
+    hours = current_app.config["EXPORT_EXPIRY_SECONDS"] // 3600
+    lifetime = f"{hours // 24} days" if hours >= 48 else f"{hours} hours"
+    page = render_template(
+        "settings/export.html", export=row, token=link, form=EmptyForm(), expires_in=lifetime
     )
-    return response
+    return _private(current_app.make_response((page, status)))
+
+
+@bp.post("/export")
+@login_required
+def export_request():
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    row, error = lifecycle.request_export(current_user._get_current_object())
+    if row is None:
+        flash(error, "error")
+        return _export_page(429)
+    flash("Your export is being prepared. We will tell you when it is ready.", "info")
+    return redirect(url_for("settings.export"), 303)
+
+
+@bp.get("/export/<token>")
+@login_required
+def export_download(token):
+    row, why = lifecycle.export_for_download(current_user, token)
+    if row is None:
+        if why == "expired":
+            abort(410, description="This download link has expired. Ask for a new export.")
+        abort(404)
+    response = send_file(
+        storage.export_path(row.filename),
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"cara-{current_user.username}-{row.created_at:%Y-%m-%d}.zip",
+        conditional=False,
+    )
+    return _private(response)
 
 
 @bp.post("/delete")
 @login_required
 def delete():
     form = DeleteAccountForm()
-    if form.validate_on_submit():
-        user = current_user._get_current_object()
-        if user.check_password(form.password.data):
-            logout_user()
-            lifecycle.delete(user)
-            flash("Your account and all your posts are deleted.", "info")
-            return redirect(url_for("feed.home"), 303)
-        add_errors(form, {"password": ["That is not your password."]})
-    return _page(422, delete_form=form)
+    if not form.validate_on_submit():
+        return _page(422, delete_form=form)
+    errors = lifecycle.delete_account(current_user._get_current_object(), form.password.data)
+    if not errors:
+        logout_user()
+    message = "Your account is deleted. Your posts and images are being removed."
+    return _outcome(form, "delete_form", errors, message, "info", to="feed.home")
