@@ -53,9 +53,7 @@ def test_held_by_the_filter_is_private_no_store(client, artist, make_post):
     assert client.get(url(post)).headers["Cache-Control"] == "private, no-store"
 
 
-def test_followers_only_and_private_account_images_are_private_no_store(
-    client, artist, make_post
-):
+def test_followers_only_and_private_account_images_are_private_no_store(client, artist, make_post):
     followers = make_post(author=artist, visibility="followers")
     assert client.get(url(followers)).headers["Cache-Control"] == "private, no-store"
     artist.is_private = True
@@ -85,6 +83,7 @@ def test_switching_to_followers_only_renames_every_derivative(client, artist, ma
 def test_renaming_keeps_the_bytes(client, artist, make_post):
     post = make_post(author=artist)
     media = post.media[0]
+
     def kind(r):
         return r["fmt"], r["w"], r.get("sq", False)
 
