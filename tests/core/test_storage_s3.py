@@ -30,6 +30,13 @@ def keys(app) -> set[str]:
     return {obj["Key"] for obj in listed}
 
 
+def first_image(client, post):
+    """(media, name, response) for the post's first derivative."""
+    media = post.media[0]
+    name = media.renditions[0]["name"]
+    return media, name, client.get(f"/media/{media.id}/{name}")
+
+
 def test_upload_is_processed_from_the_bucket_served_and_deleted(client, artist, make_post, app):
     post = make_post(author=artist)
     assert post.state.value == "published"
@@ -63,10 +70,7 @@ def test_upload_is_processed_from_the_bucket_served_and_deleted(client, artist, 
 
 @pytest.mark.parametrize("app_config", [{"MEDIA_SERVE": "presigned"}], indirect=True)
 def test_presigned_urls_for_public_images_only(client, artist, make_post, app):
-    public = make_post(author=artist)
-    media = public.media[0]
-    name = media.renditions[0]["name"]
-    response = client.get(f"/media/{media.id}/{name}")
+    media, name, response = first_image(client, make_post(author=artist))
     assert response.status_code == 302
     location = response.headers["Location"]
     assert f"/pub/{media.id}/{name}" in location and "Signature=" in location
@@ -75,9 +79,7 @@ def test_presigned_urls_for_public_images_only(client, artist, make_post, app):
         assert fetched.read()[:4] == b"RIFF"
 
     hidden = make_post(author=artist, visibility="followers")
-    hidden_media = hidden.media[0]
-    hidden_name = hidden_media.renditions[0]["name"]
-    response = client.get(f"/media/{hidden_media.id}/{hidden_name}")
+    hidden_media, hidden_name, response = first_image(client, hidden)
     assert response.status_code == 200 and "Location" not in response.headers  # streamed
     assert response.headers["Cache-Control"] == "private, no-store"
     assert response.data[:4] == b"RIFF"
@@ -94,9 +96,7 @@ def test_presigned_urls_for_public_images_only(client, artist, make_post, app):
 )
 def test_public_bucket_urls_and_a_switch_to_followers_only(client, artist, make_post, app):
     post = make_post(author=artist)
-    media = post.media[0]
-    name = media.renditions[0]["name"]
-    response = client.get(f"/media/{media.id}/{name}")
+    media, name, response = first_image(client, post)
     assert response.status_code == 302
     assert response.headers["Location"] == f"https://cdn.art.example/pub/{media.id}/{name}"
 
