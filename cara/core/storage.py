@@ -90,9 +90,6 @@ class LocalStorage:
             return response
         return send_file(path, mimetype=mimetype, conditional=True, etag=True)
 
-    def url(self, media_id: int, name: str) -> str | None:
-        return None  # local files have no URL of their own
-
 
 def init_app(app: Flask) -> None:
     """Choose the backend from config; refuse combinations that cannot work at start-up."""
@@ -185,7 +182,7 @@ def redirect_cache_control() -> str:
     return f"public, max-age={int(config['S3_PRESIGN_SECONDS']) // 2}"
 
 
-def url(media_id: int, name: str) -> str | None:
-    """Where a client may fetch a PUBLIC derivative itself (MEDIA_SERVE presigned or
-    public-url), or None. Never call it for a non-public image."""
-    return backend().url(media_id, name) if safe_name(name) else None
+def url(media_id: int, name: str) -> str:
+    """Where a client may fetch a PUBLIC derivative itself (S3 with MEDIA_SERVE presigned or
+    public-url; init_app refuses those modes for local disk). Never for a non-public image."""
+    return backend().url(media_id, name)

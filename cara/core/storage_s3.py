@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 
 from cara.core.storage import MIME, cache_control
 
@@ -154,8 +154,6 @@ class S3Storage:
 
     def send(self, media_id: int, name: str, public: bool, mimetype: str) -> Response | None:
         """Streamed through the app: the only way non-public images leave the bucket."""
-        from flask import request
-
         extra = {}
         if request.if_none_match:
             extra["IfNoneMatch"] = request.headers["If-None-Match"]
