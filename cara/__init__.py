@@ -13,7 +13,7 @@ def create_app(test_config: dict | None = None):
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from cara import cli, web
-    from cara.core import extensions, tasks
+    from cara.core import extensions, storage, tasks
     from cara.core.config import load_config
 
     app = Flask(
@@ -29,6 +29,7 @@ def create_app(test_config: dict | None = None):
     logging.basicConfig(level=logging.INFO)
 
     extensions.init_app(app)
+    storage.init_app(app)
     tasks.init_app(app)
     web.init_app(app)
     cli.register_cli(app)

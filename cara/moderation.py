@@ -40,7 +40,7 @@ from cara.core.models import (
     utcnow,
 )
 from cara.core.text import site_url
-from cara.posting import drafts, known, screening
+from cara.posting import drafts, known, processing, screening
 from cara.social import actions, notify
 
 log = logging.getLogger(__name__)
@@ -277,6 +277,7 @@ def confirm_ai(post: Post, moderator: User, reason: str) -> None:
         text=f"A moderator reviewed your post and confirmed it as AI-generated. Reason: {reason}",
     )
     db.session.commit()
+    processing.follow_visibility(post)  # a published post's public image names must go
 
 
 def clear(post: Post, moderator: User, reason: str = "") -> None:
@@ -293,6 +294,7 @@ def clear(post: Post, moderator: User, reason: str = "") -> None:
     text = "A moderator reviewed your post and published it."
     notify.notify(post.author_id, "moderation", post_id=post.id, text=text)
     db.session.commit()
+    processing.follow_visibility(post)
 
 
 # --- removal for a rule violation (never the AI list) ---------------------------------------
@@ -694,8 +696,8 @@ def evidence_preview(media: Media) -> bytes | None:
     """An appeal image for moderators: decoded and re-encoded (WebP, no metadata), so the
     uploaded bytes themselves are never served. None when the file is gone or unreadable."""
     try:
-        path = storage.original_path(media.original_path)
-        img, _, _ = imaging.load_oriented(path, PREVIEW_SIDE)
+        with storage.original_file(media.original_path) as path:
+            img, _, _ = imaging.load_oriented(path, PREVIEW_SIDE)
     except (OSError, ValueError):  # deleted with the account, or damaged on disk
         return None
     img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "PA", "P") else "RGB")

@@ -159,13 +159,9 @@ class MailServer:
     """A real SMTP server (aiosmtpd) on a free local port that keeps what it receives."""
 
     def __init__(self):
-        import socket
-
         from aiosmtpd.controller import Controller
 
-        with socket.socket() as probe:  # a free port (aiosmtpd cannot be given port 0)
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()  # aiosmtpd cannot be given port 0
         self.messages: list = []
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
@@ -185,3 +181,49 @@ class MailServer:
     def to(self, address: str) -> list:
         """Messages sent to `address`, oldest first."""
         return [m for m in self.messages if m["To"] == address]
+
+
+def start_s3_server():
+    """moto_server (moto[server] from PyPI) in its own process on a free port: a real HTTP S3
+    API for the S3 storage tests. Returns (endpoint URL, stop function)."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(endpoint, timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("moto_server exited at start") from None
+            time.sleep(0.1)
+
+    def stop():
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    return endpoint, stop
+
+
+def s3_client(settings: dict):
+    """A boto3 client for the bucket that app settings (STORAGE='s3') name."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=settings["S3_ENDPOINT_URL"],
+        aws_access_key_id=settings["S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=settings["S3_SECRET_ACCESS_KEY"],
+        region_name=settings["S3_REGION"],
+    )

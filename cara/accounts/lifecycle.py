@@ -80,7 +80,7 @@ def build_export(export_id: int) -> None:
                 archive.writestr(name, json.dumps(data, indent=2, ensure_ascii=False))
             for media in _owned_media(user):
                 # Images are compressed already: store them as they are.
-                data = storage.read_original(media.original_path)
+                data = storage.original_bytes(media.original_path)
                 archive.writestr(_archive_name(media), data, zipfile.ZIP_STORED)
         partial.chmod(0o600)
         partial.replace(path)

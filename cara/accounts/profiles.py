@@ -72,7 +72,7 @@ def update_preferences(user: User, values: dict) -> dict[str, list[str]]:
         return {"licence": ["Choose a licence from the list."]}
     if values["data_mining"] not in DATA_MINING_CHOICES:
         return {"data_mining": ["Choose a reservation from the list."]}
-    rights_before = (user.licence, user.data_mining)
+    rights_before, private_before = (user.licence, user.data_mining), user.is_private
     if user.is_private and not values["is_private"]:
         # A public account has no one to approve: waiting follow requests become follows.
         db.session.execute(
@@ -82,7 +82,10 @@ def update_preferences(user: User, values: dict) -> dict[str, list[str]]:
         setattr(user, key, values[key])
     db.session.commit()
     if (user.licence, user.data_mining) != rights_before:
-        rerender_all(user)
+        rerender_all(user)  # the new names follow the privacy too
+    elif user.is_private != private_before:
+        for post in user.posts:
+            processing.follow_visibility(post)
     return {}
 
 

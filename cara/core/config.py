@@ -100,6 +100,23 @@ class Defaults:
     EXPORT_COOLDOWN_SECONDS = 3600
     EMAIL_CHANGE_MAX_AGE = 24 * 3600
 
+    # Media storage and serving (docs/media.md, docs/deploy.md): STORAGE "local" (MEDIA_DIR) or
+    # "s3" (an S3-compatible bucket shared by every web and worker machine). MEDIA_SERVE: "app"
+    # (the app sends the bytes), "accel" (local: nginx sends them after the app's checks, via
+    # X-Accel-Redirect under MEDIA_ACCEL_PREFIX), "presigned" or "public-url" (s3: public
+    # images are redirected to the bucket; others are always streamed by the app).
+    STORAGE = "local"
+    MEDIA_SERVE = "app"
+    MEDIA_ACCEL_PREFIX = "/_protected_media/"
+    S3_BUCKET: str | None = None
+    S3_ENDPOINT_URL: str | None = None  # unset: AWS; e.g. http://127.0.0.1:9000 for MinIO
+    S3_REGION = "us-east-1"
+    S3_ACCESS_KEY_ID: str | None = None  # unset: boto3's own chain (env, ~/.aws, instance role)
+    S3_SECRET_ACCESS_KEY: str | None = None
+    S3_PREFIX = ""  # e.g. "cara/" to share a bucket
+    S3_PUBLIC_URL: str | None = None  # public-url: the bucket's public base URL (or its CDN's)
+    S3_PRESIGN_SECONDS = 3600
+
 
 def _coerce(value: str):
     """Env values are strings; accept JSON literals (numbers, true/false, lists) too."""

@@ -120,7 +120,7 @@ def add_images(
 def store_original(owner_id: int, upload: Upload, info, **fields) -> Media:
     """Write a validated upload under a random private name; return its (unsaved) Media row."""
     relative = imaging.random_name()
-    imaging.write_private(storage.original_path(relative), upload.data)
+    storage.save_original(relative, upload.data)
     return Media(
         owner_id=owner_id,
         original_name=upload.filename[:255],
@@ -211,7 +211,9 @@ def update(post: Post, form: dict) -> dict[str, list[str]]:
     changed = render_options() != before
     db.session.commit()
     if changed:
-        rerender(post)
+        rerender(post)  # the new names follow the visibility too
+    else:
+        processing.follow_visibility(post)
     return {}
 
 

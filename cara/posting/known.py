@@ -297,10 +297,11 @@ def work_image_of(media: Media) -> Image.Image:
         r for r in media.renditions if r.get("fmt") in ("webp", "jpeg") and not r.get("sq")
     ]
     for rendition in sorted(renditions, key=lambda r: r["w"], reverse=True):
-        path = storage.derivative_path(media.id, rendition["name"])
-        if path is not None and path.is_file():
-            return load_work_image(path)
-    return load_work_image(storage.original_path(media.original_path))
+        with storage.rendition_file(media.id, rendition) as path:
+            if path is not None:
+                return load_work_image(path)
+    with storage.original_file(media.original_path) as path:
+        return load_work_image(path)
 
 
 def load_work_image(path) -> Image.Image:

@@ -15,6 +15,7 @@ from cara.aifilter.signals import Outcome
 from cara.core import storage, tasks, text
 from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Post, PostState, User, utcnow
+from cara.core.policy import can_view
 from cara.posting import screening
 
 log = logging.getLogger(__name__)
@@ -42,71 +43,115 @@ def rights_for(post: Post, author: User) -> imaging.Rights:
     )
 
 
-def content_version(media: Media, rights: imaging.Rights | None, protected: bool) -> str:
-    """Derivative names change whenever their bytes would: new pixels, rights or options."""
-    parts = [media.sha256, repr(rights), protected, media.crop_x, media.crop_y]
+def content_version(
+    media: Media, rights: imaging.Rights | None, protected: bool, public: bool
+) -> str:
+    """Derivative names change whenever their bytes would (new pixels, rights or options) and
+    whenever the image becomes public or stops being public: a shared cache may keep a public
+    name for a year, so a name never outlives the visibility it was made for."""
+    parts = [media.sha256, repr(rights), protected, media.crop_x, media.crop_y, public]
     key = "|".join(map(str, [*parts, imaging.PIPELINE_VERSION]))
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def _options(media: Media) -> tuple[imaging.Rights | None, bool, str]:
-    """(rights, protected, stem) of the derivatives this media should have now."""
+def _options(media: Media) -> tuple[imaging.Rights | None, bool, bool, str]:
+    """(rights, protected, public, stem) of the derivatives this media should have now."""
     post = media.post
     author = db.session.get(User, media.owner_id)
     protected = bool(post and post.protected)
     rights = rights_for(post, author) if post else None
-    return rights, protected, f"{media.id}-{content_version(media, rights, protected)}"
+    public = can_view(None, media)  # anyone, logged out, may see it
+    return (
+        rights,
+        protected,
+        public,
+        f"{media.id}-{content_version(media, rights, protected, public)}",
+    )
 
 
 def process(media: Media) -> None:
     """Derivatives (metadata stripped, rights embedded), hashes and the filter's verdict."""
-    rights, protected, stem = _options(media)
-    out_dir = storage.derivative_dir(media.id)
-    rendition = imaging.make_derivatives(
-        storage.original_path(media.original_path),
-        out_dir,
-        stem,
-        protected=protected,
-        rights=rights,
-    )
-    square = imaging.make_square(
-        rendition.work_image,
-        out_dir,
-        f"{stem}-sq",
-        focus=(media.crop_x, media.crop_y),
-        protected=protected,
-        rights=rights,
-    )
+    rights, protected, public, stem = _options(media)
+    with (
+        storage.original_file(media.original_path) as original,
+        storage.new_derivatives(media.id, public) as out_dir,
+    ):
+        rendition = imaging.make_derivatives(
+            original, out_dir, stem, protected=protected, rights=rights
+        )
+        square = imaging.make_square(
+            rendition.work_image,
+            out_dir,
+            f"{stem}-sq",
+            focus=(media.crop_x, media.crop_y),
+            protected=protected,
+            rights=rights,
+        )
     media.version = stem.partition("-")[2]
     media.width, media.height = rendition.width, rendition.height
     media.placeholder_color = rendition.placeholder_color
-    media.renditions = [_entry(d) for d in rendition.files] + [_entry(square, sq=True)]
-    for old in out_dir.iterdir():  # earlier versions of this image's derivatives
-        if not old.name.startswith(f"{stem}-"):
-            old.unlink(missing_ok=True)
+    files = [_entry(d, public) for d in rendition.files]
+    media.renditions = files + [_entry(square, public, sq=True)]
+    storage.prune_derivatives(media.id, stem)  # earlier versions of this image's derivatives
     if media.post_id is not None:  # post images only: avatars are not art
         screening.check_image(media, rendition.work_image)
 
 
-def _entry(d: imaging.Derivative, sq: bool = False) -> dict:
+def _entry(d: imaging.Derivative, public: bool, sq: bool = False) -> dict:
     entry = {"w": d.width, "h": d.height, "fmt": d.format, "name": d.path.name, "bytes": d.bytes}
-    return {**entry, "sq": True} if sq else entry
+    return _stored({**entry, "sq": True} if sq else entry, public)
+
+
+def _stored(entry: dict, public: bool) -> dict:
+    """The entry marked "pub" when stored as a public image's (S3 keeps those apart)."""
+    entry = {k: v for k, v in entry.items() if k != "pub"}
+    return {**entry, "pub": True} if public else entry
 
 
 def add_avif(media: Media) -> None:
     """AVIF versions of the current derivatives (slow, so a lower-priority job of its own)."""
-    rights, protected, stem = _options(media)
+    rights, protected, public, stem = _options(media)
     if media.state != MediaState.DONE or not media.version or not stem.endswith(media.version):
         return  # changed since: the newer processing run enqueues its own AVIF job
-    files = imaging.make_avif(
-        storage.original_path(media.original_path),
-        storage.derivative_dir(media.id),
-        stem,
-        protected=protected,
-        rights=rights,
-    )
+    with (
+        storage.original_file(media.original_path) as original,
+        storage.new_derivatives(media.id, public) as out_dir,
+    ):
+        files = imaging.make_avif(original, out_dir, stem, protected=protected, rights=rights)
     names = {r["name"] for r in media.renditions}
-    media.renditions = media.renditions + [_entry(d) for d in files if d.path.name not in names]
+    new = [_entry(d, public) for d in files if d.path.name not in names]
+    media.renditions = media.renditions + new
+
+
+def follow_visibility(post: Post) -> None:
+    """After a commit that may change who sees the post (its state, its visibility, its
+    author's privacy), give its processed images the names their visibility calls for."""
+    for media in post.media:
+        _follow_visibility(media)
+
+
+def _follow_visibility(media: Media) -> None:
+    """Same bytes under new names when only the visibility changed (copy, commit, then delete
+    the old names, so a failure loses nothing); a full rerender when more did."""
+    if media.state != MediaState.DONE or not media.version:
+        return  # pending or processing: that run computes the names itself
+    rights, protected, public, stem = _options(media)
+    version = stem.partition("-")[2]
+    if media.version == version:
+        return
+    if media.version != content_version(media, rights, protected, not public):
+        media.state, media.attempts = MediaState.PENDING, 0
+        start_processing(media)
+        return
+    old = f"{media.id}-{media.version}"
+    renamed = []
+    for r in media.renditions:
+        name = stem + r["name"].removeprefix(old)
+        storage.copy_derivative(media.id, r["name"], name, public)
+        renamed.append(_stored({**r, "name": name}, public))
+    media.renditions, media.version = renamed, version
+    db.session.commit()
+    storage.prune_derivatives(media.id, stem)
 
 
 def finish(post: Post) -> None:
@@ -173,6 +218,7 @@ def process_media(media_id: int) -> None:
     media.lease_until = None
     media.error = ""
     db.session.commit()
+    _follow_visibility(media)  # it may have changed while this job ran
     if media.post_id:
         finish_post(media.post_id)
     tasks.enqueue(make_avif, media_id, low=True)
@@ -214,6 +260,7 @@ def finish_post(post_id: int) -> None:
         return
     finish(post)
     db.session.commit()
+    follow_visibility(post)
 
 
 def retry_failed(post: Post) -> None:

@@ -47,7 +47,7 @@ def check_image(media: Media, work_image: Image.Image) -> Verdict:
         media.phash, media.pdq = hashes.phash_hex, hashes.pdq_hex
     except ValueError:  # a thin strip too small to hash: no hash, so no hash match either
         media.phash = media.pdq = None
-    data = storage.original_path(media.original_path).read_bytes()
+    data = storage.original_bytes(media.original_path)
     signals, _ = judge(data, work_image)
     earlier = [s for s in stored_signals(media.verdict) if s.name == CLASSIFIER]
     return store_verdict(media, signals + earlier)
@@ -102,7 +102,7 @@ def _classifier_input(media: Media, model: Classifier) -> Image.Image:
         key=lambda r: r["w"],
     )
     chosen = next((r for r in webp if r["w"] >= model.config.width), webp[-1])
-    with Image.open(storage.derivative_dir(media.id) / chosen["name"]) as img:
+    with storage.rendition_file(media.id, chosen) as path, Image.open(path) as img:
         return img.convert("RGB")
 
 
