@@ -61,6 +61,12 @@ class Defaults:
     MAX_PUBLIC_WIDTH = 2048
     MEDIA_RATE_LIMIT = "600 per minute; 10000 per hour"
     LISTING_RATE_LIMIT = "120 per minute; 2000 per hour"
+    # Admin area (docs/admin.md): defaults of the settings an admin changes in the database.
+    SITE_DESCRIPTION = "A home for human-made art."
+    CONTACT_EMAIL = ""  # shown on the site pages; empty: MAIL_FROM
+    REGISTRATION = "open"  # open, approval, invite or closed
+    CLASSIFIER_HOLD_THRESHOLD: float | None = None  # None: the sidecar's, else 0.9
+    EMAIL_VERIFY_MAX_AGE = 7 * 24 * 3600  # how long a confirmation link works
 
 
 def _coerce(value: str):

@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -129,6 +130,10 @@ class User(UserMixin, db.Model):
     # Bumped to end sessions: every session cookie carries the generation it was made in.
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    # Sign-up (cara.accounts.auth.sign_up) clears these; until both are true the account may
+    # log in but not post or interact (policy.can_participate).
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    approved: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
 
     posts: Mapped[list[Post]] = relationship(back_populates="author", passive_deletes=True)
 
@@ -464,3 +469,31 @@ class TrendingScore(db.Model):
 
 # Tag feeds look posts up by tag; the primary key (post_id, tag_id) cannot serve that.
 Index("ix_post_tags_tag_id", post_tags.c.tag_id, post_tags.c.post_id)
+
+
+class Setting(db.Model):
+    """An instance setting changed in the admin area; it overrides the config default."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Invite(db.Model):
+    """A sign-up link made by an admin: valid until it expires, is used up or revoked."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(43), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    max_uses: Mapped[int] = mapped_column(Integer, default=1)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(TZDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    def usable(self, now: datetime) -> bool:
+        return not self.revoked and self.uses < self.max_uses and now < self.expires_at

@@ -84,9 +84,17 @@ def can_change(viewer: User | None, obj) -> bool:
     raise TypeError(f"no change policy for {type(obj).__name__}")
 
 
+def can_participate(viewer: User | None) -> bool:
+    """May `viewer` post and interact at all? Not before the email address is confirmed and,
+    when sign-ups need approval, an admin approved the account (they may still log in)."""
+    return (
+        viewer is not None and viewer.is_authenticated and viewer.email_verified and viewer.approved
+    )
+
+
 def can_interact(viewer: User | None, post: Post) -> bool:
     """May `viewer` like, bookmark or comment on the post? (Seeing it is enough, when logged in.)"""
-    return viewer is not None and viewer.is_authenticated and can_view(viewer, post)
+    return can_participate(viewer) and can_view(viewer, post)
 
 
 def repostable(post: Post) -> bool:
@@ -100,12 +108,7 @@ def can_repost(viewer: User | None, post: Post) -> bool:
 
 def can_follow(viewer: User | None, user: User) -> bool:
     """Follow anyone but yourself, unless a block stands between you."""
-    return (
-        viewer is not None
-        and viewer.is_authenticated
-        and viewer.id != user.id
-        and not _blocked(viewer, user)
-    )
+    return can_participate(viewer) and viewer.id != user.id and not _blocked(viewer, user)
 
 
 def _owns(viewer: User | None, obj) -> bool:
