@@ -101,10 +101,10 @@ def site_values() -> dict:
 def save_site(admin: User, form: dict) -> dict:
     """Site name, description, contact address and registration mode. Errors by field."""
     values = {
-        "site_name": form.get("site_name", "").strip(),
-        "site_description": form.get("site_description", "").strip(),
-        "contact_email": auth.normalize_email(form.get("contact_email", "")),
-        "registration": form.get("registration", ""),
+        "site_name": (form.get("site_name") or "").strip(),
+        "site_description": (form.get("site_description") or "").strip(),
+        "contact_email": auth.normalize_email(form.get("contact_email") or ""),
+        "registration": form.get("registration") or "",
     }
     errors = {}
     if not 1 <= len(values["site_name"]) <= SITE_NAME_MAX:
@@ -173,10 +173,10 @@ def save_filter(admin: User, form: dict) -> dict:
     (one user-agent token a line, # comments), written to instance/ai-crawlers.txt."""
     errors = {}
     try:
-        hold = _threshold(form.get("hold_threshold", ""))
+        hold = _threshold(form.get("hold_threshold") or "")
     except ValueError:
         errors["hold_threshold"] = ["Enter a number above 0 and at most 1, e.g. 0.9, or nothing."]
-    lines = form.get("crawlers", "").replace("\r\n", "\n").strip().splitlines()
+    lines = (form.get("crawlers") or "").replace("\r\n", "\n").strip().splitlines()
     tokens = [line.split("#", 1)[0].strip() for line in lines]
     bad = [t for t in tokens if t and not optout.TOKEN_RE.fullmatch(t)]
     if bad:
@@ -217,7 +217,7 @@ def create_invite(admin: User, form: dict) -> tuple[Invite | None, dict]:
     errors, numbers = {}, {}
     limits = {"days": INVITE_DAYS_MAX, "max_uses": INVITE_USES_MAX}
     for field, limit in limits.items():
-        raw = str(form.get(field, "")).strip()
+        raw = str(form.get(field) or "").strip()
         if not (raw.isdigit() and 1 <= int(raw) <= limit):
             errors[field] = [f"Enter a whole number from 1 to {limit}."]
         else:

@@ -1,13 +1,13 @@
 """Instance settings an admin changes at run time: rows of the settings table over config defaults.
 
 Every web and worker process reads the table (no process-wide cache, so a change made in one
-gunicorn worker holds in all of them at once); one query per app context, on first use.
+gunicorn worker holds in all of them at once); one query per request, on first use.
 """
 
 import json
 from enum import StrEnum
 
-from flask import current_app, g
+from flask import current_app, g, has_request_context
 from sqlalchemy import select
 
 from cara.core.extensions import db
@@ -32,10 +32,15 @@ CONFIG_KEYS = {
 
 
 def _stored() -> dict:
-    if "cara_settings" not in g:
-        rows = db.session.execute(select(Setting.key, Setting.value)).all()
-        g.cara_settings = {key: json.loads(value) for key, value in rows}
-    return g.cara_settings
+    # Read once per request; outside one (a worker's long-lived app context) on every call,
+    # so a job never works from settings older than itself.
+    if has_request_context() and "cara_settings" in g:
+        return g.cara_settings
+    rows = db.session.execute(select(Setting.key, Setting.value)).all()
+    stored = {key: json.loads(value) for key, value in rows}
+    if has_request_context():
+        g.cara_settings = stored
+    return stored
 
 
 def get(name: str, default=None):

@@ -99,6 +99,4 @@ class InviteForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     username = StringField("Username", [REQUIRED, Length(max=30)])
-    role = SelectField(
-        "Role", choices=[("member", "Member"), ("moderator", "Moderator"), ("admin", "Admin")]
-    )
+    role = SelectField("Role")

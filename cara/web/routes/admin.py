@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from cara import admin
-from cara.core.models import Invite, User, utcnow
+from cara.core.models import Invite, Role, User, utcnow
 from cara.core.policy import can_admin
 from cara.web.forms import (
     EmptyForm,
@@ -126,10 +126,16 @@ def revoke_invite(invite_id: int):
     return redirect(url_for("admin.invites"), 303)
 
 
+def _role_form() -> RoleForm:
+    form = RoleForm()
+    form.role.choices = [(role.value, role.value.capitalize()) for role in Role]
+    return form
+
+
 def _accounts(status=200, form=None):
     return render_template(
         "admin/accounts.html",
-        form=form or RoleForm(),
+        form=form or _role_form(),
         staff=admin.staff(),
         page=admin.pending(request.args.get("after")),
         action=EmptyForm(),
@@ -143,7 +149,7 @@ def accounts():
 
 @bp.post("/accounts/role")
 def set_role():
-    form = RoleForm()
+    form = _role_form()
     if form.validate_on_submit():
         user = admin.find_user(form.username.data)
         error = (
