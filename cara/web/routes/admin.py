@@ -52,28 +52,26 @@ def index():
     return _index()
 
 
-@bp.post("/site")
-def site():
-    form = _site_form()
+def _save(form, save, done: str, failed_as: str):
+    """Validate, hand the values to the domain, and go back to the settings page (422 with the
+    errors beside their fields when there are some)."""
     if form.validate_on_submit():
-        errors = admin.save_site(_me(), form.data)
+        errors = save(_me(), form.data)
         if not errors:
-            flash("Site settings saved.", "success")
+            flash(done, "success")
             return redirect(url_for("admin.index"), 303)
         add_errors(form, errors)
-    return _index(422, site_form=form)
+    return _index(422, **{failed_as: form})
+
+
+@bp.post("/site")
+def site():
+    return _save(_site_form(), admin.save_site, "Site settings saved.", "site_form")
 
 
 @bp.post("/filter")
 def filter_settings():
-    form = FilterForm()
-    if form.validate_on_submit():
-        errors = admin.save_filter(_me(), form.data)
-        if not errors:
-            flash("Filter settings saved.", "success")
-            return redirect(url_for("admin.index"), 303)
-        add_errors(form, errors)
-    return _index(422, filter_form=form)
+    return _save(FilterForm(), admin.save_filter, "Filter settings saved.", "filter_form")
 
 
 @bp.route("/pages/<any(about, rules, terms, privacy, copyright):name>", methods=["GET", "POST"])
