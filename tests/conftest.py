@@ -18,7 +18,7 @@ from cara import create_app
 from cara.core.extensions import db
 from cara.core.models import PostState
 from tests import factories
-from tests.support import fresh_postgres
+from tests.support import fresh_postgres, smtp_server
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +99,11 @@ def no_avif(monkeypatch):
     from cara.posting import processing
 
     monkeypatch.setattr(processing, "make_avif", lambda media_id: None)
+
+
+@pytest.fixture
+def smtp(app):
+    """A real local SMTP server the app mails through; yields its Inbox (tests/support.py)."""
+    with smtp_server() as inbox:
+        app.config.update(MAIL_SERVER=inbox.host, MAIL_PORT=inbox.port, MAIL_USE_TLS=False)
+        yield inbox

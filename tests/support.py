@@ -155,32 +155,51 @@ def write_sidecar(path: Path, **overrides: Any) -> Path:
     return path
 
 
-class MailServer:
-    """A real SMTP server (aiosmtpd) on a free local port that keeps what it receives."""
+class Inbox:
+    """What a test SMTP server received: parsed messages, in order."""
 
-    def __init__(self):
-        from aiosmtpd.controller import Controller
-
-        self.port = free_port()  # aiosmtpd cannot be given port 0
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
         self.messages: list = []
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        from email import message_from_bytes, policy
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
+        import email
+        from email import policy
 
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def start(self) -> int:
-        self.controller.start()
-        return self.port
-
-    def stop(self) -> None:
-        self.controller.stop()
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list:
-        """Messages sent to `address`, oldest first."""
         return [m for m in self.messages if m["To"] == address]
+
+    def link(self, address: str, path: str) -> str:
+        """The last link to `path` (e.g. "/verify/") mailed to `address`."""
+        import re
+
+        bodies = [m.get_body().get_content() for m in self.to(address)]
+        found = [u for body in bodies for u in re.findall(r"https?://\S+", body) if path in u]
+        assert found, f"no {path} link mailed to {address}: {bodies}"
+        return found[-1]
+
+
+def smtp_server():
+    """A real SMTP server over TCP on a free loopback port (aiosmtpd, from PyPI); use as a
+    context manager yielding its Inbox."""
+    from contextlib import contextmanager
+
+    from aiosmtpd.controller import Controller
+
+    @contextmanager
+    def running():
+        inbox = Inbox("127.0.0.1", free_port())
+        controller = Controller(inbox, hostname=inbox.host, port=inbox.port)
+        controller.start()
+        try:
+            yield inbox
+        finally:
+            controller.stop()
+
+    return running()
 
 
 def start_s3_server():

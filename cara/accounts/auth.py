@@ -2,18 +2,20 @@
 
 import logging
 import re
+import smtplib
 from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from cara.core import mail, text
+from cara.core import mail, settings, text
 from cara.core.extensions import db, login_manager
-from cara.core.models import Role, User
+from cara.core.models import Invite, Role, User, utcnow
+from cara.core.settings import Registration
 
 log = logging.getLogger(__name__)
 
@@ -78,31 +80,181 @@ def email_errors(email: str) -> list[str]:
     return []
 
 
-def register(username: str, email: str, password: str, *, role: Role = Role.MEMBER):
-    """Create an account. Returns (user, {}) or (None, {field: [messages]})."""
-    username, email = username.strip().lower(), normalize_email(email)
+def _account_errors(username: str, email: str, password: str) -> tuple[dict, User | None]:
+    """Errors by field for a new account (a taken username among them), and the account that
+    already has this email address, if one does. Both arguments are normalized already."""
     errors = {
         "username": username_errors(username),
         "email": email_errors(email),
         "password": password_errors(password, username=username, email=email),
     }
     errors = {field: msgs for field, msgs in errors.items() if msgs}
-    if not errors:
-        taken = db.session.scalars(
-            select(User).where(or_(User.username == username, User.email == email))
-        ).all()
-        if any(u.username == username for u in taken):
-            errors["username"] = ["That username is taken. Please choose another."]
-        elif taken:
-            # Do not reveal that an account exists for this address.
-            errors["email"] = ["This email address cannot be used. Log in or reset your password."]
     if errors:
-        return None, errors
-    user = User(username=username, email=email, display_name=username, role=role)
+        return errors, None
+    taken = db.session.scalars(
+        select(User).where(or_(User.username == username, User.email == email))
+    ).all()
+    if any(u.username == username for u in taken):  # usernames are public anyway
+        return {"username": ["That username is taken. Please choose another."]}, None
+    return {}, next(iter(taken), None)
+
+
+def _new_user(username: str, email: str, password: str, **fields) -> User:
+    user = User(username=username, email=email, display_name=username, **fields)
     user.set_password(password)
     db.session.add(user)
+    return user
+
+
+def register(username: str, email: str, password: str, *, role: Role = Role.MEMBER):
+    """Create an active account (the CLI, the demo). Returns (user, {}) or (None, errors by
+    field). People signing up on the site go through `sign_up`."""
+    username, email = username.strip().lower(), normalize_email(email)
+    errors, owner = _account_errors(username, email, password)
+    if owner is not None:
+        errors["email"] = ["An account already uses this email address."]
+    if errors:
+        return None, errors
+    user = _new_user(username, email, password, role=role)
     db.session.commit()
     return user, {}
+
+
+# --- sign-up on the site: registration modes, invites, email confirmation ------------------
+
+
+class SignupRefused(Exception):
+    """Sign-up is not possible now (closed, or invite-only without a valid invite): a 403."""
+
+
+def valid_invite(code: str | None) -> Invite | None:
+    """The invite with this code, if it can still be used."""
+    if not code:
+        return None
+    invite = db.session.scalar(select(Invite).where(Invite.code == code))
+    return invite if invite is not None and invite.usable(utcnow()) else None
+
+
+def signup_refusal(invite_code: str | None) -> str | None:
+    """Why no one may sign up here now (with this invite code), or None when they may."""
+    mode = settings.registration()
+    if mode == Registration.CLOSED:
+        return "Sign-ups are closed on this site for now."
+    if mode == Registration.INVITE and valid_invite(invite_code) is None:
+        if invite_code:
+            return "That invite link has expired, been used up or been withdrawn."
+        return "Sign-ups on this site are by invitation only: ask for an invite link."
+    return None
+
+
+def _use_invite(code: str) -> bool:
+    """Count one use of the invite, atomically, so concurrent sign-ups never exceed its limit."""
+    done = db.session.execute(
+        update(Invite)
+        .where(
+            Invite.code == code,
+            Invite.revoked.is_(False),
+            Invite.uses < Invite.max_uses,
+            Invite.expires_at > utcnow(),
+        )
+        .values(uses=Invite.uses + 1)
+    )
+    return done.rowcount == 1
+
+
+def sign_up(username: str, email: str, password: str, invite_code: str | None = None) -> dict:
+    """Sign up on the site. Returns errors by field ({} when accepted); raises SignupRefused.
+
+    The answer for an email address that already has an account is the same as for a new one
+    (no account is made, its owner is mailed instead), so sign-up does not reveal who is here.
+    The new account must confirm its address and, in approval mode, wait for an admin.
+    """
+    refusal = signup_refusal(invite_code)
+    if refusal:
+        raise SignupRefused(refusal)
+    username, email = username.strip().lower(), normalize_email(email)
+    errors, owner = _account_errors(username, email, password)
+    if errors:
+        return errors
+    if owner is not None:
+        generate_password_hash(password)  # the time a new account takes, so timing tells nothing
+        mail_quietly(owner.email, *_address_taken_mail(owner))
+        return {}
+    invited = bool(invite_code) and _use_invite(invite_code)
+    if settings.registration() == Registration.INVITE and not invited:
+        db.session.rollback()  # used up by a concurrent sign-up since the check above
+        raise SignupRefused("That invite link has expired, been used up or been withdrawn.")
+    # An invite is an admin's approval given in advance.
+    approved = invited or settings.registration() != Registration.APPROVAL
+    user = _new_user(username, email, password, email_verified=False, approved=approved)
+    db.session.commit()
+    send_verification(user)
+    return {}
+
+
+def _site_name() -> str:
+    return settings.get("site_name")
+
+
+def _address_taken_mail(owner: User) -> tuple[str, str]:
+    site = _site_name()
+    return (
+        f"Someone tried to sign up on {site} with your address",
+        f"Hello {owner.name},\n\nSomeone (maybe you) tried to create a new {site} account "
+        f"with this email address, which already has one: {owner.username}.\n\n"
+        f"If it was you, log in: {text.site_url('/login')}\n"
+        f"Forgot your password? Reset it: {text.site_url('/password/reset')}\n\n"
+        "If it was not you, ignore this message: nothing has changed.\n",
+    )
+
+
+def mail_quietly(to: str, subject: str, body: str) -> None:
+    """Mail without failing the request: the person can ask for the message again."""
+    try:
+        mail.send(to, subject, body)
+    except (OSError, smtplib.SMTPException):
+        log.exception("could not mail %s: %s", to, subject)
+
+
+def _verify_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="verify-email")
+
+
+def verification_link(user: User) -> str:
+    return text.site_url(f"/verify/{_verify_serializer().dumps(user.email)}")
+
+
+def send_verification(user: User) -> None:
+    """Mail the link that confirms the account's address (nothing when it is confirmed)."""
+    if user.email_verified:
+        return
+    site = _site_name()
+    days = current_app.config["EMAIL_VERIFY_MAX_AGE"] // 86400
+    mail_quietly(
+        user.email,
+        f"Confirm your email address for {site}",
+        f"Hello {user.name},\n\nWelcome to {site}! Confirm your address to start posting "
+        f"(the link works for {days} days):\n{verification_link(user)}\n\n"
+        "If you did not sign up, ignore this message.\n",
+    )
+
+
+def verify_email(token: str) -> User | None:
+    """Confirm the address a link was mailed to; the account, or None for a bad or old link."""
+    max_age = current_app.config["EMAIL_VERIFY_MAX_AGE"]
+    try:
+        email = _verify_serializer().loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    user = (
+        db.session.scalar(select(User).where(User.email == email))
+        if isinstance(email, str)
+        else None
+    )
+    if user is not None and not user.email_verified:
+        user.email_verified = True
+        db.session.commit()
+    return user
 
 
 def authenticate(login: str, password: str) -> User | None:

@@ -12,6 +12,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, or_, select, update
 
+from cara.accounts import auth
 from cara.core import policy, storage, tasks, text
 from cara.core.extensions import db
 from cara.core.models import (
@@ -273,11 +274,16 @@ def delete_account(user: User, password: str) -> dict[str, list[str]]:
     enqueue the purge of its files and rows. Returns errors by field."""
     if not user.check_password(password):
         return {"password": ["That is not your password."]}
-    user.deleted_at = tasks.now()
-    user.session_generation += 1
-    db.session.commit()
-    tasks.enqueue(purge, user.id, low=True)
+    remove(user)
     return {}
+
+
+def remove(user: User) -> None:
+    """Delete an account without asking again (its owner confirmed, or an admin refused it
+    while it waited for approval): hidden at once, sessions ended, the purge enqueued."""
+    user.deleted_at = tasks.now()
+    auth.revoke_sessions(user)  # commits
+    tasks.enqueue(purge, user.id, low=True)
 
 
 def purge(user_id: int) -> None:

@@ -117,6 +117,13 @@ class Defaults:
     S3_PUBLIC_URL: str | None = None  # public-url: the bucket's public base URL (or its CDN's)
     S3_PRESIGN_SECONDS = 3600
 
+    # Admin area (docs/admin.md): defaults of the settings an admin changes in the database.
+    SITE_DESCRIPTION = "A home for human-made art."
+    CONTACT_EMAIL = ""  # shown on the site pages; empty: MAIL_FROM
+    REGISTRATION = "open"  # open, approval, invite or closed
+    CLASSIFIER_HOLD_THRESHOLD: float | None = None  # None: the sidecar's, else 0.9
+    EMAIL_VERIFY_MAX_AGE = 7 * 24 * 3600  # how long a confirmation link works
+
 
 def _coerce(value: str):
     """Env values are strings; accept JSON literals (numbers, true/false, lists) too."""

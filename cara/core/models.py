@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -139,6 +140,10 @@ class User(UserMixin, db.Model):
     # the row stays as a tombstone so the username is never given to someone else.
     deleted_at: Mapped[datetime | None] = mapped_column(TZDateTime, index=True)
     purged_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    # Sign-up (cara.accounts.auth.sign_up) clears these; until both are true the account may
+    # log in but not post or interact (policy.can_act).
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    approved: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
 
     posts: Mapped[list[Post]] = relationship(back_populates="author", passive_deletes=True)
 
@@ -573,3 +578,31 @@ class EmailChange(db.Model):
     new_email: Mapped[str] = mapped_column(String(254))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the mailed token
     expires_at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class Setting(db.Model):
+    """An instance setting changed in the admin area; it overrides the config default."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Invite(db.Model):
+    """A sign-up link made by an admin: valid until it expires, is used up or revoked."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(43), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    max_uses: Mapped[int] = mapped_column(Integer, default=1)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(TZDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    def usable(self, now: datetime) -> bool:
+        return not self.revoked and self.uses < self.max_uses and now < self.expires_at

@@ -113,14 +113,22 @@ def can_change(viewer: User | None, obj) -> bool:
 
 
 def can_act(viewer: User | None) -> bool:
-    """Logged in and not suspended: may post, comment, like, follow and report."""
-    return viewer is not None and viewer.is_authenticated and not viewer.is_suspended
+    """May `viewer` post, comment, like, follow and report at all? Logged in, not suspended,
+    the email address confirmed and, when sign-ups need approval, approved by an admin (a
+    waiting account may still log in)."""
+    return (
+        viewer is not None
+        and viewer.is_authenticated
+        and not viewer.is_suspended
+        and viewer.email_verified
+        and viewer.approved
+    )
 
 
 def can_interact(viewer: User | None, post: Post) -> bool:
-    """May `viewer` like, bookmark or comment on the post? Able to act (logged in, not
-    suspended), seeing it, and it is published: a draft, a post in processing or one held for
-    review takes no likes or comments, not even from its artist or a moderator."""
+    """May `viewer` like, bookmark or comment on the post? Able to act, seeing it, and it is
+    published: a draft, a post in processing or one held for review takes no likes or
+    comments, not even from its artist or a moderator."""
     return can_act(viewer) and post.state == PostState.PUBLISHED and can_view(viewer, post)
 
 

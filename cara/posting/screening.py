@@ -7,7 +7,7 @@ The pure filter (cara.aifilter) decides from signals; this module gathers them f
 import logging
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from flask import current_app
@@ -26,7 +26,7 @@ from cara.aifilter.signals import (
     classifier_signal,
     decide,
 )
-from cara.core import storage
+from cara.core import settings, storage
 from cara.core.extensions import db
 from cara.core.models import Media, Post, PostState, Verdict, utcnow
 from cara.posting import known
@@ -61,9 +61,7 @@ def stored_signals(row: Verdict | None) -> list[Signal]:
 
 def store_verdict(media: Media, signals: list[Signal]) -> Verdict:
     """Decide from `signals` (allow list applied) and upsert the image's Verdict row."""
-    loaded = classifier()
-    thresholds = loaded.thresholds() if loaded else Thresholds()
-    verdict = known.apply_allow_list(decide(signals, thresholds), signals)
+    verdict = known.apply_allow_list(decide(signals, thresholds(classifier())), signals)
     row = media.verdict or Verdict(media=media)
     row.decision = verdict.decision
     row.signals = [{**asdict(s), "reason": s in verdict.reasons} for s in signals]
@@ -85,13 +83,20 @@ def classify_post(post: Post) -> None:
         return
     try:
         scores = model.predict([_classifier_input(m, model) for m in todo])
-        signals = [classifier_signal(x, model.thresholds(), model.name) for x in scores]
+        signals = [classifier_signal(x, thresholds(model), model.name) for x in scores]
     except Exception as exc:  # a model failure must not stop publishing: record it instead
         log.exception("classifier failed on post %s", post.id)
         failed = f"Classifier could not run ({type(exc).__name__})"
         signals = [Signal(CLASSIFIER, "unknown", 0.0, failed)] * len(todo)
     for media, signal in zip(todo, signals, strict=True):
         store_verdict(media, [*stored_signals(media.verdict), signal])
+
+
+def thresholds(model: Classifier | None) -> Thresholds:
+    """The admin's hold threshold (cara.core.settings), else the model sidecar's, else 0.9."""
+    base = model.thresholds() if model else Thresholds()
+    hold = settings.hold_threshold()
+    return base if hold is None else replace(base, classifier_hold=hold)
 
 
 def _classifier_input(media: Media, model: Classifier) -> Image.Image:

@@ -5,6 +5,7 @@ from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
     PasswordField,
     SelectField,
     StringField,
@@ -19,6 +20,7 @@ class SignupForm(FlaskForm):
     username = StringField("Username", [REQUIRED, Length(max=30)])
     email = EmailField("Email", [REQUIRED, Length(max=254)])
     password = PasswordField("Password", [REQUIRED, Length(max=128)])
+    invite = HiddenField()
 
 
 class LoginForm(FlaskForm):
@@ -79,3 +81,32 @@ class EmailChangeForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, prefix="change", **kwargs)
+
+
+# --- the admin area (rules in cara.admin) ---------------------------------------------------
+
+
+class SiteForm(FlaskForm):
+    site_name = StringField("Site name", [Length(max=200)])
+    site_description = TextAreaField("Description", [Length(max=2000)])
+    contact_email = EmailField("Contact address", [Length(max=254)])
+    registration = SelectField("Registration")
+
+
+class PageForm(FlaskForm):
+    source = TextAreaField("Text (Markdown)", [Length(max=60_000)])
+
+
+class FilterForm(FlaskForm):
+    hold_threshold = StringField("Classifier hold threshold", [Length(max=20)])
+    crawlers = TextAreaField("Extra AI crawlers", [Length(max=60_000)])
+
+
+class InviteForm(FlaskForm):
+    days = StringField("Valid for (days)", [Length(max=6)], default="7")
+    max_uses = StringField("Number of sign-ups", [Length(max=6)], default="1")
+
+
+class RoleForm(FlaskForm):
+    username = StringField("Username", [REQUIRED, Length(max=30)])
+    role = SelectField("Role")

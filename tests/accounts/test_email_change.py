@@ -26,13 +26,13 @@ def _email(username="ana") -> str:
     return db.session.scalar(select(User.email).filter_by(username=username))
 
 
-def test_the_new_address_confirms_and_the_old_one_is_told(client, mailbox):
+def test_the_new_address_confirms_and_the_old_one_is_told(client, smtp):
     person("ana")
     login(client, "ana")
     response = _ask(client)
     assert response.status_code == 303
-    (confirm,) = mailbox.to("ana@new.example")
-    (notice,) = mailbox.to("ana@example.com")
+    (confirm,) = smtp.to("ana@new.example")
+    (notice,) = smtp.to("ana@example.com")
     assert "ana@new.example" in notice.get_content()
     assert _email() == "ana@example.com"  # nothing changes before the confirmation
     assert "Waiting for" in client.get("/settings").get_data(as_text=True)
@@ -45,25 +45,25 @@ def test_the_new_address_confirms_and_the_old_one_is_told(client, mailbox):
     assert _email() == "ana@example.com"  # opening the link (a mail scanner) changes nothing
     assert client.post(link).status_code == 303
     assert _email() == "ana@new.example"
-    assert len(mailbox.to("ana@example.com")) == 2  # "was changed"
-    assert "is now ana@new.example" in mailbox.to("ana@example.com")[1].get_content()
+    assert len(smtp.to("ana@example.com")) == 2  # "was changed"
+    assert "is now ana@new.example" in smtp.to("ana@example.com")[1].get_content()
 
     assert client.get(link).status_code == 404  # single use
     client.post(link)
     assert _email() == "ana@new.example"
 
 
-def test_the_link_works_without_being_logged_in(client, mailbox):
+def test_the_link_works_without_being_logged_in(client, smtp):
     person("ana")
     login(client, "ana")
     _ask(client)
     client.post("/logout")
-    link = _link(mailbox.to("ana@new.example")[0])
+    link = _link(smtp.to("ana@new.example")[0])
     assert client.post(link).status_code == 303
     assert _email() == "ana@new.example"
 
 
-def test_bad_requests_are_refused_with_a_message(client, mailbox):
+def test_bad_requests_are_refused_with_a_message(client, smtp):
     person("ana")
     login(client, "ana")
     for email, password, message in [
@@ -75,14 +75,14 @@ def test_bad_requests_are_refused_with_a_message(client, mailbox):
         response = _ask(client, email, password)
         assert response.status_code == 422, email
         assert message in response.get_data(as_text=True)
-    assert mailbox.messages == [] and db.session.scalar(select(EmailChange)) is None
+    assert smtp.messages == [] and db.session.scalar(select(EmailChange)) is None
 
 
-def test_the_link_expires(client, mailbox):
+def test_the_link_expires(client, smtp):
     person("ana")
     login(client, "ana")
     _ask(client)
-    link = _link(mailbox.to("ana@new.example")[0])
+    link = _link(smtp.to("ana@new.example")[0])
     row = db.session.scalar(select(EmailChange))
     row.expires_at = tasks.now() - timedelta(seconds=1)
     db.session.commit()
@@ -91,7 +91,7 @@ def test_the_link_expires(client, mailbox):
     assert _email() == "ana@example.com"
 
 
-def test_a_taken_address_gets_the_same_answer_and_its_owner_is_told(client, mailbox):
+def test_a_taken_address_gets_the_same_answer_and_its_owner_is_told(client, smtp):
     person("ana")
     person("bob")
     login(client, "ana")
@@ -99,31 +99,31 @@ def test_a_taken_address_gets_the_same_answer_and_its_owner_is_told(client, mail
     assert taken.status_code == 303
     taken_page = client.get("/settings").get_data(as_text=True)
     assert "We sent a confirmation link to bob@example.com" in taken_page
-    (told,) = mailbox.to("bob@example.com")
+    (told,) = smtp.to("bob@example.com")
     assert "already has an account" in told.get_content()
     assert db.session.scalar(select(EmailChange)) is None
     free = _ask(client, "free@example.com")
     assert free.status_code == taken.status_code
 
 
-def test_uniqueness_is_checked_again_at_confirmation(client, mailbox):
+def test_uniqueness_is_checked_again_at_confirmation(client, smtp):
     person("ana")
     login(client, "ana")
     _ask(client)
     late = person("late")
     late.email = "ana@new.example"  # someone took the address meanwhile
     db.session.commit()
-    link = _link(mailbox.to("ana@new.example")[0])
+    link = _link(smtp.to("ana@new.example")[0])
     client.post(link)
     assert _email() == "ana@example.com"
     assert _email("late") == "ana@new.example"
 
 
-def test_a_pending_change_can_be_cancelled(client, mailbox):
+def test_a_pending_change_can_be_cancelled(client, smtp):
     person("ana")
     login(client, "ana")
     _ask(client)
-    link = _link(mailbox.to("ana@new.example")[0])
+    link = _link(smtp.to("ana@new.example")[0])
     assert client.post("/settings/email/cancel").status_code == 303
     client.post(link)
     assert _email() == "ana@example.com"

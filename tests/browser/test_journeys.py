@@ -43,7 +43,9 @@ def test_sign_up_log_out_and_log_in(page, live):
     page.get_by_label("Email", exact=True).fill(f"{name}@example.com")
     page.get_by_label("Password", exact=True).fill("a long unusual passphrase")
     page.get_by_label("Password", exact=True).press("Enter")
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Check your inbox")).to_be_visible()
+    log_in(page, live, name, "a long unusual passphrase")
+    expect(page.get_by_role("status").filter(has_text="Confirm your email")).to_be_visible()
 
     page.get_by_role("button", name="Log out").click()
     nav = page.get_by_role("navigation", name="Main")

@@ -5,6 +5,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from cara.web.routes import (
+        admin,
         auth,
         feed,
         jobs,
@@ -12,6 +13,7 @@ def register_blueprints(app: Flask) -> None:
         meta,
         moderation,
         notifications,
+        pages,
         posts,
         profiles,
         search,
@@ -24,3 +26,5 @@ def register_blueprints(app: Flask) -> None:
     for module in (social, notifications, search, jobs):  # feeds and the social layer
         app.register_blueprint(module.bp)
     app.register_blueprint(moderation.bp)  # review queue, known hashes, appeals
+    app.register_blueprint(pages.bp)  # about, rules, terms, privacy, copyright
+    app.register_blueprint(admin.bp, url_prefix="/admin")

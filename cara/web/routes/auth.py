@@ -1,15 +1,33 @@
 """Sign up, log in, log out, password reset."""
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
 from cara import moderation
 from cara.accounts import auth
 from cara.core.extensions import limiter
+from cara.core.policy import can_act
 from cara.web.forms import LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm, add_errors
 from cara.web.helpers import safe_next
 
 bp = Blueprint("auth", __name__)
+
+
+# Thanks to this answer for every accepted sign-up, new address or taken (no one learns who has
+# an account), sign-up does not log in: the confirmation link, or logging in, comes next.
+SIGNUP_ANSWER = (
+    "Thanks! Check your inbox: we sent a link to confirm your email address. "
+    "You can log in meanwhile, and post once it is confirmed."
+)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -17,16 +35,61 @@ bp = Blueprint("auth", __name__)
 def signup():
     if current_user.is_authenticated:
         return redirect(url_for("feed.home"))
-    form = SignupForm()
+    form = SignupForm(invite=request.args.get("invite", ""))
+    refusal = auth.signup_refusal(form.invite.data)
+    if refusal:
+        status = 403 if form.is_submitted() else 200
+        return render_template("auth/signup.html", form=form, refusal=refusal), status
     if form.validate_on_submit():
-        user, errors = auth.register(form.username.data, form.email.data, form.password.data)
-        if user:
-            login_user(user)
-            flash(f"Welcome to cara, {user.username}!", "success")
-            return redirect(url_for("feed.home"), 303)
+        try:
+            errors = auth.sign_up(
+                form.username.data, form.email.data, form.password.data, form.invite.data
+            )
+        except auth.SignupRefused as refused:
+            return render_template("auth/signup.html", form=form, refusal=str(refused)), 403
+        if not errors:
+            flash(SIGNUP_ANSWER, "success")
+            return redirect(url_for("auth.login"), 303)
         add_errors(form, errors)
     status = 422 if form.is_submitted() else 200
-    return render_template("auth/signup.html", form=form), status
+    return render_template("auth/signup.html", form=form, refusal=None), status
+
+
+@bp.get("/verify/<token>")
+def verify_email(token: str):
+    user = auth.verify_email(token)
+    if user is None:
+        flash("That confirmation link is invalid or has expired. Log in to get a new one.", "error")
+    else:
+        flash("Your email address is confirmed.", "success")
+    return redirect(
+        url_for("feed.home") if current_user.is_authenticated else url_for("auth.login"), 303
+    )
+
+
+@bp.post("/verify/resend")
+@login_required
+@limiter.limit(lambda: current_app.config["SIGNUP_RATE_LIMIT"])
+def resend_verification():
+    auth.send_verification(current_user)
+    flash(f"We sent a new confirmation link to {current_user.email}.", "info")
+    return redirect(safe_next(request.form.get("next")) or url_for("feed.home"), 303)
+
+
+# What an account that is still waiting (address not confirmed, or not yet approved) may
+# change: its own session and account. Everything else that writes is refused.
+WAITING_MAY_POST = frozenset({"auth", "settings"})
+
+
+@bp.before_app_request
+def waiting_accounts_only_manage_themselves():
+    if request.method in ("GET", "HEAD", "OPTIONS") or not current_user.is_authenticated:
+        return
+    if request.blueprint in WAITING_MAY_POST or can_act(current_user):
+        return
+    if not current_user.email_verified:
+        abort(403, "Confirm your email address first: use the link we mailed you.")
+    abort(403, "Your account is waiting for an admin's approval.")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -1,0 +1,177 @@
+"""The admin area (admins only; everyone else gets a 404): site settings and pages,
+registration and invites, the filter, roles and accounts awaiting approval."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from cara import admin
+from cara.core.models import Invite, Role, User, utcnow
+from cara.core.policy import can_admin
+from cara.web.forms import (
+    EmptyForm,
+    FilterForm,
+    InviteForm,
+    PageForm,
+    RoleForm,
+    SiteForm,
+    add_errors,
+)
+from cara.web.helpers import get_or_404
+
+bp = Blueprint("admin", __name__)
+
+
+@bp.before_request
+def admins_only():
+    if not can_admin(current_user):
+        abort(404)  # the area's existence is not advertised
+
+
+def _me():
+    return current_user._get_current_object()
+
+
+def _site_form(**kw) -> SiteForm:
+    form = SiteForm(**kw)
+    form.registration.choices = list(admin.MODES.items())
+    return form
+
+
+def _index(status=200, site_form=None, filter_form=None):
+    return render_template(
+        "admin/index.html",
+        site_form=site_form or _site_form(data=admin.site_values()),
+        filter_form=filter_form or FilterForm(data=admin.filter_values()),
+        pages=admin.PAGES,
+        pending=admin.pending_count(),
+    ), status
+
+
+@bp.get("/")
+def index():
+    return _index()
+
+
+def _save(form, save, done: str, failed_as: str):
+    """Validate, hand the values to the domain, and go back to the settings page (422 with the
+    errors beside their fields when there are some)."""
+    if form.validate_on_submit():
+        errors = save(_me(), form.data)
+        if not errors:
+            flash(done, "success")
+            return redirect(url_for("admin.index"), 303)
+        add_errors(form, errors)
+    return _index(422, **{failed_as: form})
+
+
+@bp.post("/site")
+def site():
+    return _save(_site_form(), admin.save_site, "Site settings saved.", "site_form")
+
+
+@bp.post("/filter")
+def filter_settings():
+    return _save(FilterForm(), admin.save_filter, "Filter settings saved.", "filter_form")
+
+
+@bp.route("/pages/<any(about, rules, terms, privacy, copyright):name>", methods=["GET", "POST"])
+def page(name: str):
+    form = PageForm(data={"source": admin.page_source(name)})
+    if form.validate_on_submit():
+        errors = admin.save_page(_me(), name, form.source.data or "")
+        if not errors:
+            flash(f"{admin.PAGES[name]} saved.", "success")
+            return redirect(url_for("admin.page", name=name), 303)
+        add_errors(form, errors)
+    status = 422 if form.is_submitted() else 200
+    return render_template("admin/page.html", form=form, name=name, title=admin.PAGES[name]), status
+
+
+def _invites(status=200, form=None, created=None):
+    page = admin.invites(request.args.get("after"))
+    return render_template(
+        "admin/invites.html",
+        form=form or InviteForm(),
+        page=page,
+        created=created,
+        link=admin.invite_link,
+        action=EmptyForm(),
+        now=utcnow(),
+    ), status
+
+
+@bp.get("/invites")
+def invites():
+    return _invites()
+
+
+@bp.post("/invites")
+def create_invite():
+    form = InviteForm()
+    if form.validate_on_submit():
+        invite, errors = admin.create_invite(_me(), form.data)
+        if invite:
+            return _invites(201, created=invite)
+        add_errors(form, errors)
+    return _invites(422, form=form)
+
+
+@bp.post("/invites/<int:invite_id>/revoke")
+def revoke_invite(invite_id: int):
+    if EmptyForm().validate_on_submit():
+        admin.revoke_invite(_me(), get_or_404(Invite, invite_id))
+        flash("Invite withdrawn.", "info")
+    return redirect(url_for("admin.invites"), 303)
+
+
+def _role_form() -> RoleForm:
+    form = RoleForm()
+    form.role.choices = [(role.value, role.value.capitalize()) for role in Role]
+    return form
+
+
+def _accounts(status=200, form=None):
+    return render_template(
+        "admin/accounts.html",
+        form=form or _role_form(),
+        staff=admin.staff(),
+        page=admin.pending(request.args.get("after")),
+        action=EmptyForm(),
+    ), status
+
+
+@bp.get("/accounts")
+def accounts():
+    return _accounts()
+
+
+@bp.post("/accounts/role")
+def set_role():
+    form = _role_form()
+    if form.validate_on_submit():
+        user = admin.find_user(form.username.data)
+        error = (
+            admin.set_role(_me(), user, form.role.data) if user else "No account has that username."
+        )
+        if error is None:
+            flash(f"{user.username} is now {form.role.data}.", "success")
+            return redirect(url_for("admin.accounts"), 303)
+        add_errors(form, {"username": [error]})
+    return _accounts(422, form=form)
+
+
+DECISIONS = {
+    "approve": (admin.approve, "approved"),
+    "reject": (admin.reject, "refused and deleted"),
+}
+
+
+@bp.post("/accounts/<int:user_id>/<any(approve, reject):decision>")
+def decide(user_id: int, decision: str):
+    user = get_or_404(User, user_id)
+    if EmptyForm().validate_on_submit():
+        act, done = DECISIONS[decision]
+        username = user.username  # the row is gone after a rejection
+        act(_me(), user)
+        flash(f"{username}: {done}.", "info")
+    return redirect(url_for("admin.accounts"), 303)
