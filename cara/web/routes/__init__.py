@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
         meta,
         moderation,
         notifications,
+        ops,
         posts,
         profiles,
         search,
@@ -24,3 +25,4 @@ def register_blueprints(app: Flask) -> None:
     for module in (social, notifications, search, jobs):  # feeds and the social layer
         app.register_blueprint(module.bp)
     app.register_blueprint(moderation.bp)  # review queue, known hashes, appeals
+    app.register_blueprint(ops.bp)  # failed jobs; request ids, logs and metrics
