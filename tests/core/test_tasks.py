@@ -12,7 +12,6 @@ import time
 import pytest
 from PIL import Image
 from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from cara.core import storage, tasks
@@ -20,17 +19,12 @@ from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Post, PostState
 from cara.imaging import Limits
 from cara.posting import drafts, processing
-from tests.support import REDIS_URL, REPO, require_service
+from tests.support import REDIS_URL, REPO, empty_redis
 
 
 @pytest.fixture
 def redis_url():
-    try:
-        Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except RedisError as exc:
-        require_service("Redis", f"{REDIS_URL}: {exc}")
-    Redis.from_url(REDIS_URL).flushdb()
-    return REDIS_URL
+    return empty_redis()
 
 
 @pytest.fixture

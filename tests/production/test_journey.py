@@ -15,12 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 from tests.factories import image_bytes
-from tests.support import REDIS_URL, REPO, fresh_postgres, require_service
+from tests.support import REDIS_URL, REPO, empty_redis, fresh_postgres, require_service
 
 POSTGRES = os.environ.get("CARA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TOKEN = "journey-metrics-token-0123456789"
@@ -51,15 +49,11 @@ def csrf(page: str) -> str:
 
 @pytest.fixture
 def services():
-    try:
-        Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except RedisError as exc:
-        require_service("Redis", f"{REDIS_URL}: {exc}")
+    empty_redis()
     try:
         url, drop = fresh_postgres(POSTGRES, "cara_journey")
     except OperationalError as exc:
         require_service("PostgreSQL", f"{POSTGRES}: {exc}")
-    Redis.from_url(REDIS_URL).flushdb()
     yield url
     drop()
 
