@@ -9,7 +9,7 @@ def test_healthz_reports_database_and_job_runner(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     checks = {"database": "ok", "jobs": "inline", "classifier": "not configured"}
-    assert response.json == {"status": "ok", "checks": checks}
+    assert response.json == {"status": "ok", "checks": checks, "queues": {}}
 
 
 def test_healthz_reports_a_broken_database(tmp_path):

@@ -4,7 +4,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cara.core.models import PostState
+from cara.imaging import Limits
+from cara.posting import drafts
 from tests import factories
+from tests.support import REDIS_URL, empty_redis
 
 pytestmark = pytest.mark.usefixtures("no_avif")
 
@@ -90,3 +93,17 @@ def test_every_response_carries_a_request_id(client):
     assert client.get("/healthz", headers={"X-Request-ID": given}).headers["X-Request-ID"] == given
     forged = client.get("/healthz", headers={"X-Request-ID": "<script>"}).headers["X-Request-ID"]
     assert len(forged) == 32
+
+
+@pytest.mark.parametrize("app_config", [{"REDIS_URL": REDIS_URL, "METRICS_TOKEN": TOKEN}])
+def test_queue_depth_comes_from_rq(client, make_user):
+    empty_redis()
+    post, errors = drafts.add_images(
+        make_user(), None, [drafts.Upload("a.png", factories.image_bytes())], Limits(), 10
+    )
+    assert not errors  # enqueued into Redis, no worker runs here
+    assert client.get("/healthz").get_json()["queues"] == {"cara": 1, "cara-low": 0}
+    figures = scrape(client)
+    assert figures[("cara_queue_depth", frozenset({"queue": "cara"}.items()))] == 1
+    assert figures[("cara_redis_up", frozenset())] == 1
+    assert figures[("cara_rq_failed_jobs", frozenset())] == 0
