@@ -67,3 +67,13 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # Worker heartbeats are files touched every second: /dev/shm keeps them off a slow or
 # read-only disk (gunicorn's own advice for containers).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def on_starting(server):
+    """Empty prometheus-client's multiprocess folder (CARA_METRICS_DIR, docs/operations.md):
+    files of workers from an earlier run would otherwise keep adding their counts."""
+    folder = os.environ.get("CARA_METRICS_DIR")
+    if folder:
+        from cara.ops.metrics import reset_dir
+
+        reset_dir(folder)

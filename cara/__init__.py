@@ -7,14 +7,14 @@ else: the web stack is imported by `create_app` only.
 
 def create_app(test_config: dict | None = None):
     """Application factory: config layers, extensions, jobs, the web layer, CLI."""
-    import logging
-
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from cara import cli, web
     from cara.core import extensions, storage, tasks
     from cara.core.config import load_config
+    from cara.ops import logs, metrics
+    from cara.web.routes.ops import log_fields
 
     app = Flask(
         __name__,
@@ -26,7 +26,8 @@ def create_app(test_config: dict | None = None):
     if app.config["PROXY_COUNT"]:
         n = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
-    logging.basicConfig(level=logging.INFO)
+    logs.configure(app.config, log_fields)
+    metrics.init_app(app)
 
     extensions.init_app(app)
     storage.init_app(app)

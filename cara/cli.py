@@ -1,4 +1,5 @@
-"""flask commands: users create / reset-link, demo, worker, sweep, filter check, hashes."""
+"""flask commands: users create / reset-link, demo, worker, sweep, filter check, hashes,
+backup and restore."""
 
 from pathlib import Path
 
@@ -23,6 +24,9 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(filter_group)
     app.cli.add_command(hashes_group)
     app.cli.add_command(crawlers_group)
+
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 @click.group(help="Manage accounts.")
@@ -71,11 +75,22 @@ def demo_command(if_empty):
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst):
-    """Run an RQ worker for background jobs (needs REDIS_URL)."""
+    """Run an RQ worker for background jobs (needs REDIS_URL), with RQ's scheduler for
+    delayed retries and the periodic sweep."""
+    import os
+
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: jobs run inside the web process.")
     conn = tasks.redis_connection()
-    # Pick up whatever a dead worker or a Redis outage left behind, now and every minute.
+    warning = tasks.redis_eviction_warning(conn)
+    if warning:
+        current_app.logger.warning(warning)
+    # Load the classifier before the loop: the first job should not pay for it, and a broken
+    # model is reported at start rather than on the first upload.
+    click.echo(f"classifier: {screening.classifier_status()}")
+    # RQ forks its scheduler; it must not outlive this process (it would hold the lock).
+    os.register_at_fork(after_in_child=tasks.die_with_parent)
+    # Pick up whatever a dead worker or a Redis outage left behind, now and every sweep.
     tasks.sweep_periodically(current_app._get_current_object())
     tasks.Worker([tasks.QUEUE_NAME, tasks.LOW_QUEUE_NAME], connection=conn).work(
         burst=burst, with_scheduler=True, logging_level="INFO"
@@ -278,3 +293,35 @@ def crawlers_update(file):
     click.echo(f"Added ({len(added)}): {', '.join(added) or '-'}")
     click.echo(f"Removed ({len(removed)}): {', '.join(removed) or '-'}")
     click.echo(f"{blocked} user agents are disallowed in robots.txt and get 403.")
+
+
+@click.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def backup_command(dest):
+    """Back up the database and the media into DEST (a new or empty folder), with a manifest
+    of checksums. Safe while the site runs."""
+    from cara.ops import backup
+
+    try:
+        manifest = backup.backup(dest)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    size = sum(f["size"] for f in manifest.files)
+    click.echo(f"Backed up the {manifest.kind} database (revision {manifest.revision}) and "
+               f"{len(manifest.files) - 1} media files, {size:,} bytes, into {dest}.")  # fmt: skip
+
+
+@click.command("restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that holds data.")
+def restore_command(src, force):
+    """Restore a backup made by `backup`: checks every checksum first and refuses a damaged
+    backup, or a database that holds data (without --force), touching nothing."""
+    from cara.ops import backup
+
+    try:
+        manifest = backup.restore(src, force=force)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Restored the backup of {manifest.created_at} (revision {manifest.revision}). "
+               "Run `flask --app app db upgrade` if this code is newer.")  # fmt: skip

@@ -66,6 +66,19 @@ class RedisServer:
             self.proc = None
 
 
+def empty_redis() -> str:
+    """REDIS_URL, flushed (the tests' own database number); skip or fail when unreachable."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except RedisError as exc:
+        require_service("Redis", f"{REDIS_URL}: {exc}")
+    Redis.from_url(REDIS_URL).flushdb()
+    return REDIS_URL
+
+
 def fixture_manifest() -> list[dict[str, str]]:
     """Rows of MANIFEST.csv (file, label, signal, source, license, note)."""
     with open(AI_FILTER_FIXTURES / "MANIFEST.csv", newline="") as f:

@@ -10,7 +10,7 @@ def test_healthz_reports_database_and_job_runner(client):
     assert response.status_code == 200
     checks = {"database": "ok", "jobs": "inline", "classifier": "not configured"}
     checks |= {"rate_limits": "ok"}
-    assert response.json == {"status": "ok", "checks": checks}
+    assert response.json == {"status": "ok", "checks": checks, "queues": {}}
 
 
 def test_healthz_reports_a_broken_database(tmp_path):

@@ -51,7 +51,8 @@ class Defaults:
     # Background jobs: "inline" runs them at once in the request (tests), "thread" in a
     # runner thread of this process; RQ is used whenever REDIS_URL is set.
     TASK_RUNNER = "thread"
-    TASK_LEASE_SECONDS = 300  # a job holding an image longer is presumed dead and re-run
+    # A running job renews its lease every third of it; one not renewed is presumed dead.
+    TASK_LEASE_SECONDS = 30
     # Optional ONNX classifier for the AI filter (docs/moderation.md): the model file and its
     # sidecar JSON (default: the model path with .json); relative paths are in instance/.
     CLASSIFIER_MODEL: str | None = None
@@ -123,6 +124,14 @@ class Defaults:
     REGISTRATION = "open"  # open, approval, invite or closed
     CLASSIFIER_HOLD_THRESHOLD: float | None = None  # None: the sidecar's, else 0.9
     EMAIL_VERIFY_MAX_AGE = 7 * 24 * 3600  # how long a confirmation link works
+
+    # Operations (docs/operations.md): logs as JSON lines or plain text ("auto": JSON when
+    # PRODUCTION); the bearer token that may read /metrics (admins always may); the folder where
+    # prometheus-client's multiprocess mode keeps each gunicorn worker's counts (unset: each
+    # process counts alone, fine for one worker).
+    LOG_FORMAT = "auto"
+    METRICS_TOKEN: str | None = None
+    METRICS_DIR: str | None = None
 
 
 def _coerce(value: str):

@@ -254,6 +254,8 @@ class Media(db.Model):
     crop_y: Mapped[float] = mapped_column(default=0.5)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     byte_size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # original
+    # When processing last finished (ops: the upload-to-done latency in /metrics).
+    processed_at: Mapped[datetime | None] = mapped_column(TZDateTime, index=True)
 
     post: Mapped[Post | None] = relationship(back_populates="media", foreign_keys=[post_id])
     verdict: Mapped[Verdict | None] = relationship(

@@ -118,13 +118,18 @@ def backend() -> LocalStorage:
 
 
 # The local layout, for code and tests that look at the disk itself.
+def media_root() -> Path:
+    """MEDIA_DIR: local media (with S3 storage: only what stays local, such as exports)."""
+    return Path(current_app.config["MEDIA_DIR"])
+
+
 def original_path(relative: str) -> Path:
     """Originals: instance/media/orig/<random>, mode 0600, never served."""
-    return Path(current_app.config["MEDIA_DIR"]) / "orig" / relative
+    return media_root() / "orig" / relative
 
 
 def derivative_dir(media_id: int) -> Path:
-    return Path(current_app.config["MEDIA_DIR"]) / "d" / str(media_id)
+    return media_root() / "d" / str(media_id)
 
 
 def save_original(relative: str, data: bytes) -> None:
@@ -191,4 +196,4 @@ def url(media_id: int, name: str) -> str:
 def export_path(name: str) -> Path:
     """Export archives: MEDIA_DIR/exports/<random>.zip on local disk whatever the backend (an
     archive is built and downloaded on one machine), never served as static files."""
-    return Path(current_app.config["MEDIA_DIR"]) / "exports" / name
+    return media_root() / "exports" / name

@@ -6,8 +6,12 @@ sweepers (registered by the domain, e.g. media processing) re-enqueue work whose
 so a killed worker or a Redis outage loses nothing. This module knows no domain.
 """
 
+import contextlib
+import ctypes
 import logging
+import os
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,12 +19,15 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask, current_app
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.registry import FailedJobRegistry
 
 from cara.core.extensions import db
 
 log = logging.getLogger(__name__)
 
-SWEEP_EVERY_SECONDS = 60
+# With the lease (TASK_LEASE_SECONDS, kept alive by keep_leased while a job runs), this bounds
+# how long work a dead worker held waits: at most a lease plus a sweep.
+SWEEP_EVERY_SECONDS = 15
 QUEUE_NAME = "cara"
 LOW_QUEUE_NAME = "cara-low"
 
@@ -32,6 +39,34 @@ def now() -> datetime:
 def lease() -> timedelta:
     """How long a job may hold its subject before a sweeper hands it to another worker."""
     return timedelta(seconds=current_app.config["TASK_LEASE_SECONDS"])
+
+
+@contextlib.contextmanager
+def keep_leased(renew: Callable[[], None]):
+    """While the block runs, call `renew` (which extends the job's lease) every third of a
+    lease, in a thread with its own session: a long job keeps its lease, while a killed
+    worker's lease lapses quickly so a sweep hands the work on."""
+    app = current_app._get_current_object()
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(app.config["TASK_LEASE_SECONDS"] / 3):
+            with app.app_context():
+                try:
+                    renew()
+                    db.session.commit()
+                except Exception:  # a missed beat is retried; the lease has slack for two
+                    log.warning("could not extend a lease", exc_info=True)
+                finally:
+                    db.session.remove()
+
+    thread = threading.Thread(target=beat, name="cara-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        # Not joined: a beat may be waiting for a row lock this job's transaction holds.
+        stop.set()
 
 
 # Domain modules register what a sweep does (re-enqueue stuck media, finish stuck posts...).
@@ -75,6 +110,16 @@ def redis_connection():
     return Redis.from_url(current_app.config["REDIS_URL"])
 
 
+def queue_depths() -> dict[str, int]:
+    """Jobs waiting, by queue (RQ's queues, or the in-process thread's)."""
+    return current_app.extensions["cara.runner"].depths()
+
+
+def failed_job_count() -> int | None:
+    """Jobs in RQ's failed registries (None without RQ: a thread's failures are only logged)."""
+    return current_app.extensions["cara.runner"].failed()
+
+
 class InlineRunner:
     """Runs each job at once (tests, CLI). Delayed retries are left to the sweeper."""
 
@@ -84,6 +129,12 @@ class InlineRunner:
 
     def status(self):
         return "inline"
+
+    def depths(self):
+        return {}
+
+    def failed(self):
+        return None
 
 
 class ThreadRunner:
@@ -107,6 +158,12 @@ class ThreadRunner:
 
     def status(self):
         return "thread"
+
+    def depths(self):
+        return {"thread": self.jobs.qsize()}
+
+    def failed(self):
+        return None
 
     def _start(self):
         with self.lock:
@@ -150,6 +207,15 @@ class RQRunner:
     def status(self):
         return "rq"
 
+    def depths(self):
+        return {
+            name: self.queue(low).count
+            for name, low in ((QUEUE_NAME, False), (LOW_QUEUE_NAME, True))
+        }
+
+    def failed(self):
+        return sum(FailedJobRegistry(queue=self.queue(low)).count for low in (False, True))
+
 
 class Worker(SimpleWorker):
     """Runs jobs in this process, inside the app context, so models (the ONNX classifier,
@@ -160,6 +226,35 @@ class Worker(SimpleWorker):
             return super().perform_job(job, queue)
         finally:
             db.session.remove()  # each job starts with a fresh session
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def die_with_parent() -> None:
+    """In a forked child (RQ's scheduler process): get SIGTERM when the worker dies, even by
+    SIGKILL, instead of living on as an orphan that holds the scheduler lock. Linux only."""
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: nothing to ask for
+        return
+    if os.getppid() != parent:  # the worker died before the request took effect
+        os._exit(0)
+
+
+def redis_eviction_warning(conn: Redis) -> str | None:
+    """A warning when Redis may evict keys (queued jobs would vanish), else None."""
+    try:
+        policy = conn.config_get("maxmemory-policy").get("maxmemory-policy")
+    except Exception:  # managed Redis services often forbid CONFIG
+        return "could not read Redis's maxmemory-policy; make sure it is noeviction"
+    if policy != "noeviction":
+        return (
+            f"Redis's maxmemory-policy is {policy!r}: under memory pressure it may drop queued "
+            "jobs; set it to noeviction"
+        )
+    return None
 
 
 def sweep_periodically(app: Flask) -> threading.Thread:

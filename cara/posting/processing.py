@@ -209,12 +209,14 @@ def process_media(media_id: int) -> None:
     if media is None:
         return
     try:
-        process(media)
+        with tasks.keep_leased(lambda: _renew(media_id)):
+            process(media)
     except Exception as exc:
         db.session.rollback()
         _retry_or_fail(db.session.get(Media, media_id), exc)
         return
     media.state = MediaState.DONE
+    media.processed_at = utcnow()
     media.lease_until = None
     media.error = ""
     db.session.commit()
@@ -222,6 +224,15 @@ def process_media(media_id: int) -> None:
     if media.post_id:
         finish_post(media.post_id)
     tasks.enqueue(make_avif, media_id, low=True)
+
+
+def _renew(media_id: int) -> None:
+    """Extend the lease of media this worker is still processing."""
+    db.session.execute(
+        update(Media)
+        .where(Media.id == media_id, Media.state == MediaState.PROCESSING)
+        .values(lease_until=tasks.now() + tasks.lease())
+    )
 
 
 def make_avif(media_id: int) -> None:

@@ -12,25 +12,19 @@ import time
 import pytest
 from PIL import Image
 from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from cara.core import storage, tasks
 from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Post, PostState
 from cara.imaging import Limits
-from cara.posting import drafts
-from tests.support import REDIS_URL, REPO, require_service
+from cara.posting import drafts, processing
+from tests.support import REDIS_URL, REPO, empty_redis
 
 
 @pytest.fixture
 def redis_url():
-    try:
-        Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except RedisError as exc:
-        require_service("Redis", f"{REDIS_URL}: {exc}")
-    Redis.from_url(REDIS_URL).flushdb()
-    return REDIS_URL
+    return empty_redis()
 
 
 @pytest.fixture
@@ -77,6 +71,14 @@ def _start_worker(app, *args) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def wait_for(predicate, timeout=60.0):
@@ -148,3 +150,51 @@ def test_redis_outage_loses_nothing(app, make_user):
     db.session.commit()
     assert tasks.sweep() == 1
     assert Redis.from_url(REDIS_URL).llen("rq:queue:cara") == 1
+
+
+@pytest.mark.parametrize("app_config", [{"REDIS_URL": REDIS_URL}])  # the default lease
+def test_killed_worker_recovers_fast_and_leaves_no_scheduler(redis_url, app, make_user):
+    """Issue 12: SIGKILL a real worker mid-job (its pid only, as the OOM killer would), start a
+    new one at once: with the default lease (renewed by a heartbeat while a job runs) the post
+    is published within a lease and a sweep, and no scheduler child of the dead worker lives.
+    Before: 305 s (the 300 s lease) and an orphaned RQ scheduler process."""
+    lease = app.config["TASK_LEASE_SECONDS"]
+    user = make_user()
+    post, errors = drafts.add_images(
+        user, None, [drafts.Upload("big.png", slow_image())], Limits(), max_images=10
+    )
+    assert not errors and not drafts.publish(post, {"alt": {post.media[0].id: "noise"}})
+    media_id, post_id = post.media[0].id, post.id
+
+    with worker(app) as (proc, _):
+        assert wait_for(lambda: db.session.get(Media, media_id).state == MediaState.PROCESSING)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        # The scheduler gets SIGTERM as its parent dies, and stops within its 1 s interval.
+        assert wait_for(lambda: not _group_alive(proc.pid), timeout=5), "scheduler orphaned"
+    started = time.monotonic()
+    with worker(app) as (_, log):
+        limit = lease + tasks.SWEEP_EVERY_SECONDS + 30  # the lease, a sweep, the job itself
+        finished = wait_for(
+            lambda: db.session.get(Post, post_id).state == PostState.PUBLISHED, timeout=limit
+        )
+    print(f"recovery after SIGKILL: {time.monotonic() - started:.1f} s (limit {limit} s)")
+    assert finished, log
+
+
+def test_a_running_job_keeps_its_lease(app, make_user):
+    """The heartbeat renews the lease while the job runs: a sweep in the middle of a job longer
+    than the lease does not hand its image to a second worker."""
+    post, errors = drafts.add_images(
+        make_user(), None, [drafts.Upload("a.png", slow_image())], Limits(), max_images=10
+    )
+    assert not errors
+    media = post.media[0]
+    media.state, media.lease_until = MediaState.PROCESSING, tasks.now()
+    db.session.commit()
+    app.config["TASK_LEASE_SECONDS"] = 1.5
+    with tasks.keep_leased(lambda: processing._renew(media.id)):
+        time.sleep(2)  # longer than the lease it started with
+        db.session.expire_all()
+        assert db.session.get(Media, media.id).lease_until > tasks.now()
+        assert tasks.sweep() == 0

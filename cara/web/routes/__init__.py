@@ -13,6 +13,7 @@ def register_blueprints(app: Flask) -> None:
         meta,
         moderation,
         notifications,
+        ops,
         pages,
         posts,
         profiles,
@@ -28,3 +29,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(moderation.bp)  # review queue, known hashes, appeals
     app.register_blueprint(pages.bp)  # about, rules, terms, privacy, copyright
     app.register_blueprint(admin.bp, url_prefix="/admin")
+    app.register_blueprint(ops.bp)  # failed jobs; request ids, logs and metrics

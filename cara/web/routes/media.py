@@ -10,7 +10,7 @@ from cara.core import storage
 from cara.core.extensions import db
 from cara.core.models import Media
 from cara.core.policy import can_view
-from cara.web import optout
+from cara.web import optout, security
 
 bp = Blueprint("media", __name__)
 
@@ -35,7 +35,8 @@ def derivative(media_id: int, name: str):
     else:
         response = storage.send(media_id, name, stored_public, mimetype) or abort(404)
         response.headers["Cache-Control"] = storage.cache_control(public)
-    # Others may embed public art (the hotlink guard keeps the largest size home); the rest
-    # is for this site's pages only.
-    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin" if public else "same-origin"
+    # Others may embed public art (optout.guard_derivative chose the policy: the largest size
+    # stays home); the rest is for this site's pages only.
+    if not public:
+        security.resource_policy("same-origin")
     return response

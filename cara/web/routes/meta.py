@@ -1,13 +1,19 @@
-"""Machine-facing routes: health check; the AI opt-out signals (robots.txt, ai.txt, TDMRep)."""
+"""Machine-facing routes: health check, metrics; the AI opt-out signals (robots.txt, ai.txt,
+TDMRep)."""
 
+import hmac
 import json
 
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask_login import current_user
+from redis.exceptions import RedisError
 from sqlalchemy import text as sql
 
 from cara import optout
 from cara.core import tasks, text
 from cara.core.extensions import db
+from cara.core.policy import can_admin
+from cara.ops import metrics
 from cara.posting import screening
 from cara.web import limits
 
@@ -55,13 +61,33 @@ def healthz():
         checks["redis"] = _check(lambda: tasks.redis_connection().ping())
     checks["jobs"] = tasks.runner_status()
     checks["rate_limits"] = limits.storage_status()
+    # Queue depth is information, not a verdict: a backlog is slow, not broken.
+    try:
+        queues = tasks.queue_depths()
+    except RedisError:  # the redis check above says so
+        queues = {}
     # The AI classifier is optional: "not configured" is healthy, a broken one is not.
     checks["classifier"] = screening.classifier_status()
     healthy = ("ok", "inline", "thread", "not configured")
     failing = {name for name, c in checks.items() if c not in healthy and not c.startswith("rq")}
     # Without Redis the site still serves: jobs wait in the database, limits count in memory.
     status = "error" if failing - {"redis", "rate_limits"} else "degraded" if failing else "ok"
-    return jsonify(status=status, checks=checks), 503 if status == "error" else 200
+    body = {"status": status, "checks": checks, "queues": queues}
+    return jsonify(body), 503 if status == "error" else 200
+
+
+@bp.get("/metrics")
+def prometheus():
+    """Prometheus text: for admins, or with `Authorization: Bearer <METRICS_TOKEN>`."""
+    token = current_app.config["METRICS_TOKEN"]
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    allowed = bool(token) and hmac.compare_digest(given.encode(), str(token).encode())
+    if not (allowed or can_admin(current_user)):
+        abort(404)
+    body, content_type = metrics.exposition()
+    response = Response(body, content_type=content_type)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _check(probe) -> str:

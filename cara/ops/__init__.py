@@ -1,0 +1,1 @@
+"""Running an instance: backup and restore, logs, health and metrics, failed jobs."""
