@@ -61,6 +61,12 @@ class Defaults:
     MAX_PUBLIC_WIDTH = 2048
     MEDIA_RATE_LIMIT = "600 per minute; 10000 per hour"
     LISTING_RATE_LIMIT = "120 per minute; 2000 per hour"
+    # Sessions, two-factor authentication and login throttling (docs/accounts.md): a session
+    # unused this many days ends; failed passwords per account (LOGIN_RATE_LIMIT counts them
+    # per IP) and wrong two-factor codes per account, Flask-Limiter syntax ("" turns one off).
+    SESSION_IDLE_DAYS = 30
+    ACCOUNT_LOGIN_LIMIT = "10 per 15 minutes"
+    TWO_FACTOR_LIMIT = "5 per 15 minutes"
 
 
 def _coerce(value: str):

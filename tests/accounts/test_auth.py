@@ -58,7 +58,8 @@ def test_signup_rejects_bad_input_with_422_and_keeps_input(
 
 
 def test_password_of_64_characters_is_accepted(client):
-    assert signup(client, password="Zq9!" * 16).status_code == 303
+    password = "violet harbour quietly stitching maps under lantern rain, 42 x"
+    assert len(password) == 64 and signup(client, password=password).status_code == 303
 
 
 def test_username_unique_regardless_of_case_and_email_not_enumerated(client, make_user):
