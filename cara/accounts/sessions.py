@@ -32,7 +32,7 @@ def token_hash(token: str) -> str:
 
 
 def describe_agent(user_agent: str) -> str:
-    """"Firefox on Linux": enough to recognise a device in the list, nothing more kept."""
+    """ "Firefox on Linux": enough to recognise a device in the list, nothing more kept."""
     browser = next((name for name, rx in _BROWSERS if re.search(rx, user_agent)), "")
     system = next((name for name, rx in _SYSTEMS if re.search(rx, user_agent)), "")
     if browser and system:
@@ -86,7 +86,9 @@ def load(token: str, max_idle: timedelta) -> User | None:
 def active(user: User, max_idle: timedelta) -> list[UserSession]:
     """The user's live sessions, most recently seen first (idle ones are deleted)."""
     mine = UserSession.user_id == user.id
-    db.session.execute(delete(UserSession).where(mine, UserSession.last_seen_at < utcnow() - max_idle))
+    db.session.execute(
+        delete(UserSession).where(mine, UserSession.last_seen_at < utcnow() - max_idle)
+    )
     db.session.commit()
     stmt = select(UserSession).where(mine).order_by(UserSession.last_seen_at.desc())
     return list(db.session.scalars(stmt))

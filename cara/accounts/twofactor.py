@@ -81,7 +81,9 @@ def _normalize(code: str) -> str:
 def _use_recovery_code(user: User, code: str) -> bool:
     digest = sessions.token_hash(_normalize(code))
     row = db.session.scalar(
-        select(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash == digest)
+        select(RecoveryCode).where(
+            RecoveryCode.user_id == user.id, RecoveryCode.code_hash == digest
+        )
     )
     if row is None:
         return False
