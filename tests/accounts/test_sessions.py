@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from cara.accounts import sessions
 from cara.core.extensions import db
-from cara.core.models import UserSession, utcnow
+from cara.core.models import User, UserSession, utcnow
 from tests.factories import GOOD, login, person
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -58,11 +58,9 @@ def test_remember_cookie_alone_logs_in_while_the_session_lives(app):
 
 
 def test_cookies_carry_a_random_token_and_only_its_hash_is_stored(app):
-    ana = person("ana")
-    client = browser(app)
-    login(client)
-    row = db.session.scalar(select(UserSession))
-    assert row.user_id == ana.id and len(row.token_hash) == 64
+    client, row = logged_in_session(app)
+    ana = db.session.get(User, row.user_id)
+    assert ana.username == "ana" and len(row.token_hash) == 64
     with client.session_transaction() as s:
         assert sessions.token_hash(s["_user_id"]) == row.token_hash
         assert str(ana.id) != s["_user_id"] and len(s["_user_id"]) >= 40
@@ -117,11 +115,16 @@ def test_log_out_everywhere_deletes_every_session(app):
     assert db.session.scalar(select(UserSession)) is None
 
 
-def test_a_session_unused_for_too_long_ends(app):
+def logged_in_session(app):
+    """A browser logged in as a new account "ana", and its session's row."""
     person("ana")
     client = browser(app)
     login(client)
-    row = db.session.scalar(select(UserSession))
+    return client, db.session.scalar(select(UserSession))
+
+
+def test_a_session_unused_for_too_long_ends(app):
+    client, row = logged_in_session(app)
     row.last_seen_at = utcnow() - timedelta(days=app.config["SESSION_IDLE_DAYS"], minutes=1)
     db.session.commit()
     assert client.get("/settings").status_code == 302
@@ -129,10 +132,7 @@ def test_a_session_unused_for_too_long_ends(app):
 
 
 def test_last_seen_is_written_at_most_every_few_minutes(app):
-    person("ana")
-    client = browser(app)
-    login(client)
-    row = db.session.scalar(select(UserSession))
+    client, row = logged_in_session(app)
     recent = row.last_seen_at - timedelta(minutes=1)
     row.last_seen_at = recent
     db.session.commit()

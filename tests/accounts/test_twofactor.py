@@ -33,6 +33,13 @@ def forget_used_code(user: User) -> None:
     db.session.commit()
 
 
+def password_step(client) -> None:
+    """Log out, then pass the login's first step again: the code is asked for next."""
+    client.post("/logout")
+    response = client.post("/login", data={"login": "ana", "password": GOOD})
+    assert response.headers["Location"] == "/login/code"
+
+
 def code_at(secret: str, steps_ago: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() - 30 * steps_ago)
 
@@ -94,12 +101,10 @@ def test_a_code_from_the_previous_step_is_accepted_for_clock_drift(client):
     ana = person("ana")
     login(client)
     secret, _ = enable(client, ana)
-    client.post("/logout")
-    client.post("/login", data={"login": "ana", "password": GOOD})
+    password_step(client)
     forget_used_code(ana)
     assert client.post("/login/code", data={"code": code_at(secret, 1)}).status_code == 303
-    client.post("/logout")
-    client.post("/login", data={"login": "ana", "password": GOOD})
+    password_step(client)
     assert client.post("/login/code", data={"code": code_at(secret, 3)}).status_code == 422
 
 
@@ -107,12 +112,10 @@ def test_a_recovery_code_logs_in_once(client):
     ana = person("ana")
     login(client)
     _, codes = enable(client, ana)
-    client.post("/logout")
-    client.post("/login", data={"login": "ana", "password": GOOD})
+    password_step(client)
     typed = " " + codes[0].upper().replace("-", " ") + " "  # read off paper, typed loosely
     assert client.post("/login/code", data={"code": typed}).status_code == 303
-    client.post("/logout")
-    client.post("/login", data={"login": "ana", "password": GOOD})
+    password_step(client)
     assert client.post("/login/code", data={"code": codes[0]}).status_code == 422
     assert client.post("/login/code", data={"code": codes[1]}).status_code == 303
     assert db.session.scalar(select(db.func.count(RecoveryCode.id))) == 8
@@ -122,8 +125,7 @@ def test_code_attempts_are_limited_per_account(client, app):
     ana = person("ana")
     login(client)
     secret, _ = enable(client, ana)
-    client.post("/logout")
-    client.post("/login", data={"login": "ana", "password": GOOD})
+    password_step(client)
     limit = int(app.config["TWO_FACTOR_LIMIT"].split()[0])
     assert limit == 5
     codes = [client.post("/login/code", data={"code": "999999"}).status_code for _ in range(6)]
@@ -172,6 +174,5 @@ def test_malformed_codes_are_refused_not_errors(client, field):
     ana = person("ana")
     login(client)
     enable(client, ana)
-    client.post("/logout")
-    client.post("/login", data={"login": "ana", "password": GOOD})
+    password_step(client)
     assert client.post("/login/code", data={"code": field}).status_code == 422
