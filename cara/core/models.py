@@ -144,6 +144,14 @@ class User(UserMixin, db.Model):
     def get_id(self) -> str | None:
         return self.session_token
 
+    def __eq__(self, other) -> bool:
+        """The same account (UserMixin compares get_id, which is now the session's token)."""
+        if not isinstance(other, User):
+            return NotImplemented
+        return self is other or (self.id is not None and self.id == other.id)
+
+    __hash__ = UserMixin.__hash__  # object identity; defining __eq__ would unset it
+
     @property
     def name(self) -> str:
         return self.display_name or self.username

@@ -183,3 +183,11 @@ def test_ip_prefix_keeps_the_network_only():
     assert sessions.ip_prefix("198.51.100.77") == "198.51.100.0/24"
     assert sessions.ip_prefix("2001:db8:1:2:3::9") == "2001:db8:1::/48"
     assert sessions.ip_prefix("not an address") == ""
+
+
+def test_accounts_compare_by_id_not_by_session(app):
+    """UserMixin compares get_id(), the session token: None for every account not logged in,
+    which made all of them equal (grouped notifications merged different people)."""
+    ana, bob = person("ana"), person("bob")
+    assert ana != bob and ana == db.session.get(User, ana.id)
+    assert len({ana, bob}) == 2 and [ana, bob].count(bob) == 1
