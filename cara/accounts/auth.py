@@ -1,20 +1,26 @@
-"""Accounts: registration rules, authentication, sessions, password reset. Plain functions."""
+"""Accounts: registration rules, sign-up, authentication, throttling, sessions, password reset."""
 
 import logging
 import re
+import secrets
 import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, or_, select, update
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from limits import parse_many
+from sqlalchemy import delete, func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from cara.accounts import sessions
 from cara.core import mail, settings, text
 from cara.core.extensions import db, login_manager
-from cara.core.models import Invite, Role, User, utcnow
+from cara.core.models import Invite, LoginFailure, PasswordReset, Role, User, utcnow
 from cara.core.settings import Registration
 
 log = logging.getLogger(__name__)
@@ -36,15 +42,20 @@ login_manager.login_message = "Please log in to see that page."
 login_manager.login_message_category = "info"
 
 
+# zxcvbn's scores run 0-4; 3 is "safely unguessable: moderate protection from offline attacks".
+PASSWORD_MIN_SCORE = 3
+# zxcvbn's own cap: its cost grows with length while a longer password only gets stronger.
+ZXCVBN_MAX = 72
+DEVICES_KEPT = 5
+
+
 @login_manager.user_loader
-def load_user(session_id: str) -> User | None:
-    """The session carries "id:generation"; an old generation means the session was revoked.
-    A suspended account has no session at all."""
-    user_id, _, generation = session_id.partition(":")
-    if not (user_id.isdigit() and generation.isdigit()):
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or user.session_generation != int(generation) or user.is_suspended:
+def load_user(token: str) -> User | None:
+    """The cookies carry a server-side session's token; an ended session loads nobody, and a
+    suspended or deleted account has no session at all."""
+    idle = timedelta(days=current_app.config["SESSION_IDLE_DAYS"])
+    user = sessions.load(token, idle) if token else None
+    if user is None or user.is_suspended or user.deleted_at is not None:
         return None
     return user
 
@@ -69,6 +80,12 @@ def password_errors(password: str, *, username: str = "", email: str = "") -> li
     lowered = password.lower()
     if lowered in COMMON_PASSWORDS or lowered in {username.lower(), email.lower()}:
         return ["That password is too common or too easy to guess. Please choose another."]
+    inputs = [w for w in (username, email, email.partition("@")[0]) if w]
+    strength = zxcvbn(password[:ZXCVBN_MAX], user_inputs=inputs)
+    if strength["score"] < PASSWORD_MIN_SCORE:
+        feedback = strength["feedback"]
+        hints = [feedback["warning"], *feedback["suggestions"]]
+        return [" ".join(["That password is too easy to guess.", *filter(None, hints)])]
     return []
 
 
@@ -257,12 +274,20 @@ def verify_email(token: str) -> User | None:
     return user
 
 
-def authenticate(login: str, password: str) -> User | None:
-    """Username or email plus password; None for any mismatch (no enumeration)."""
+def find_account(login: str) -> User | None:
+    """The account a login names: its username (any case) or its email."""
     login = login.strip().lower()
-    user = db.session.scalar(
+    return db.session.scalar(
         select(User).where(or_(func.lower(User.username) == login, User.email == login))
     )
+
+
+def authenticate(login: str, password: str) -> User | None:
+    """Username or email plus password; None for any mismatch (no enumeration)."""
+    return _checked(find_account(login), password)
+
+
+def _checked(user: User | None, password: str) -> User | None:
     if user is None:
         # Spend the same time as a real check so timing does not reveal unknown names.
         check_password_hash(_dummy_hash(), password)
@@ -271,43 +296,161 @@ def authenticate(login: str, password: str) -> User | None:
     return user if user.check_password(password) and user.deleted_at is None else None
 
 
-def revoke_sessions(user: User) -> None:
-    """End every session of this user (the current one too: log in again after)."""
-    user.session_generation += 1
+# --- throttling: failed attempts counted in the database, per scope ---------------------------
+
+DAY = timedelta(days=1)  # failures are kept this long: more than any limit's window
+
+
+def throttled(scope: str, limit: str) -> bool:
+    """Has `scope` reached any of the Flask-Limiter-style limits ("10 per 15 minutes")?"""
+    for item in parse_many(limit) if limit else []:
+        since = utcnow() - timedelta(seconds=item.get_expiry())
+        stmt = select(func.count()).where(
+            LoginFailure.scope == scope, LoginFailure.created_at > since
+        )
+        if db.session.scalar(stmt) >= item.amount:
+            return True
+    return False
+
+
+def record_failure(*scopes: str) -> None:
+    """Count one failed attempt against each scope; forget failures older than a day."""
+    db.session.execute(delete(LoginFailure).where(LoginFailure.created_at < utcnow() - DAY))
+    db.session.add_all(LoginFailure(scope=scope) for scope in scopes)
     db.session.commit()
 
 
+def clear_failures(scope: str) -> None:
+    db.session.execute(delete(LoginFailure).where(LoginFailure.scope == scope))
+    db.session.commit()
+
+
+WRONG = "That username, email or password is not right."
+LIMITED = "Too many failed attempts. Wait a few minutes, or reset your password."
+
+
+@dataclass
+class Attempt:
+    """The password step's outcome: a user, or an error (limited: answer 429)."""
+
+    user: User | None = None
+    error: str = ""
+    limited: bool = False
+
+
+def check_login(login: str, password: str, *, ip: str, device: str | None = None) -> Attempt:
+    """The password step of logging in, throttled per account and per IP.
+
+    A browser this account logged in on before (`device`, the DEVICE_COOKIE_NAME cookie) is
+    exempt from both limits and has its own: an attacker can neither guess from a limited
+    address nor lock the owner out of their devices (docs/decisions.md).
+    """
+    cfg = current_app.config
+    user = find_account(login)
+    # Unknown names are throttled too, so the limit does not tell which accounts exist.
+    account = f"account:{user.id}" if user else f"login:{login.strip().lower()[:254]}"
+    address = f"ip:{sessions.ip_prefix(ip, v4=32, v6=64)}"
+    nonce = trusted_device(device, user.id) if user else None
+    if nonce:
+        scopes = [f"device:{nonce}"]
+        limited = throttled(scopes[0], cfg["ACCOUNT_LOGIN_LIMIT"])
+    else:
+        scopes = [account, address]
+        limited = throttled(account, cfg["ACCOUNT_LOGIN_LIMIT"]) or (
+            cfg["RATELIMIT_ENABLED"] and throttled(address, cfg["LOGIN_RATE_LIMIT"])
+        )
+    if limited:
+        return Attempt(error=LIMITED, limited=True)
+    if _checked(user, password) is None:
+        record_failure(*scopes)
+        return Attempt(error=WRONG)
+    clear_failures(scopes[0])
+    return Attempt(user=user)
+
+
+def _device_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="device")
+
+
+def _devices(cookie: str | None) -> dict[str, str]:
+    try:
+        entries = _device_serializer().loads(cookie) if cookie else {}
+    except BadSignature:
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def trusted_device(cookie: str | None, user_id: int) -> str | None:
+    """This browser's nonce for the account when it logged in here before, else None."""
+    nonce = _devices(cookie).get(str(user_id))
+    return nonce if isinstance(nonce, str) else None
+
+
+def remember_device(cookie: str | None, user: User) -> str:
+    """The device cookie's new value once `user` logged in on this browser."""
+    entries = _devices(cookie)
+    nonce = entries.pop(str(user.id), None) or secrets.token_urlsafe(16)
+    kept = list(entries.items())[-(DEVICES_KEPT - 1) :]
+    return _device_serializer().dumps({**dict(kept), str(user.id): nonce})
+
+
+# --- sessions and passwords ----------------------------------------------------------------
+
+
+def revoke_sessions(user: User) -> None:
+    """End every session of this user (the current one too: log in again after)."""
+    sessions.end_all(user)
+
+
+def _password_changed(user: User) -> None:
+    """After a new password: no reset link, session or account throttle of the old one lives."""
+    db.session.execute(delete(PasswordReset).where(PasswordReset.user_id == user.id))
+    db.session.commit()
+    clear_failures(f"account:{user.id}")
+    revoke_sessions(user)
+
+
 def change_password(user: User, current: str, new: str) -> dict:
-    """Change the password and end all other sessions. Returns errors by field."""
+    """Change the password and end all sessions (the caller starts a new one). Errors by field."""
     if not user.check_password(current):
         return {"current_password": ["That is not your current password."]}
     errors = password_errors(new, username=user.username, email=user.email)
     if errors:
         return {"new_password": errors}
     user.set_password(new)
-    revoke_sessions(user)
+    _password_changed(user)
     return {}
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
-
-
 def reset_token(user: User) -> str:
-    # The hash's tail makes the token single-use: it changes once the password does.
-    return _serializer().dumps([user.id, user.password_hash[-16:]])
+    """A new reset link's token: random, so it says nothing; only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    expires = utcnow() + timedelta(seconds=current_app.config["PASSWORD_RESET_MAX_AGE"])
+    db.session.add(
+        PasswordReset(user_id=user.id, token_hash=sessions.token_hash(token), expires_at=expires)
+    )
+    db.session.commit()
+    return token
 
 
 def user_for_reset_token(token: str) -> User | None:
-    max_age = current_app.config["PASSWORD_RESET_MAX_AGE"]
-    try:
-        user_id, fingerprint = _serializer().loads(token, max_age=max_age)
-    except (BadSignature, SignatureExpired, ValueError, TypeError):
+    """The account of an unused, unexpired reset token."""
+    row = db.session.scalar(
+        select(PasswordReset).where(PasswordReset.token_hash == sessions.token_hash(token))
+    )
+    if row is None or row.expires_at <= utcnow():
         return None
-    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
-    if user is None or user.password_hash[-16:] != fingerprint:
-        return None
-    return user
+    return db.session.get(User, row.user_id)
+
+
+def reset_password(user: User, new: str) -> dict:
+    """Set a new password through a reset link (the caller checked its token). Errors by field."""
+    errors = password_errors(new, username=user.username, email=user.email)
+    if errors:
+        return {"password": errors}
+    user.set_password(new)
+    _password_changed(user)  # this link and every other one die with the old password
+    return {}
 
 
 def reset_link(user: User) -> str:

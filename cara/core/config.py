@@ -28,6 +28,8 @@ class Defaults:
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Remembers which accounts logged in on this browser (login throttling, docs/decisions.md).
+    DEVICE_COOKIE_NAME = "cara_device"
     WTF_CSRF_TIME_LIMIT = None  # token lives as long as the session
     SITE_NAME = "cara"
     # Absolute URLs in images, mails and feeds. Required in production; in development the
@@ -133,6 +135,13 @@ class Defaults:
     METRICS_TOKEN: str | None = None
     METRICS_DIR: str | None = None
 
+    # Sessions, two-factor authentication and login throttling (docs/accounts.md): a session
+    # unused this many days ends; failed passwords per account (LOGIN_RATE_LIMIT counts them
+    # per IP) and wrong two-factor codes per account, Flask-Limiter syntax ("" turns one off).
+    SESSION_IDLE_DAYS = 30
+    ACCOUNT_LOGIN_LIMIT = "10 per 15 minutes"
+    TWO_FACTOR_LIMIT = "5 per 15 minutes"
+
 
 def _coerce(value: str):
     """Env values are strings; accept JSON literals (numbers, true/false, lists) too."""
@@ -206,6 +215,7 @@ def _host_cookies(cfg) -> None:
     for key, name in (
         ("SESSION_COOKIE_NAME", "session"),
         ("REMEMBER_COOKIE_NAME", "remember_token"),
+        ("DEVICE_COOKIE_NAME", "cara_device"),
     ):
         name = cfg.get(key) or name
         cfg[key] = name if name.startswith("__Host-") else "__Host-" + name

@@ -130,8 +130,6 @@ class User(UserMixin, db.Model):
     noindex: Mapped[bool] = mapped_column(Boolean, default=False)
     licence: Mapped[str] = mapped_column(String(20), default="all-rights-reserved")
     data_mining: Mapped[str] = mapped_column(String(40), default="DMI-PROHIBITED-AIMLTRAINING")
-    # Bumped to end sessions: every session cookie carries the generation it was made in.
-    session_generation: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     # Moderation: suspended from suspended_at until suspended_until (None: until lifted).
     suspended_at: Mapped[datetime | None] = mapped_column(TZDateTime)
@@ -153,8 +151,21 @@ class User(UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
-    def get_id(self) -> str:
-        return f"{self.id}:{self.session_generation}"
+    # The server-side session (UserSession) this object was logged in or loaded with; its
+    # token is what the session and remember cookies carry (cara.accounts.sessions).
+    session_token = None
+    session_id = None
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    def __eq__(self, other) -> bool:
+        """The same account (UserMixin compares get_id, which is now the session's token)."""
+        if not isinstance(other, User):
+            return NotImplemented
+        return self is other or (self.id is not None and self.id == other.id)
+
+    __hash__ = UserMixin.__hash__  # object identity; defining __eq__ would unset it
 
     @property
     def name(self) -> str:
@@ -608,3 +619,66 @@ class Invite(db.Model):
 
     def usable(self, now: datetime) -> bool:
         return not self.revoked and self.uses < self.max_uses and now < self.expires_at
+
+
+# --- sessions, two-factor, password resets, login throttling (cara.accounts) --------------
+
+
+class UserSession(db.Model):
+    """A logged-in browser. Its cookie carries a random token; only the token's hash is kept,
+    so deleting the row ends the session and its remember cookie."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    user_agent: Mapped[str] = mapped_column(String(60), default="")  # "Firefox on Linux"
+    ip_prefix: Mapped[str] = mapped_column(String(50), default="")  # 203.0.113.0/24
+
+
+class PasswordReset(db.Model):
+    """An outstanding reset link: an opaque random token, stored hashed, single use."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(TZDateTime)
+
+
+class LoginFailure(db.Model):
+    """One failed password or code attempt, counted per scope ("ip:..", "account:..")."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_scope", "scope", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, index=True)
+
+
+class TwoFactor(db.Model):
+    """A TOTP secret; enabled once the owner confirmed a code (enabled_at set)."""
+
+    __tablename__ = "two_factor"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret: Mapped[str] = mapped_column(String(64))
+    enabled_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    last_step: Mapped[int] = mapped_column(Integer, default=0)  # a code is accepted once
+
+
+class RecoveryCode(db.Model):
+    """A one-time recovery code of two-factor authentication, stored hashed."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))

@@ -15,6 +15,7 @@ from cara.core.models import (
     PostState,
     Role,
     User,
+    UserSession,
     Visibility,
     utcnow,
 )
@@ -109,6 +110,8 @@ def can_change(viewer: User | None, obj) -> bool:
         return viewer.id in (obj.author_id, post.author_id) or viewer.is_moderator
     if isinstance(obj, Job):
         return viewer.id == obj.owner_id
+    if isinstance(obj, UserSession):  # ending a session: only its own account's
+        return viewer.id == obj.user_id
     raise TypeError(f"no change policy for {type(obj).__name__}")
 
 

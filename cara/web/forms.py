@@ -42,6 +42,15 @@ class ChangePasswordForm(FlaskForm):
     new_password = PasswordField("New password", [REQUIRED, Length(max=128)])
 
 
+class CodeForm(FlaskForm):
+    code = StringField("Authentication code", [REQUIRED, Length(max=20)])
+
+
+class DisableTwoFactorForm(FlaskForm):
+    password = PasswordField("Password", [REQUIRED, Length(max=128)])
+    code = StringField("Authentication code or recovery code", [REQUIRED, Length(max=20)])
+
+
 class EmptyForm(FlaskForm):
     """Just the CSRF token: for POST buttons such as log out."""
 

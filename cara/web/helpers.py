@@ -6,17 +6,19 @@
 - `get_or_404(model, id, allowed)` and `user_or_404(username, allowed)`: a row, or a 404 also
   when the policy passed by the caller (from `cara.core.policy`) says the viewer may not see it.
 - `DatabaseId`: the `int` URL converter; an id the database cannot hold is a 404, not a 500.
+- `sign_in(user, remember)`: log this browser in with a new server-side session.
 """
 
 from collections.abc import Callable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import abort, current_app, request
-from flask_login import current_user
+from flask_login import current_user, login_user
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
+from cara.accounts import sessions
 from cara.core.extensions import db
 from cara.core.models import User
 from cara.core.pagination import MAX_ID
@@ -106,6 +108,15 @@ def user_or_404(username: str, allowed: Policy | None = None) -> User:
     if user is None or (allowed is not None and not allowed(current_user, user)):
         abort(404)
     return user
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+
+def sign_in(user: User, remember: bool = False) -> None:
+    """Log this browser in: a new server-side session, referenced from the cookies."""
+    sessions.start(user, user_agent=request.user_agent.string, ip=request.remote_addr or "")
+    login_user(user, remember=remember)
 
 
 # --- ids -----------------------------------------------------------------------------------------

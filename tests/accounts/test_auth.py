@@ -1,14 +1,16 @@
 """Accounts: sign up, log in, log out, sessions, password change and reset."""
 
+import base64
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from cara.accounts import auth
+from cara.accounts import auth, sessions
 from cara.core.extensions import db
-from cara.core.models import User
-from tests.factories import csrf_token_from
+from cara.core.models import PasswordReset, User, utcnow
+from tests.factories import csrf_token_from, login, person
 
 GOOD = "correct horse battery"
 
@@ -58,7 +60,8 @@ def test_signup_rejects_bad_input_with_422_and_keeps_input(
 
 
 def test_password_of_64_characters_is_accepted(client):
-    assert signup(client, password="Zq9!" * 16).status_code == 303
+    password = "violet harbour quietly stitching maps under lantern rain, 42 xyz"
+    assert len(password) == 64 and signup(client, password=password).status_code == 303
 
 
 def test_username_unique_regardless_of_case(client, make_user):
@@ -69,8 +72,8 @@ def test_username_unique_regardless_of_case(client, make_user):
 
 def test_login_by_username_or_email_and_logout(client, make_user):
     make_user("ana")
-    for login in ("ana", "ANA@example.com"):
-        response = client.post("/login", data={"login": login, "password": GOOD})
+    for name in ("ana", "ANA@example.com"):
+        response = client.post("/login", data={"login": name, "password": GOOD})
         assert response.status_code == 303
         assert client.get("/settings").status_code == 200
         assert client.post("/logout").status_code == 303
@@ -240,3 +243,174 @@ def test_cli_reset_link(app, make_user):
     make_user("ana")
     result = app.test_cli_runner().invoke(args=["users", "reset-link", "ana"])
     assert result.exit_code == 0 and "/password/reset/" in result.output
+
+
+# --- login throttling: per account and per IP (docs/decisions.md) ---------------------------
+
+
+def from_ip(client, ip: str):
+    client.environ_base["REMOTE_ADDR"] = ip
+    return client
+
+
+def fail(client, login="ana", times=1):
+    return [
+        client.post("/login", data={"login": login, "password": "wrong password here"}).status_code
+        for _ in range(times)
+    ]
+
+
+def test_failed_passwords_are_limited_per_account_across_addresses(app):
+    """Per-account throttling: ten wrong passwords from ten addresses lock the account's
+    password step for a while, the right password included (from a browser it never used)."""
+    person("ana")
+    for i in range(10):
+        assert fail(from_ip(app.test_client(), f"198.51.100.{i}")) == [422]
+    attacker = from_ip(app.test_client(), "198.51.100.200")
+    response = attacker.post("/login", data={"login": "ana", "password": GOOD})
+    assert response.status_code == 429 and "Too many failed attempts" in response.get_data(
+        as_text=True
+    )
+    assert attacker.get("/settings").status_code == 302
+
+
+def test_unknown_names_are_limited_like_accounts_so_the_limit_reveals_nothing(app):
+    person("ana")
+    client = from_ip(app.test_client(), "198.51.100.1")
+    assert fail(client, "ana", 11) == fail(client, "nobody_here", 11) == [422] * 10 + [429]
+
+
+def test_the_owner_logs_in_from_a_known_browser_while_the_account_is_attacked(app):
+    person("ana")
+    laptop = from_ip(app.test_client(), "192.0.2.10")
+    login(laptop)
+    laptop.post("/logout")
+    for i in range(12):
+        fail(from_ip(app.test_client(), f"198.51.100.{i}"))
+    assert login(laptop).status_code == 303  # the device cookie proves an earlier login
+    laptop.post("/logout")
+    # ...but a stolen or shared device cookie has its own limit.
+    assert fail(laptop, times=11) == [422] * 10 + [429]
+
+
+def test_a_tampered_device_cookie_is_ignored(app):
+    person("ana")
+    for i in range(10):
+        fail(from_ip(app.test_client(), f"198.51.100.{i}"))
+    client = from_ip(app.test_client(), "192.0.2.10")
+    client.set_cookie(client.application.config["DEVICE_COOKIE_NAME"], "eyIxIjoieCJ9.forged")
+    assert client.post("/login", data={"login": "ana", "password": GOOD}).status_code == 429
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"RATELIMIT_ENABLED": True, "LOGIN_RATE_LIMIT": "3 per minute"}]
+)
+def test_a_limited_address_gets_429_but_a_known_browser_with_the_password_logs_in(app):
+    """The decision for "a correct password is refused once the IP is limited": a browser
+    that logged in to this account before gets in; a new browser waits, like the attacker."""
+    person("ana")
+    person("bob")
+    laptop = from_ip(app.test_client(), "203.0.113.5")
+    login(laptop)
+    laptop.post("/logout")
+    office = from_ip(app.test_client(), "203.0.113.5")  # the same address, another browser
+    assert fail(office, "bob", 4) == [422, 422, 422, 429]
+    new_browser = office.post("/login", data={"login": "ana", "password": GOOD})
+    assert new_browser.status_code == 429
+    assert login(laptop).status_code == 303
+    # Successes are not counted: the limit is on failures only.
+    elsewhere = from_ip(app.test_client(), "203.0.113.77")
+    for _ in range(5):
+        login(elsewhere)
+        elsewhere.post("/logout")
+
+
+def test_a_new_password_lifts_the_account_limit(app, client):
+    user = person("ana")
+    for i in range(10):
+        fail(from_ip(app.test_client(), f"198.51.100.{i}"))
+    assert auth.reset_password(user, "a brand new passphrase") == {}
+    assert (
+        client.post(
+            "/login", data={"login": "ana", "password": "a brand new passphrase"}
+        ).status_code
+        == 303
+    )
+
+
+# --- password strength (zxcvbn) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weak", ["aaaaaaaa", "eve12345", "qwertyuiop1", "ana_example", "ana2026!"])
+def test_weak_passwords_are_refused_with_zxcvbn_feedback(client, weak):
+    response = signup(client, "ana", "ana@example.com", weak)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "too easy to guess" in html or "too common" in html
+    assert db.session.scalar(select(User)) is None
+
+
+def test_weak_password_message_carries_the_feedback():
+    errors = auth.password_errors("aaaaaaaa", username="ana", email="ana@example.com")
+    assert errors == [
+        'That password is too easy to guess. Repeats like "aaa" are easy to guess. '
+        "Add another word or two. Uncommon words are better. "
+        "Avoid repeated words and characters."
+    ]
+    assert auth.password_errors("correct horse battery") == []
+    assert auth.password_errors("Tr0ub4dor&3 " * 10) == []  # 120 characters: no error
+
+
+def test_weak_new_password_is_refused_on_change_and_reset(client, make_user, caplog):
+    user = make_user("ana")
+    login(client)
+    change = client.post(
+        "/settings/password", data={"current_password": GOOD, "new_password": "eve12345"}
+    )
+    assert change.status_code == 422 and "too easy to guess" in change.get_data(as_text=True)
+    reset = client.post(f"/password/reset/{auth.reset_token(user)}", data={"password": "aaaaaaaa"})
+    assert reset.status_code == 422 and user.check_password(GOOD)
+
+
+# --- reset tokens reveal nothing --------------------------------------------------------------
+
+
+def test_reset_token_is_opaque_and_stored_hashed(make_user):
+    user = make_user("ana")
+    token = auth.reset_token(user)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)
+    padded = token + "=" * (-len(token) % 4)
+    decoded = base64.urlsafe_b64decode(padded)
+    assert user.password_hash[-16:].encode() not in decoded and b"[" not in decoded
+    row = db.session.scalar(select(PasswordReset))
+    assert row.token_hash == sessions.token_hash(token) and token not in row.token_hash
+    assert auth.reset_token(user) != token  # random, not derived from the account
+
+
+def test_reset_link_expires(client, make_user):
+    user = make_user("ana")
+    token = auth.reset_token(user)
+    row = db.session.scalar(select(PasswordReset))
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert client.get(f"/password/reset/{token}").headers["Location"] == "/password/reset"
+
+
+def test_a_password_change_or_reset_ends_every_reset_link(client, make_user):
+    user = make_user("ana")
+    first, second = auth.reset_token(user), auth.reset_token(user)
+    assert (
+        client.post(
+            f"/password/reset/{first}", data={"password": "my fresh passphrase"}
+        ).status_code
+        == 303
+    )
+    assert client.get(f"/password/reset/{second}").status_code == 303  # the other link too
+    third = auth.reset_token(user)
+    login(client, password="my fresh passphrase")
+    client.post(
+        "/settings/password",
+        data={"current_password": "my fresh passphrase", "new_password": "a brand new passphrase"},
+    )
+    assert client.get(f"/password/reset/{third}").status_code == 303
+    assert db.session.scalar(select(PasswordReset)) is None

@@ -190,7 +190,7 @@ def test_suspension_ends_sessions_login_and_every_action(client, app, auth, peop
     assert db.session.scalar(select(Follow.follower_id)) is None
     assert db.session.scalar(select(Report.id)) is None
     response = client.post("/login", data={"login": "ana", "password": GOOD})
-    assert response.status_code == 422
+    assert response.status_code == 403
     assert "This account is suspended until a moderator lifts it" in response.get_data(True)
     wrong = client.post("/login", data={"login": "ana", "password": "not her password"})
     assert "suspended" not in wrong.get_data(as_text=True)  # told only with the password

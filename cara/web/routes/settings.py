@@ -1,4 +1,7 @@
-"""Account settings: profile, preferences, password, sessions, email, export, delete."""
+"""Account settings: profile, preferences, password, sessions, two-factor, email, export,
+delete."""
+
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -7,24 +10,29 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     send_file,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
+from flask_login.config import COOKIE_NAME as REMEMBER_COOKIE
 
-from cara.accounts import auth, email_change, lifecycle, profiles
-from cara.core import storage
+from cara.accounts import auth, email_change, lifecycle, profiles, sessions, twofactor
+from cara.core import policy, storage
+from cara.core.models import UserSession
 from cara.posting import drafts, processing
 from cara.web.forms import (
     ChangePasswordForm,
+    CodeForm,
     DeleteAccountForm,
+    DisableTwoFactorForm,
     EmailChangeForm,
     EmptyForm,
     PrivacyForm,
     ProfileForm,
     add_errors,
 )
-from cara.web.helpers import read_uploads
+from cara.web.helpers import get_or_404, read_uploads, sign_in
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -56,7 +64,14 @@ def _choices(form: PrivacyForm) -> None:
 
 
 def _page(status=200, **overrides):
-    return render_template("settings/index.html", **_forms(**overrides)), status
+    user = current_user._get_current_object()
+    idle = timedelta(days=current_app.config["SESSION_IDLE_DAYS"])
+    return render_template(
+        "settings/index.html",
+        sessions=sessions.active(user, idle),
+        two_factor_on=twofactor.enabled(user),
+        **_forms(**overrides),
+    ), status
 
 
 @bp.get("")
@@ -110,11 +125,89 @@ def password():
         user = current_user._get_current_object()
         errors = auth.change_password(user, form.current_password.data, form.new_password.data)
         if not errors:
-            login_user(user)  # this session continues under the new generation
+            # Every session ended; this browser continues in a new one, remembered if it was.
+            cookie = current_app.config.get("REMEMBER_COOKIE_NAME", REMEMBER_COOKIE)
+            sign_in(user, remember=cookie in request.cookies)
             flash("Your password is changed. Other sessions are logged out.", "success")
             return redirect(url_for("settings.index"), 303)
         add_errors(form, errors)
     return _page(422, password_form=form)
+
+
+@bp.post("/sessions/<int:session_id>/end")
+@login_required
+def end_session(session_id: int):
+    """End one of the account's sessions; ending this browser's own is logging out."""
+    row = get_or_404(UserSession, session_id, policy.can_change)
+    sessions.end(row.id)
+    if row.id == current_user.session_id:
+        logout_user()
+        flash("You are logged out.", "info")
+        return redirect(url_for("auth.login"), 303)
+    flash(f"That session ({row.user_agent}) is ended.", "success")
+    return redirect(url_for("settings.index") + "#sessions-heading", 303)
+
+
+# --- two-factor authentication --------------------------------------------------------------
+
+
+def _two_factor_page(status=200, **forms):
+    user = current_user._get_current_object()
+    record = twofactor.pending(user)
+    uri = twofactor.provisioning_uri(user, record) if record else None
+    page = render_template(
+        "settings/two_factor.html",
+        enabled=twofactor.enabled(user),
+        secret=record.secret if record else None,
+        qr=twofactor.qr_data_uri(uri) if uri else None,
+        confirm_form=forms.get("confirm_form") or CodeForm(formdata=None),
+        disable_form=forms.get("disable_form") or DisableTwoFactorForm(formdata=None),
+        recovery_codes=forms.get("recovery_codes"),
+    )
+    response = current_app.make_response((page, status))
+    response.headers["Cache-Control"] = "no-store"  # secrets and recovery codes
+    return response
+
+
+@bp.get("/two-factor")
+@login_required
+def two_factor():
+    return _two_factor_page()
+
+
+@bp.post("/two-factor/setup")
+@login_required
+def two_factor_setup():
+    if not twofactor.enabled(current_user):
+        twofactor.begin(current_user._get_current_object())
+    return redirect(url_for("settings.two_factor"), 303)
+
+
+@bp.post("/two-factor/confirm")
+@login_required
+def two_factor_confirm():
+    form = CodeForm()
+    if form.validate_on_submit():
+        codes, errors = twofactor.confirm(current_user._get_current_object(), form.code.data)
+        if not errors:
+            # Shown once, on this answer only: the database keeps just their hashes.
+            return _two_factor_page(recovery_codes=codes)
+        add_errors(form, errors)
+    return _two_factor_page(422, confirm_form=form)
+
+
+@bp.post("/two-factor/disable")
+@login_required
+def two_factor_disable():
+    form = DisableTwoFactorForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        errors = twofactor.disable(user, form.password.data, form.code.data)
+        if not errors:
+            flash("Two-factor authentication is off.", "info")
+            return redirect(url_for("settings.index"), 303)
+        add_errors(form, errors)
+    return _two_factor_page(422, disable_form=form)
 
 
 def _private(response):
