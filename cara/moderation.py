@@ -351,6 +351,8 @@ def remove(subject, moderator: User, reason: str) -> None:
     _may_decide(moderator, _owner(subject))
     _remove(subject, moderator, reason)
     db.session.commit()
+    if isinstance(subject, Post):
+        processing.follow_visibility(subject)  # its public image names must go
 
 
 # --- warnings, suspensions, notes ------------------------------------------------------------
@@ -444,7 +446,15 @@ def suspend(user: User, moderator: User, reason: str, until: str | None = None) 
     _may_decide(moderator, user)
     _suspend(user, moderator, reason, parse_until(until), None)
     auth.revoke_sessions(user)  # commits
+    _follow_visibility_of(user)
     _mail_suspension(user, reason)
+
+
+def _follow_visibility_of(user: User) -> None:
+    """A suspension hides (or its lifting shows) everything the account posted: its images
+    take the names their new visibility calls for, so no shared cache keeps public copies."""
+    for post in db.session.scalars(select(Post).where(Post.author_id == user.id)):
+        processing.follow_visibility(post)
 
 
 def unsuspend(user: User, moderator: User, reason: str = "") -> None:
@@ -466,6 +476,7 @@ def unsuspend(user: User, moderator: User, reason: str = "") -> None:
     audit(moderator, "unsuspend", "user", user.id, reason)
     notify.notify(user.id, "moderation", text="A moderator lifted the suspension of your account.")
     db.session.commit()
+    _follow_visibility_of(user)
     _mail(user, "Your cara account is active again", "A moderator lifted your suspension.\n")
 
 
@@ -524,9 +535,12 @@ def resolve_report(
     _close_reports(report, moderator, action, reason)
     if action == "suspend":
         auth.revoke_sessions(person)  # commits
+        _follow_visibility_of(person)
         _mail_suspension(person, reason)
     else:
         db.session.commit()
+        if action == "remove" and isinstance(subject, Post):
+            processing.follow_visibility(subject)
 
 
 def _close_reports(report: Report, moderator: User, action: str, reason: str) -> None:

@@ -169,3 +169,23 @@ def test_accel_redirect_hands_the_file_to_nginx_after_the_checks(client, artist,
 def test_impossible_storage_settings_refuse_to_start(tmp_path, settings):
     with pytest.raises(RuntimeError):
         create_app({"MEDIA_DIR": str(tmp_path), "SECRET_KEY": "x" * 40, **settings})
+
+
+def test_suspension_and_removal_take_the_public_names_away(client, artist, make_post):
+    """A suspended artist's images and a removed post's are no longer public: new names,
+    private, no-store; the old public URLs 404. Lifting the suspension gives them back."""
+    from cara import moderation
+
+    moderator = make_user("moe", role="moderator")
+    post, other = make_post(author=artist), make_post(author=artist)
+    public_url, public_names = url(post), names(post)
+    moderation.suspend(artist, moderator, "Spam in every comment")
+    assert not public_names & names(post)
+    assert client.get(public_url).status_code == 404
+    moderation.unsuspend(artist, moderator)
+    assert names(post) == public_names
+    other_url = url(other)
+    moderation.remove(other, moderator, "Stolen art")
+    assert client.get(other_url).status_code == 404
+    db.session.refresh(other)
+    assert not {r.get("pub") for m in other.media for r in m.renditions} - {None, False}
