@@ -8,18 +8,18 @@ from tests.browser.pages import PAGES, log_in, open_page, screenshot, watch
 
 SCHEMES = ["light", "dark"]
 
-# Every <hx-get> is on a link to the same URL (or holds a plain link: the polling status box);
-# every hx-post is on a POST form to the same URL (DESIGN §4: htmx is never required).
+# Every [data-hx-get] is on a link to the same URL (or holds a plain link: the polling status box);
+# every data-hx-post is on a POST form to the same URL (DESIGN §4: htmx is never required).
 HTMX_RULES = """() => {
   const bad = [];
-  for (const el of document.querySelectorAll('[hx-get]')) {
-    const url = el.getAttribute('hx-get');
+  for (const el of document.querySelectorAll('[data-hx-get]')) {
+    const url = el.getAttribute('data-hx-get');
     const link = el.tagName === 'A' && el.getAttribute('href') === url;
     if (!link && !el.querySelector('a[href]')) bad.push(el.outerHTML.slice(0, 160));
   }
-  for (const el of document.querySelectorAll('[hx-post]')) {
+  for (const el of document.querySelectorAll('[data-hx-post]')) {
     const form = el.tagName === 'FORM' ? el : el.form;
-    const url = el.getAttribute('hx-post');
+    const url = el.getAttribute('data-hx-post');
     const target = el.getAttribute('formaction') || (form && form.getAttribute('action'));
     if (!form || form.method !== 'post' || target !== url) bad.push(el.outerHTML.slice(0, 160));
   }

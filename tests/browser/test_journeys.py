@@ -212,7 +212,7 @@ def test_like(page, live, artworks):
     page.goto(live(f"/posts/{post_id}"))
     form = _post_form(page, f"/posts/{post_id}/like", "the like button")
     set_marker(page)
-    in_place = page.js and form.get_attribute("hx-post") is not None
+    in_place = page.js and form.get_attribute("data-hx-post") is not None
     form.locator("[type=submit]").first.click()
     expect(page.locator(f'form[action="/posts/{post_id}/unlike"]')).to_have_count(1)
     if in_place:
@@ -229,7 +229,7 @@ def test_follow(page, live):
     page.goto(live("/@mira"))
     form = _post_form(page, "/@mira/follow", "the follow button")
     set_marker(page)
-    in_place = page.js and form.get_attribute("hx-post") is not None
+    in_place = page.js and form.get_attribute("data-hx-post") is not None
     form.locator("[type=submit]").first.click()
     expect(page.locator('form[action="/@mira/unfollow"]')).to_have_count(1)
     if in_place:
@@ -251,7 +251,7 @@ def test_comment(page, live, artworks):
     field.fill(text)
     submit(field)
     expect(page.get_by_text(text)).to_be_visible()
-    if page.js and field.locator("xpath=ancestor::form[1]").get_attribute("hx-post"):
+    if page.js and field.locator("xpath=ancestor::form[1]").get_attribute("data-hx-post"):
         assert marker(page) == "still here", "htmx reloaded the page"
     page.goto(live(f"/posts/{post_id}"))
     expect(page.get_by_text(text)).to_be_visible()

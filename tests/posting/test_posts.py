@@ -267,7 +267,7 @@ def test_processing_card_polls_and_has_refresh_link(client, artist, app):
     db.session.refresh(post)
     assert post.state == PostState.PENDING
     html = client.get(f"/posts/{post.id}").get_data(as_text=True)
-    assert 'hx-trigger="load delay:2s"' in html and ">Refresh</a>" in html
+    assert 'data-hx-trigger="load delay:2s"' in html and ">Refresh</a>" in html
     fragment = client.get(
         f"/posts/{post.id}", headers={"HX-Request": "true", "HX-Target": f"post-{post.id}-status"}
     ).get_data(as_text=True)

@@ -57,7 +57,7 @@ def test_keyset_paging_with_infinite_scroll_trigger(client):
     first = card_ids(html)
     assert len(first) == feeds.PAGE_SIZE
     more = re.search(r'<li class="feed-more" id="feed-more">\s*<a href="([^"]+)"', html)
-    assert more and 'hx-trigger="revealed"' in html and 'hx-target="closest li"' in html
+    assert more and 'data-hx-trigger="revealed"' in html and 'data-hx-target="closest li"' in html
     assert ">Older posts</a>" in html
     next_url = more.group(1).replace("&amp;", "&")
     assert "before=" in next_url and "offset" not in next_url

@@ -130,7 +130,7 @@ def test_unread_count_in_nav_and_mark_read(client):
     assert notify.unread_count(ana) == 1  # the newer one stays unread
     response = client.post("/notifications/read", headers=hx("notifications"))
     html = response.get_data(as_text=True)
-    assert "<html" not in html and 'id="nav-unread" hx-swap-oob="true"' in html
+    assert "<html" not in html and 'id="nav-unread" data-hx-swap-oob="true"' in html
     assert notify.unread_count(ana) == 0
 
 
