@@ -18,7 +18,7 @@ from cara import create_app
 from cara.core.extensions import db
 from cara.core.models import PostState
 from tests import factories
-from tests.support import fresh_postgres, smtp_server
+from tests.support import MATRIX_FIGURES, fresh_postgres, smtp_server
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +107,9 @@ def smtp(app):
     with smtp_server() as inbox:
         app.config.update(MAIL_SERVER=inbox.host, MAIL_PORT=inbox.port, MAIL_USE_TLS=False)
         yield inbox
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The figures of the proofs that print them (tests/web/test_authorization_matrix.py)."""
+    if figures := config.stash.get(MATRIX_FIGURES, None):
+        terminalreporter.write_line(figures)

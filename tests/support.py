@@ -259,3 +259,7 @@ def s3_client(settings: dict):
         aws_secret_access_key=settings["S3_SECRET_ACCESS_KEY"],
         region_name=settings["S3_REGION"],
     )
+
+
+# The authorization matrix's figures, printed at the end of the run (tests/conftest.py).
+MATRIX_FIGURES = pytest.StashKey[str]()

@@ -131,8 +131,14 @@ def can_act(viewer: User | None) -> bool:
 def can_interact(viewer: User | None, post: Post) -> bool:
     """May `viewer` like, bookmark or comment on the post? Able to act, seeing it, and it is
     published: a draft, a post in processing or one held for review takes no likes or
-    comments, not even from its artist or a moderator."""
-    return can_act(viewer) and post.state == PostState.PUBLISHED and can_view(viewer, post)
+    comments, not even from its artist or a moderator; nor does a suspended artist's post,
+    which moderators still see."""
+    return (
+        can_act(viewer)
+        and post.state == PostState.PUBLISHED
+        and not post.author.is_suspended
+        and can_view(viewer, post)
+    )
 
 
 def repostable(post: Post) -> bool:
@@ -157,6 +163,18 @@ def can_follow(viewer: User | None, user: User) -> bool:
         and not user.is_suspended
         and not _blocked(viewer, user)
     )
+
+
+def can_report(viewer: User | None, user: User) -> bool:
+    """May `viewer` report this account? Across a block too (the person who blocked you can
+    be reported), but not a deleted account: its name leads nowhere."""
+    return can_act(viewer) and user.deleted_at is None
+
+
+def has_public_feed(user: User) -> bool:
+    """Does the account have an Atom feed? Feeds are for anyone, so only a public account's,
+    and none once it is deleted (what a suspended account's feed lists, `visible` decides)."""
+    return user.deleted_at is None and not user.is_private
 
 
 def _owns(viewer: User | None, obj) -> bool:

@@ -24,7 +24,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
-from cara.core import text
+from cara.core import policy, text
 from cara.core.models import utcnow
 from cara.social import feeds
 from cara.web import context
@@ -206,7 +206,7 @@ def _atom(posts, title: str, path: str):
 @bp.get("/@<username>/feed.atom")
 def user_atom(username: str):
     user = user_or_404(username)
-    if user.is_private:  # a private account has no public feed
+    if not policy.has_public_feed(user):
         abort(404)
     path = url_for("profiles.view", username=user.username)
     return _atom(feeds.atom_entries(author=user), f"{user.name} (@{user.username})", path)

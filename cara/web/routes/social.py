@@ -350,7 +350,7 @@ def report_by_name():
     name = request.args.get("username", "").strip().lstrip("@")
     if not name:
         abort(400, "Enter the username of the account to report.")
-    user = _user(name, visible=False)
+    user = user_or_404(name, policy.can_report)
     return redirect(url_for("social.report_user", username=user.username), 303)
 
 
@@ -359,6 +359,6 @@ def report_by_name():
 @limited("report")
 def report_user(username: str):
     # Reporting works across a block: the person who blocked you can still be reported.
-    user = _user(username, visible=False)
+    user = user_or_404(username, policy.can_report)
     return_to = url_for("profiles.view", username=user.username)
     return _report("user", user.id, return_to, f"@{user.username}")
