@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, object_session, selectinload
 
 from cara import imaging
 from cara.accounts import auth
-from cara.core import mail, pagination, policy, storage
+from cara.core import mail, pagination, policy, storage, tasks
 from cara.core.extensions import db
 from cara.core.models import (
     Appeal,
@@ -478,6 +478,25 @@ def unsuspend(user: User, moderator: User, reason: str = "") -> None:
     db.session.commit()
     _follow_visibility_of(user)
     _mail(user, "Your cara account is active again", "A moderator lifted your suspension.\n")
+
+
+@tasks.sweeper
+def sweep_lapsed_suspensions() -> int:
+    """Suspensions whose end date has passed: the account is active again by itself, and its
+    images take the public names they lost when it was suspended (until then they are served
+    as `private, no-store`). Returns how many accounts were reinstated."""
+    lapsed = db.session.scalars(
+        select(User).where(
+            User.suspended_at.is_not(None),
+            User.suspended_until.is_not(None),
+            User.suspended_until <= utcnow(),
+        )
+    ).all()
+    for user in lapsed:
+        user.suspended_at = user.suspended_until = None
+        db.session.commit()
+        _follow_visibility_of(user)
+    return len(lapsed)
 
 
 def suspension_notice(user: User) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from cara.accounts import auth
 from cara.core import policy, storage, tasks, text
@@ -292,9 +292,34 @@ def purge(user_id: int) -> None:
     Each step commits and only looks at what is left, so a purge cut short by a crash is
     finished by running it again (the sweeper does).
     """
-    user = db.session.get(User, user_id)
-    if user is None or user.deleted_at is None or user.purged_at is not None:
-        return
+    if not _claim_purge(user_id):
+        return  # purged already, or another worker holds the purge
+    with tasks.keep_leased(lambda: _lease_purge(user_id)):
+        _purge(db.session.get(User, user_id))
+
+
+def _purge_pending():
+    return and_(User.deleted_at.is_not(None), User.purged_at.is_(None))
+
+
+def _lease_purge(user_id: int, *, unless_held: bool = False) -> int:
+    """Take (or extend) the purge's lease; with `unless_held`, only if none is held now."""
+    t = tasks.now()
+    stmt = update(User).where(User.id == user_id, _purge_pending())
+    if unless_held:
+        stmt = stmt.where(or_(User.purge_lease_until.is_(None), User.purge_lease_until < t))
+    stmt = stmt.values(purge_lease_until=t + tasks.lease())
+    return db.session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+
+
+def _claim_purge(user_id: int) -> bool:
+    """Atomically take the purge of this account: one worker at a time."""
+    claimed = _lease_purge(user_id, unless_held=True) == 1
+    db.session.commit()
+    return claimed
+
+
+def _purge(user: User) -> None:
     # Files go before their rows: a crash in between leaves rows to find again, never files
     # that nothing points to.
     for media in _owned_media(user).all():
@@ -339,12 +364,13 @@ def purge(user_id: int) -> None:
 
 @tasks.sweeper
 def sweep_deletions() -> int:
-    """Re-enqueue purges of deleted accounts that did not finish (a crash, a Redis outage)."""
+    """Re-enqueue purges of deleted accounts that did not finish (a crash, a Redis outage) and
+    that no worker holds (their lease lapsed)."""
     stuck = db.session.scalars(
         select(User.id).where(
-            User.deleted_at.is_not(None),
-            User.purged_at.is_(None),
+            _purge_pending(),
             User.deleted_at <= tasks.now() - tasks.lease(),
+            or_(User.purge_lease_until.is_(None), User.purge_lease_until < tasks.now()),
         )
     ).all()
     for user_id in stuck:

@@ -138,6 +138,9 @@ class User(UserMixin, db.Model):
     # the row stays as a tombstone so the username is never given to someone else.
     deleted_at: Mapped[datetime | None] = mapped_column(TZDateTime, index=True)
     purged_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    # Held by the purge job while it runs (renewed by tasks.keep_leased): a sweep re-enqueues
+    # a purge only once this has lapsed, so a long purge never runs twice at once.
+    purge_lease_until: Mapped[datetime | None] = mapped_column(TZDateTime)
     # Sign-up (cara.accounts.auth.sign_up) clears these; until both are true the account may
     # log in but not post or interact (policy.can_act).
     email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())

@@ -220,6 +220,8 @@ def test_deletion_hides_at_once_and_a_crashed_purge_finishes_on_the_next_sweep(
     assert client.post("/login", data={"login": "ana", "password": GOOD}).status_code != 303
 
     app.config["TASK_LEASE_SECONDS"] = 0  # the sweep now treats the purge as abandoned
+    db.session.get(User, ana.id).purge_lease_until = tasks.now()  # the dead worker's lapsed
+    db.session.commit()
     assert tasks.sweep() >= 1
     ana = db.session.get(User, ana.id)
     assert ana.purged_at is not None
@@ -235,6 +237,29 @@ def test_deletion_hides_at_once_and_a_crashed_purge_finishes_on_the_next_sweep(
     assert report is not None and report.reporter_id is None  # kept for the moderators
     lifecycle.purge(ana.id)  # idempotent: a second run changes nothing and does not fail
     assert tasks.sweep() == 0
+
+
+def test_a_purge_running_longer_than_its_lease_is_not_run_twice(app, make_post, monkeypatch):
+    """While one worker purges (its lease renewed), a sweep or a second job leaves it alone."""
+    ana, *_ = _artist(make_post)
+    app.config["TASK_LEASE_SECONDS"] = 0  # any deletion is "old enough" for the sweep
+    enqueued = []
+    monkeypatch.setattr(tasks, "enqueue", lambda func, *args, **kw: enqueued.append(args))
+    lifecycle.delete_account(ana, GOOD)
+    monkeypatch.undo()
+    ana = db.session.get(User, ana.id)
+    ana.purge_lease_until = tasks.now() + timedelta(minutes=5)  # a worker holds the purge
+    db.session.commit()
+
+    assert tasks.sweep() == 0  # not re-enqueued while held
+    lifecycle.purge(ana.id)  # a second job for the same account: does nothing
+    assert db.session.get(User, ana.id).purged_at is None
+    assert db.session.scalar(select(func.count()).select_from(Post).filter_by(author_id=ana.id))
+
+    db.session.get(User, ana.id).purge_lease_until = tasks.now()  # the holder died
+    db.session.commit()
+    assert tasks.sweep() == 1  # handed on, and purged (the inline runner)
+    assert db.session.get(User, ana.id).purged_at is not None
 
 
 def test_delete_through_the_form_and_the_username_stays_reserved(client, make_post):

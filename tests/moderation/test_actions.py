@@ -11,7 +11,7 @@ from sqlalchemy import select
 from cara import board
 from cara.accounts import auth as accounts
 from cara.aifilter import hashindex
-from cara.core import policy
+from cara.core import policy, storage, tasks
 from cara.core.extensions import db
 from cara.core.models import (
     AuditEntry,
@@ -19,12 +19,14 @@ from cara.core.models import (
     Follow,
     KnownHash,
     Like,
+    Media,
     ModeratorNote,
     Notification,
     Post,
     PostState,
     Report,
     Sanction,
+    User,
     utcnow,
 )
 from cara.social import actions
@@ -242,6 +244,31 @@ def test_a_suspension_with_an_end_date_lapses(client, auth, people):
     assert not ana.is_suspended
     as_(auth, "ana")
     assert client.get("/settings").status_code == 200
+
+
+def test_a_lapsed_suspension_gives_the_images_public_names_on_the_next_sweep(
+    client, auth, people, make_post, no_avif
+):
+    media = make_post(people["ana"]).media[0]
+    public_name = media.renditions[0]["name"]
+    as_(auth, "mona")
+    until = (utcnow() + timedelta(days=7)).date().isoformat()
+    data = {"reason": "Cool off", "until": until}
+    assert client.post("/moderation/users/ana/suspend", data=data).status_code == 303
+    hidden = db.session.get(Media, media.id).renditions[0]
+    assert hidden["name"] != public_name and not hidden.get("pub")
+    ana = db.session.get(User, people["ana"].id)
+    ana.suspended_until = utcnow() - timedelta(seconds=1)  # a week later
+    db.session.commit()
+
+    assert tasks.sweep() >= 1
+    shown = db.session.get(Media, media.id).renditions[0]
+    assert shown.get("pub") and shown["name"] != hidden["name"]
+    response = client.get(f"/media/{media.id}/{shown['name']}")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == storage.PUBLIC_CACHE
+    assert client.get(f"/media/{media.id}/{hidden['name']}").status_code == 404
+    assert db.session.get(User, ana.id).suspended_at is None
 
 
 @pytest.mark.parametrize(
