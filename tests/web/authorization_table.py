@@ -337,24 +337,17 @@ ATOM_FEED = {
     state: dict.fromkeys(ROLES, _account(state) in ("public", "suspended")) for state in STATES
 }
 OWN_OR_MODS = _only(POST, "own", "mod", "adm")  # deleting a comment: the post's artist, mods
-REPOST = _only(
-    {**INTERACT, **{s: INTERACT["draft"] for s in STATES if s != "public"}},
-    "mem",
-    "fol",
-    "pend",
-    "mod",
-    "adm",
-)
+# Reposting: public posts of public accounts, not one's own (the artist is refused, a 403).
+REPOST = {**NO_ONE, "public": {**INTERACT["public"], "own": False}}
 FOLLOWING = _only(LISTED, "own", "fol")  # the Following feed: whom one follows, and oneself
-LATEST = {state: dict.fromkeys(ROLES, False) for state in STATES}  # public posts only
-LATEST["public"] = LISTED["public"]
+LATEST = {**NO_ONE, "public": LISTED["public"]}  # public posts only
 HOME = {s: {**LATEST[s], "fol": LISTED[s]["fol"]} for s in STATES}  # Following when one follows
-PORTFOLIO = {**POST, "draft": dict.fromkeys(ROLES, False)}  # what the viewer may open of it
+PORTFOLIO = {**POST, "draft": NO_ONE["draft"]}  # what the viewer may open of it
 COMMENTS = {  # comments are shown under published posts only
     s: COMMENT[s] if s in ("public", "followers", "private", "suspended") else NO_ONE[s]
     for s in STATES
 }
-JOBS = {**JOB, "removed": dict.fromkeys(ROLES, False), "suspended": dict.fromkeys(ROLES, False)}
+JOBS = {**JOB, "removed": NO_ONE["removed"], "suspended": NO_ONE["suspended"]}  # the board
 OWNS_JOB = _only(JOB, "own")
 # An account may be reported across a block (by the person it blocks), not once deleted.
 REPORTABLE = {
@@ -365,7 +358,6 @@ REPORTABLE = {
 REASON = {"reason": "Breaks the rules: spam."}
 # Deciding on a post not waiting for (or refused by) review: 409.
 NOT_UNDER_REVIEW = {("*", s): 409 for s in ("draft", "processing", "removed")}
-REMOVED_ALREADY = {("*", "removed"): 409}
 
 # Every rule of the app, by "METHOD rule": its Rule (no subject), a Route, or a list of Routes.
 ROUTES: dict[str, Rule | Route | list[Route]] = {
@@ -515,40 +507,20 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "POST /moderation/posts/<int:post_id>/confirm": Route(
         moderators(303, overrides=NOT_UNDER_REVIEW), "post", form=REASON
     ),
-    "POST /moderation/posts/<int:post_id>/clear": Route(
-        moderators(
-            303,
-            overrides={
-                **NOT_UNDER_REVIEW,
-                ("*", "public"): 409,
-                **{("*", s): 409 for s in ("followers", "private", "deleted", "suspended")},
-            },
-        ),
+    "POST /moderation/posts/<int:post_id>/clear": Route(  # held or rejected posts only
+        moderators(303, overrides={("*", s): 409 for s in STATES if s not in ("held", "rejected")}),
         "post",
         form=REASON,
     ),
     "POST /moderation/<any(posts, comments, jobs):kind>/<int:subject_id>/remove": [
         Route(
-            moderators(303, overrides=REMOVED_ALREADY),
-            "post",
-            args={"kind": "posts"},
+            moderators(303, overrides={("*", "removed"): 409}),  # removed already
+            subject,
+            args={"kind": f"{subject}s"},
             form=REASON,
-            variant="post",
-        ),
-        Route(
-            moderators(303, overrides=REMOVED_ALREADY),
-            "comment",
-            args={"kind": "comments"},
-            form=REASON,
-            variant="comment",
-        ),
-        Route(
-            moderators(303, overrides=REMOVED_ALREADY),
-            "job",
-            args={"kind": "jobs"},
-            form=REASON,
-            variant="job",
-        ),
+            variant=subject,
+        )
+        for subject in ("post", "comment", "job")
     ],
     "POST /moderation/reports/<int:report_id>/close": Route(moderators(303), "report"),
     "GET /moderation/users/<username>": Route(moderators(), "user"),
@@ -563,9 +535,8 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "POST /moderation/users/<username>/notes": Route(
         moderators(303), "user", form={"body": "Seen."}
     ),
-    "GET /moderation/appeals/<int:appeal_id>/images/<int:media_id>": Route(
-        moderators(404), args={"appeal_id": 1, "media_id": 1}
-    ),
+    # An appeal's process image (the held post's artist sent a sketch): moderators only.
+    "GET /moderation/appeals/<int:appeal_id>/images/<int:media_id>": moderators(private_cache=True),
     "GET /moderation/hashes": admins(),
     "POST /moderation/hashes": admins(422),
     "GET /moderation/hashes/export": admins(),

@@ -16,13 +16,14 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
-from werkzeug.routing import Map
+from werkzeug.routing import MapAdapter
 
-from cara import create_app
+from cara import create_app, moderation
 from cara.accounts import lifecycle, sessions
 from cara.core import storage
 from cara.core.extensions import db
 from cara.core.models import (
+    Appeal,
     Block,
     Comment,
     Export,
@@ -32,6 +33,7 @@ from cara.core.models import (
     Job,
     MediaState,
     Notification,
+    Post,
     PostState,
     Report,
     Role,
@@ -39,6 +41,7 @@ from cara.core.models import (
     UserSession,
     utcnow,
 )
+from cara.posting import drafts
 from tests import factories
 from tests.support import MATRIX_FIGURES
 from tests.web import authorization_table as table
@@ -233,7 +236,17 @@ def build(app, root) -> World:
     invite = Invite(code="matrix-invite", expires_at=utcnow() + timedelta(days=1))
     db.session.add(invite)
     db.session.commit()
-    world.ids[("site", "")] = {"invite_id": invite.id, "user_id": users["waiting"].id}
+    held = db.session.get(Post, world.ids[("post", "held")]["post_id"])
+    sketch = drafts.Upload("sketch.png", factories.image_bytes(size=(64, 48)))
+    limits = drafts.upload_limits(app.config)
+    assert not moderation.submit_appeal(held, users["artist"], "My sketch.", [sketch], limits)
+    appeal = db.session.scalar(db.select(Appeal))
+    world.ids[("site", "")] = {
+        "invite_id": invite.id,
+        "user_id": users["waiting"].id,
+        "appeal_id": appeal.id,
+        "media_id": appeal.evidence_media_ids[0],
+    }
 
     for name in ("artist", "priv", "gone", "banned", *VIEWERS.values(), "susp"):
         client = app.test_client()
@@ -271,7 +284,7 @@ def _key(rule) -> list[str]:
     return [f"{m} {rule.rule}" for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
 
 
-def _url(adapter: Map, rule, route: table.Route, ids: dict) -> str:
+def _url(adapter: MapAdapter, rule, route: table.Route, ids: dict) -> str:
     values = {**ids, **route.args}
     defaults = rule.defaults or {}
     needed = {a: values[a] for a in rule.arguments if a not in defaults}
