@@ -349,6 +349,7 @@ COMMENTS = {  # comments are shown under published posts only
 }
 JOBS = {**JOB, "removed": NO_ONE["removed"], "suspended": NO_ONE["suspended"]}  # the board
 OWNS_JOB = _only(JOB, "own")
+FOLLOW_REFUSALS = {("own", "*"): 400, ("*", "suspended"): 403}  # oneself; a suspended account
 # An account may be reported across a block (by the person it blocks), not once deleted.
 REPORTABLE = {
     **ACCOUNT,
@@ -400,7 +401,10 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "GET /posts/<int:post_id>/appeal": Route(owner(POST, 200), "post"),
     "POST /posts/<int:post_id>/appeal": Route(owner(POST, 422), "post"),
     # --- social actions on posts -----------------------------------------------------------
-    "POST /posts/<int:post_id>/like": Route(interact(), "post"),
+    "POST /posts/<int:post_id>/like": [
+        Route(interact(), "post"),
+        Route(interact(ok=200), "post", headers=hx("post-{post_id}-actions"), variant="htmx"),
+    ],
     "POST /posts/<int:post_id>/unlike": Route(interact(), "post"),
     "POST /posts/<int:post_id>/bookmark": Route(interact(), "post"),
     "POST /posts/<int:post_id>/unbookmark": Route(interact(), "post"),
@@ -416,7 +420,16 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
             variant="htmx",
         ),
     ],
-    "POST /posts/<int:post_id>/comments": Route(interact(), "post", form={"body": "Lovely."}),
+    "POST /posts/<int:post_id>/comments": [
+        Route(interact(), "post", form={"body": "Lovely."}),
+        Route(
+            interact(ok=200),
+            "post",
+            form={"body": "Lovely."},
+            headers=hx("post-{post_id}-comments"),
+            variant="htmx",
+        ),
+    ],
     "POST /comments/<int:comment_id>/delete": Route(change(COMMENT, OWN_OR_MODS), "comment"),
     # --- reports ----------------------------------------------------------------------------
     "GET /posts/<int:subject_id>/report": Route(login_see(POST), "post"),
@@ -437,9 +450,10 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "GET /@<username>/feed.atom": Route(see(ATOM_FEED, lists=ATOM), "post"),
     "GET /@<username>/followers": Route(see(LISTS), "user"),
     "GET /@<username>/following": Route(see(LISTS), "user"),
-    "POST /@<username>/follow": Route(
-        login_see(ACCOUNT, 303, overrides={("own", "*"): 400, ("*", "suspended"): 403}), "user"
-    ),
+    "POST /@<username>/follow": [
+        Route(login_see(ACCOUNT, ok, overrides=FOLLOW_REFUSALS), "user", headers=h, variant=v)
+        for ok, h, v in ((303, {}, ""), (200, hx("profile-actions"), "htmx"))
+    ],
     "POST /@<username>/unfollow": Route(
         login_see(ACCOUNT, 303, overrides={("own", "*"): 400}), "user"
     ),
