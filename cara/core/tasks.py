@@ -25,9 +25,9 @@ from cara.core.extensions import db
 
 log = logging.getLogger(__name__)
 
-# With the lease (TASK_LEASE_SECONDS, kept alive by keep_leased while a job runs), this bounds
-# how long work a dead worker held waits: at most a lease plus a sweep.
-SWEEP_EVERY_SECONDS = 15
+# With the lease (TASK_LEASE_SECONDS, kept alive by keep_leased while a job runs), the sweep
+# interval (TASK_SWEEP_SECONDS) bounds how long work a dead worker held waits: at most a lease
+# plus a sweep.
 QUEUE_NAME = "cara"
 LOW_QUEUE_NAME = "cara-low"
 
@@ -174,7 +174,7 @@ class ThreadRunner:
     def _loop(self):
         while True:
             try:
-                func, args = self.jobs.get(timeout=SWEEP_EVERY_SECONDS)
+                func, args = self.jobs.get(timeout=self.app.config["TASK_SWEEP_SECONDS"])
             except queue.Empty:
                 func, args = sweep, ()
             with self.app.app_context():
@@ -258,7 +258,7 @@ def redis_eviction_warning(conn: Redis) -> str | None:
 
 
 def sweep_periodically(app: Flask) -> threading.Thread:
-    """A daemon thread that sweeps every SWEEP_EVERY_SECONDS (used by the RQ worker)."""
+    """A daemon thread that sweeps every TASK_SWEEP_SECONDS (used by the RQ worker)."""
 
     def loop():
         while True:
@@ -269,7 +269,7 @@ def sweep_periodically(app: Flask) -> threading.Thread:
                     log.exception("sweep failed")
                 finally:
                     db.session.remove()
-            threading.Event().wait(SWEEP_EVERY_SECONDS)
+            threading.Event().wait(app.config["TASK_SWEEP_SECONDS"])
 
     thread = threading.Thread(target=loop, name="cara-sweeper", daemon=True)
     thread.start()

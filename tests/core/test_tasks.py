@@ -174,7 +174,7 @@ def test_killed_worker_recovers_fast_and_leaves_no_scheduler(redis_url, app, mak
         assert wait_for(lambda: not _group_alive(proc.pid), timeout=5), "scheduler orphaned"
     started = time.monotonic()
     with worker(app) as (_, log):
-        limit = lease + tasks.SWEEP_EVERY_SECONDS + 30  # the lease, a sweep, the job itself
+        limit = lease + app.config["TASK_SWEEP_SECONDS"] + 30  # the lease, a sweep, the job itself
         finished = wait_for(
             lambda: db.session.get(Post, post_id).state == PostState.PUBLISHED, timeout=limit
         )

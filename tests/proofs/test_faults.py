@@ -1,0 +1,172 @@
+"""Fault injection with the real services (issue 12): gunicorn, `flask worker` processes and a
+redis-server of the test's own. (a) SIGKILL the job worker in the middle of 50 uploads, start
+workers again: every post ends published with exactly one set of derivatives. (b) Stop Redis
+while people browse, log in and upload: no 5xx, and the uploads are processed once it is back."""
+
+import os
+import signal
+import time
+
+from redis import Redis
+from rq import Queue
+from rq.registry import StartedJobRegistry
+from sqlalchemy import func, select
+
+from cara.core import storage, tasks
+from cara.core.extensions import db
+from cara.core.models import Media, MediaState, Post, PostState
+from tests.factories import image_bytes, make_post, person
+from tests.proofs.stack import LEASE_SECONDS, SWEEP_SECONDS, Visitor
+
+UPLOADS = 50
+KILL_AFTER = 12  # uploads before the worker is killed (it is then busy with a backlog)
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _published(post_ids: list[int]) -> int:
+    query = select(func.count(Post.id)).where(
+        Post.id.in_(post_ids), Post.state == PostState.PUBLISHED
+    )
+    return db.session.scalar(query)
+
+
+def _processing() -> bool:
+    return bool(db.session.scalar(select(Media.id).where(Media.state == MediaState.PROCESSING)))
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _jobs_left(redis_url: str) -> int:
+    """Jobs queued or running in either queue (the AVIF follow-ups included)."""
+    conn = Redis.from_url(redis_url)
+    queues = [Queue(name, connection=conn) for name in (tasks.QUEUE_NAME, tasks.LOW_QUEUE_NAME)]
+    return sum(q.count + StartedJobRegistry(queue=q).count for q in queues)
+
+
+def _derivative_sets(post_ids: list[int]) -> list[int]:
+    """Per image: 1 when the files on disk are exactly its renditions, each once; else 0."""
+    media = db.session.scalars(select(Media).where(Media.post_id.in_(post_ids))).all()
+    ok = []
+    for m in media:
+        names = [r["name"] for r in m.renditions]
+        files = sorted(p.name for p in storage.derivative_dir(m.id).iterdir())
+        ok.append(int(len(set(names)) == len(names) and files == sorted(names)))
+    return ok
+
+
+def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
+    person("ana")
+    services.start_web(workers=2)
+    worker = services.start_worker()
+    answers: list = []
+    ana = Visitor(services.base, answers)
+    assert ana.login("ana").status_code == 303
+
+    post_ids, killed_at, orphaned = [], None, None
+    for i in range(UPLOADS):
+        post_ids.append(ana.upload(image_bytes(size=(400, 300), color=(i * 5, 90, 200 - i))))
+        if i + 1 == KILL_AFTER:
+            assert wait_for(_processing, timeout=60), services.log("worker")[-3000:]
+            os.kill(worker.pid, signal.SIGKILL)  # its pid only, as the OOM killer would
+            worker.wait(timeout=10)
+            killed_at = i + 1
+            # RQ's scheduler child is told to stop when its parent dies (PR_SET_PDEATHSIG).
+            orphaned = wait_for(lambda: not _group_alive(worker.pid), timeout=5) is False
+    assert None not in post_ids, "an upload was refused"
+    left_by_the_dead = UPLOADS - _published(post_ids)
+
+    restarted = time.monotonic()
+    services.start_worker("worker-again")
+    services.start_worker("worker-second")
+    done = wait_for(lambda: _published(post_ids) == UPLOADS, timeout=240)
+    recovery = time.monotonic() - restarted
+    drained = wait_for(lambda: _jobs_left(redis_server.url) == 0, timeout=120)
+    sets = _derivative_sets(post_ids)
+    renditions = {
+        len(m.renditions)
+        for m in db.session.scalars(select(Media).where(Media.post_id.in_(post_ids)))
+    }
+    retried = db.session.scalar(
+        select(func.count(Media.id)).where(Media.post_id.in_(post_ids), Media.attempts > 1)
+    )
+    errors = sum(1 for *_, status, _ in answers if status >= 500)
+    figures(
+        "SIGKILL worker during uploads",
+        uploads=UPLOADS,
+        killed_after=killed_at,
+        unpublished_at_restart=left_by_the_dead,
+        published=_published(post_ids),
+        one_set_of_derivatives=sum(sets),
+        images_retried=retried,
+        recovery_s=round(recovery, 1),
+        lease_s=LEASE_SECONDS,
+        sweep_s=SWEEP_SECONDS,
+        scheduler_orphaned=orphaned,
+        http_5xx=errors,
+    )
+    assert done, services.logs()[-4000:]
+    assert drained, "jobs still queued or running"
+    assert sum(sets) == len(sets) == UPLOADS and len(renditions) == 1, (sets, renditions)
+    assert left_by_the_dead > 0 and retried >= 1  # the kill did interrupt work
+    assert not orphaned and errors == 0
+
+
+BROWSE = ["/", "/latest", "/trending", "/search?q=study", "/tags/ink", "/@artist", "/login"]
+
+
+def test_redis_outage_while_people_browse_log_in_and_upload(app, services, redis_server, figures):
+    artist = person("artist")
+    for name in ("ana", "ben", "cy"):
+        person(name)
+    posts = [make_post(artist, f"A study {i}", tags=["ink"]).id for i in range(3)]
+    services.start_web(workers=2)
+    services.start_worker()
+    answers: list = []
+    ana = Visitor(services.base, answers)
+    assert ana.login("ana").status_code == 303
+    before = len(answers)
+
+    redis_server.stop()
+    outage_started = time.monotonic()
+    uploaded = []
+    for round_ in range(3):
+        for path in [*BROWSE, *(f"/posts/{p}" for p in posts)]:
+            Visitor(services.base, answers).get(path)  # anonymous
+            ana.get(path)
+        for name in ("ben", "cy"):
+            Visitor(services.base, answers).login(name)
+        uploaded.append(ana.upload(image_bytes(size=(400, 300), color=(round_ * 60, 9, 99))))
+    outage = time.monotonic() - outage_started
+    during = answers[before:]
+    errors = [a for a in during if a[2] >= 500]
+    pending = len(uploaded) - _published(uploaded)
+
+    redis_server.start()  # the same port
+    processed = wait_for(lambda: _published(uploaded) == len(uploaded), timeout=120)
+    figures(
+        "Redis outage",
+        requests_during_outage=len(during),
+        http_5xx=len(errors),
+        outage_s=round(outage, 1),
+        uploads_during_outage=len(uploaded),
+        unprocessed_when_redis_returned=pending,
+        published_after=_published(uploaded),
+    )
+    assert not errors, errors
+    assert None not in uploaded and pending == len(uploaded)  # nothing ran while Redis was down
+    assert processed, services.log("worker")[-4000:]
