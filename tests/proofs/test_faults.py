@@ -7,11 +7,12 @@ import os
 import signal
 import time
 
+import pytest
 from redis import Redis
 from rq import Queue
-from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select
 
+from cara import imaging
 from cara.core import storage, tasks
 from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Post, PostState
@@ -51,11 +52,14 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _jobs_left(redis_url: str) -> int:
-    """Jobs queued or running in either queue (the AVIF follow-ups included)."""
+def _all_done(redis_url: str, post_ids: list[int]) -> bool:
+    """Both queues empty and every image's AVIF follow-up committed: no job left to write."""
     conn = Redis.from_url(redis_url)
-    queues = [Queue(name, connection=conn) for name in (tasks.QUEUE_NAME, tasks.LOW_QUEUE_NAME)]
-    return sum(q.count + StartedJobRegistry(queue=q).count for q in queues)
+    if any(Queue(name, connection=conn).count for name in (tasks.QUEUE_NAME, tasks.LOW_QUEUE_NAME)):
+        return False
+    media = db.session.scalars(select(Media).where(Media.post_id.in_(post_ids))).all()
+    avif = imaging.avif_supported()
+    return all(any(r["fmt"] == "avif" for r in m.renditions) or not avif for m in media)
 
 
 def _derivative_sets(post_ids: list[int]) -> list[int]:
@@ -69,17 +73,19 @@ def _derivative_sets(post_ids: list[int]) -> list[int]:
     return ok
 
 
-def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
-    person("ana")
-    services.start_web(workers=2)
-    worker = services.start_worker()
-    answers: list = []
-    ana = Visitor(services.base, answers)
-    assert ana.login("ana").status_code == 303
+@pytest.fixture
+def app_config(redis_server):
+    """The test's own app enqueues into the test's redis-server, with the workers' lease."""
+    return {"REDIS_URL": redis_server.url, "TASK_LEASE_SECONDS": LEASE_SECONDS}
 
+
+def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
+    ana = person("ana")
+    worker = services.start_worker()
     post_ids, killed_at, orphaned = [], None, None
-    for i in range(UPLOADS):
-        post_ids.append(ana.upload(image_bytes(size=(400, 300), color=(i * 5, 90, 200 - i))))
+    for i in range(UPLOADS):  # upload, describe, publish: the domain functions the views call
+        image = image_bytes(size=(400, 300), color=(i * 5, 90, 200 - i))
+        post_ids.append(make_post(ana, "A study", images=[image]).id)
         if i + 1 == KILL_AFTER:
             assert wait_for(_processing, timeout=60), services.log("worker")[-3000:]
             os.kill(worker.pid, signal.SIGKILL)  # its pid only, as the OOM killer would
@@ -87,7 +93,6 @@ def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
             killed_at = i + 1
             # RQ's scheduler child is told to stop when its parent dies (PR_SET_PDEATHSIG).
             orphaned = wait_for(lambda: not _group_alive(worker.pid), timeout=5) is False
-    assert None not in post_ids, "an upload was refused"
     left_by_the_dead = UPLOADS - _published(post_ids)
 
     restarted = time.monotonic()
@@ -95,7 +100,7 @@ def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
     services.start_worker("worker-second")
     done = wait_for(lambda: _published(post_ids) == UPLOADS, timeout=240)
     recovery = time.monotonic() - restarted
-    drained = wait_for(lambda: _jobs_left(redis_server.url) == 0, timeout=120)
+    drained = wait_for(lambda: _all_done(redis_server.url, post_ids), timeout=120)
     sets = _derivative_sets(post_ids)
     renditions = {
         len(m.renditions)
@@ -104,7 +109,6 @@ def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
     retried = db.session.scalar(
         select(func.count(Media.id)).where(Media.post_id.in_(post_ids), Media.attempts > 1)
     )
-    errors = sum(1 for *_, status, _ in answers if status >= 500)
     figures(
         "SIGKILL worker during uploads",
         uploads=UPLOADS,
@@ -117,13 +121,12 @@ def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
         lease_s=LEASE_SECONDS,
         sweep_s=SWEEP_SECONDS,
         scheduler_orphaned=orphaned,
-        http_5xx=errors,
     )
     assert done, services.logs()[-4000:]
     assert drained, "jobs still queued or running"
     assert sum(sets) == len(sets) == UPLOADS and len(renditions) == 1, (sets, renditions)
     assert left_by_the_dead > 0 and retried >= 1  # the kill did interrupt work
-    assert not orphaned and errors == 0
+    assert not orphaned
 
 
 BROWSE = ["/", "/latest", "/trending", "/search?q=study", "/tags/ink", "/@artist", "/login"]
