@@ -13,11 +13,13 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry
 
@@ -241,6 +243,20 @@ def die_with_parent() -> None:
         return
     if os.getppid() != parent:  # the worker died before the request took effect
         os._exit(0)
+
+
+def wait_for_redis(conn: Redis, longest: float = 5.0) -> None:
+    """Return once Redis answers: a worker started during an outage waits for it (and says so)
+    instead of dying, which would leave the uploads made meanwhile for another worker."""
+    delay = 0.5
+    while True:
+        try:
+            conn.ping()
+            return
+        except RedisError as exc:
+            log.warning("Redis is unreachable (%s); trying again in %.1f s", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, longest)
 
 
 def redis_eviction_warning(conn: Redis) -> str | None:

@@ -139,6 +139,8 @@ def test_redis_outage_while_people_browse_log_in_and_upload(app, services, redis
     posts = [make_post(artist, f"A study {i}", tags=["ink"]).id for i in range(3)]
     services.start_web(workers=2)
     services.start_worker()
+    workers = Redis.from_url(redis_server.url)
+    assert wait_for(lambda: workers.keys("rq:worker:*"), timeout=120), "the worker did not start"
     answers: list = []
     ana = Visitor(services.base, answers)
     assert ana.login("ana").status_code == 303
@@ -146,6 +148,8 @@ def test_redis_outage_while_people_browse_log_in_and_upload(app, services, redis
 
     redis_server.stop()
     outage_started = time.monotonic()
+    # A worker (re)started during the outage waits for Redis rather than dying.
+    late = services.start_worker("late-worker")
     uploaded = []
     for round_ in range(3):
         for path in [*BROWSE, *(f"/posts/{p}" for p in posts)]:
@@ -159,8 +163,10 @@ def test_redis_outage_while_people_browse_log_in_and_upload(app, services, redis
     errors = [a for a in during if a[2] >= 500]
     pending = len(uploaded) - _published(uploaded)
 
+    waiting = wait_for(lambda: "Redis is unreachable" in services.log("late-worker"), timeout=90)
     redis_server.start()  # the same port
     processed = wait_for(lambda: _published(uploaded) == len(uploaded), timeout=120)
+    alive = sum(proc.poll() is None for proc in services.procs.values())
     figures(
         "Redis outage",
         requests_during_outage=len(during),
@@ -169,7 +175,11 @@ def test_redis_outage_while_people_browse_log_in_and_upload(app, services, redis
         uploads_during_outage=len(uploaded),
         unprocessed_when_redis_returned=pending,
         published_after=_published(uploaded),
+        processes_alive=f"{alive}/{len(services.procs)}",
     )
     assert not errors, errors
-    assert None not in uploaded and pending == len(uploaded)  # nothing ran while Redis was down
+    refused = [a for a in during if a[2] >= 400]
+    assert None not in uploaded, refused
+    assert pending == len(uploaded)  # nothing ran while Redis was down
     assert processed, services.log("worker")[-4000:]
+    assert waiting and late.poll() is None and alive == len(services.procs), services.logs()[-4000:]
