@@ -16,21 +16,12 @@ from cara import imaging
 from cara.core import storage, tasks
 from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Post, PostState
-from tests.factories import image_bytes, make_post, person
+from tests.factories import image_bytes, make_post, person, wait_for
 from tests.proofs.stack import LEASE_SECONDS, SWEEP_SECONDS, Visitor
+from tests.support import group_alive
 
 UPLOADS = 50
 KILL_AFTER = 12  # uploads before the worker is killed (it is then busy with a backlog)
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.expire_all()
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _published(post_ids: list[int]) -> int:
@@ -42,14 +33,6 @@ def _published(post_ids: list[int]) -> int:
 
 def _processing() -> bool:
     return bool(db.session.scalar(select(Media.id).where(Media.state == MediaState.PROCESSING)))
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _all_done(redis_url: str, post_ids: list[int]) -> bool:
@@ -92,7 +75,7 @@ def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
             worker.wait(timeout=10)
             killed_at = i + 1
             # RQ's scheduler child is told to stop when its parent dies (PR_SET_PDEATHSIG).
-            orphaned = wait_for(lambda: not _group_alive(worker.pid), timeout=5) is False
+            orphaned = wait_for(lambda: not group_alive(worker.pid), timeout=5) is False
     left_by_the_dead = UPLOADS - _published(post_ids)
 
     restarted = time.monotonic()
