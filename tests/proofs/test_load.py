@@ -84,6 +84,7 @@ def test_mixed_load(app, services, figures):
         seconds=round(elapsed),
         requests=len(answers),
         per_second=round(len(answers) / elapsed, 1),
+        http_4xx=sum(1 for a in answers if 400 <= a[2] < 500),
         http_5xx=len(errors),
         database_locked=locked,
         tracebacks=logs.count("Traceback"),
