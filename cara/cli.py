@@ -82,6 +82,7 @@ def worker(burst):
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: jobs run inside the web process.")
     conn = tasks.redis_connection()
+    tasks.wait_for_redis(conn)
     warning = tasks.redis_eviction_warning(conn)
     if warning:
         current_app.logger.warning(warning)

@@ -9,6 +9,7 @@ import contextvars
 import io
 import itertools
 import re
+import time
 from datetime import timedelta
 
 import numpy as np
@@ -74,6 +75,18 @@ class IsolatedClient(FlaskClient):
         response.close()
         db.session.expire_all()
         return response
+
+
+def wait_for(predicate, timeout: float = 60.0) -> bool:
+    """Poll `predicate` (the session expired each time, so it sees other processes' writes)
+    until it is true or `timeout` seconds have passed; whether it became true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 # --- accounts -----------------------------------------------------------------------------

@@ -36,6 +36,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the process group `pgid` still lives."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 class RedisServer:
     """A throwaway redis-server on its own port (no persistence) that a test can stop and start
     again on the same port."""

@@ -55,6 +55,8 @@ class Defaults:
     TASK_RUNNER = "thread"
     # A running job renews its lease every third of it; one not renewed is presumed dead.
     TASK_LEASE_SECONDS = 30
+    # How often workers look for work whose lease ran out (a dead worker's, or a Redis outage's).
+    TASK_SWEEP_SECONDS = 15
     # Optional ONNX classifier for the AI filter (docs/moderation.md): the model file and its
     # sidecar JSON (default: the model path with .json); relative paths are in instance/.
     CLASSIFIER_MODEL: str | None = None

@@ -13,11 +13,13 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry
 
@@ -25,9 +27,9 @@ from cara.core.extensions import db
 
 log = logging.getLogger(__name__)
 
-# With the lease (TASK_LEASE_SECONDS, kept alive by keep_leased while a job runs), this bounds
-# how long work a dead worker held waits: at most a lease plus a sweep.
-SWEEP_EVERY_SECONDS = 15
+# With the lease (TASK_LEASE_SECONDS, kept alive by keep_leased while a job runs), the sweep
+# interval (TASK_SWEEP_SECONDS) bounds how long work a dead worker held waits: at most a lease
+# plus a sweep.
 QUEUE_NAME = "cara"
 LOW_QUEUE_NAME = "cara-low"
 
@@ -174,7 +176,7 @@ class ThreadRunner:
     def _loop(self):
         while True:
             try:
-                func, args = self.jobs.get(timeout=SWEEP_EVERY_SECONDS)
+                func, args = self.jobs.get(timeout=self.app.config["TASK_SWEEP_SECONDS"])
             except queue.Empty:
                 func, args = sweep, ()
             with self.app.app_context():
@@ -243,6 +245,20 @@ def die_with_parent() -> None:
         os._exit(0)
 
 
+def wait_for_redis(conn: Redis, longest: float = 5.0) -> None:
+    """Return once Redis answers: a worker started during an outage waits for it (and says so)
+    instead of dying, which would leave the uploads made meanwhile for another worker."""
+    delay = 0.5
+    while True:
+        try:
+            conn.ping()
+            return
+        except RedisError as exc:
+            log.warning("Redis is unreachable (%s); trying again in %.1f s", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, longest)
+
+
 def redis_eviction_warning(conn: Redis) -> str | None:
     """A warning when Redis may evict keys (queued jobs would vanish), else None."""
     try:
@@ -258,7 +274,7 @@ def redis_eviction_warning(conn: Redis) -> str | None:
 
 
 def sweep_periodically(app: Flask) -> threading.Thread:
-    """A daemon thread that sweeps every SWEEP_EVERY_SECONDS (used by the RQ worker)."""
+    """A daemon thread that sweeps every TASK_SWEEP_SECONDS (used by the RQ worker)."""
 
     def loop():
         while True:
@@ -269,7 +285,7 @@ def sweep_periodically(app: Flask) -> threading.Thread:
                     log.exception("sweep failed")
                 finally:
                     db.session.remove()
-            threading.Event().wait(SWEEP_EVERY_SECONDS)
+            threading.Event().wait(app.config["TASK_SWEEP_SECONDS"])
 
     thread = threading.Thread(target=loop, name="cara-sweeper", daemon=True)
     thread.start()

@@ -19,7 +19,8 @@ from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Post, PostState
 from cara.imaging import Limits
 from cara.posting import drafts, processing
-from tests.support import REDIS_URL, REPO, empty_redis
+from tests.factories import wait_for
+from tests.support import REDIS_URL, REPO, empty_redis, group_alive
 
 
 @pytest.fixture
@@ -71,24 +72,6 @@ def _start_worker(app, *args) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.expire_all()
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_jobs_go_through_redis_to_a_worker(app, make_user):
@@ -171,10 +154,10 @@ def test_killed_worker_recovers_fast_and_leaves_no_scheduler(redis_url, app, mak
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         # The scheduler gets SIGTERM as its parent dies, and stops within its 1 s interval.
-        assert wait_for(lambda: not _group_alive(proc.pid), timeout=5), "scheduler orphaned"
+        assert wait_for(lambda: not group_alive(proc.pid), timeout=5), "scheduler orphaned"
     started = time.monotonic()
     with worker(app) as (_, log):
-        limit = lease + tasks.SWEEP_EVERY_SECONDS + 30  # the lease, a sweep, the job itself
+        limit = lease + app.config["TASK_SWEEP_SECONDS"] + 30  # the lease, a sweep, the job itself
         finished = wait_for(
             lambda: db.session.get(Post, post_id).state == PostState.PUBLISHED, timeout=limit
         )
