@@ -35,6 +35,7 @@ MAX_ATTEMPTS = 8  # about two days of retries
 RETRY_BASE = 60  # seconds before the first retry; each next waits four times longer
 UNREACHABLE_AFTER = 5  # failures in a row mark an instance unreachable
 SWEEP_BATCH = 200
+POST_KEY = "cara:post"  # a queued Create/Update names its post; _render writes it when sent
 
 
 def backoff(attempts: int) -> timedelta:
@@ -96,7 +97,12 @@ def deliver(delivery_id: int) -> None:
     row.next_attempt_at = now + tasks.lease()  # a sweep does not start it twice meanwhile
     db.session.commit()
     user = db.session.get(User, row.user_id)
-    body = json.dumps(row.activity).encode()
+    activity = _render(row.activity)
+    if activity is None:  # the post is gone or hidden since: nothing to say
+        row.done, row.error = True, "the post is no longer published"
+        db.session.commit()
+        return
+    body = json.dumps(activity).encode()
     try:
         response = keys.signed_post(user, row.inbox, body)
         error = "" if 200 <= response.status < 300 else f"answered {response.status}"
@@ -158,6 +164,18 @@ def attachments(post: Post) -> list[dict]:
     return images
 
 
+def _render(activity: dict) -> dict | None:
+    """The document to send: Create and Update of a post are written when sent, from the post
+    as it is then (its images get their public names after it goes live)."""
+    post_id = activity.get(POST_KEY)
+    if post_id is None:
+        return activity
+    post = db.session.get(Post, post_id)
+    if post is None or post.state != PostState.PUBLISHED:
+        return None
+    return post_activity(activity["type"], post)
+
+
 def post_activity(kind: str, post: Post) -> dict:
     actor = documents.actor_url(post.author)
     url = documents.note_url(post.id)
@@ -215,7 +233,12 @@ def _announce(session: Session, flush_context, instances) -> None:
         for kind, post in changes:
             inboxes = follower_inboxes(post.author)
             if inboxes:
-                rows = queue(post.author, inboxes, post_activity(kind, post))
+                doc = (
+                    post_activity(kind, post)
+                    if kind == "Delete"
+                    else {"type": kind, POST_KEY: post.id}
+                )
+                rows = queue(post.author, inboxes, doc)
                 session.info.setdefault("cara.deliveries", []).extend(rows)
 
 
