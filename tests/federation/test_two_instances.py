@@ -1,0 +1,70 @@
+"""Two real cara servers on loopback: bob on B finds @alice@A through WebFinger and follows
+her; A accepts; alice's new post reaches B's inbox (signed both ways) and shows on B."""
+
+import re
+
+import pytest
+
+from tests.factories import GOOD, image_bytes
+from tests.federation.instances import Browser, Server, wait_for
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    a = Server(tmp_path_factory.mktemp("a"))
+    b = Server(tmp_path_factory.mktemp("b"))
+    try:
+        # Both at once: most of the time is each process importing cara.
+        jobs = [a.prepare("alice", password=GOOD), b.prepare("bob", password=GOOD)]
+        assert [job.wait(120) for job in jobs] == [0, 0]
+        for server in (a, b):
+            server.start()
+        for server in (a, b):
+            server.wait_started()
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def _login(server, name):
+    browser = Browser(server)
+    status, _ = browser.post("/login", {"login": name, "password": GOOD})
+    assert status == 200  # redirected to the home page
+    return browser
+
+
+def test_follow_across_instances_and_receive_a_post(servers):
+    a, b = servers
+    alice, bob = _login(a, "alice"), _login(b, "bob")
+
+    status, page = bob.post("/federation/follow", {"handle": f"@alice@{a.host}"})
+    assert status == 200, page
+    wait_for(
+        lambda: "waiting for them to accept" not in bob.get("/federation")[1],
+        "A's Accept to reach B",
+    )
+    assert f"@alice@{a.host}" in bob.get("/federation")[1]
+    followers = alice.get("/@alice/ap/followers")[1]
+    assert '"totalItems": 1' in followers
+
+    status, page = alice.upload("/posts/new", "images", "harbour.png", image_bytes(size=(400, 300)))
+    assert status == 200, page
+    post_id = re.search(r'action="/posts/(\d+)/edit"', page).group(1)
+    media_id = re.search(r'name="alt-(\d+)"', page).group(1)
+    status, page = alice.post(
+        f"/posts/{post_id}/edit",
+        {"caption": "Harbour at dawn #ink", f"alt-{media_id}": "A harbour in blue ink"},
+    )
+    assert status == 200, page
+
+    def arrived():
+        page = bob.get("/federation")[1]
+        return "Harbour at dawn" in page and page
+
+    page = wait_for(arrived, "alice's post to reach B")
+    assert "A harbour in blue ink" in page  # the alt text travelled with the image
+
+    # An unsigned POST to B's inbox is refused.
+    status, _ = Browser(b).post("/inbox", {"type": "Create"})
+    assert status == 401
