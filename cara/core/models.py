@@ -783,10 +783,13 @@ class Delivery(db.Model):
 
 
 class Instance(db.Model):
-    """Another server's delivery health: one that keeps failing is retried slowly."""
+    """Another server (host[:port]): its delivery health (one that keeps failing is retried
+    slowly) and whether the admin blocked it (defederation)."""
 
     __tablename__ = "instances"
 
     domain: Mapped[str] = mapped_column(String(255), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row
     unreachable_until: Mapped[datetime | None] = mapped_column(TZDateTime)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    block_reason: Mapped[str] = mapped_column(Text, default="")

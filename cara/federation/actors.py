@@ -10,7 +10,7 @@ from sqlalchemy import select
 from cara.core.extensions import db
 from cara.core.models import RemoteActor, User, utcnow
 from cara.core.text import site_url
-from cara.federation import fetch, keys
+from cara.federation import fetch, instances, keys
 
 AP_TYPES = ("application/activity+json", "application/ld+json")
 ACTOR_TYPES = ("Person", "Service", "Application", "Group", "Organization")
@@ -24,7 +24,9 @@ def parse_handle(handle: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2).lower()) if match else None
 
 
-def _get(url: str, signer: User | None) -> dict:
+def _get(url: str, signer: User | None = None) -> dict:
+    if instances.is_blocked(url):
+        raise FetchError(f"{instances.domain_of(url)} is blocked here")
     return keys.signed_get(signer, url) if signer is not None else fetch.get_json(url)
 
 
@@ -83,9 +85,9 @@ def by_key_id(key_id: str, refresh: bool = False) -> RemoteActor:
     row = db.session.scalar(select(RemoteActor).filter_by(key_id=key_id))
     if row is not None and not refresh:
         return row
-    doc = fetch.get_json(key_id.partition("#")[0])
+    doc = _get(key_id.partition("#")[0])
     if "inbox" not in doc and _id(doc.get("owner")):  # the key document itself
-        doc = fetch.get_json(_id(doc["owner"]))
+        doc = _get(_id(doc["owner"]))
     actor = store(doc)
     if actor.key_id != key_id:
         raise FetchError("the key does not belong to its actor")
@@ -100,7 +102,7 @@ def lookup(handle: str, signer: User | None = None) -> RemoteActor:
     name, host = parsed
     scheme = "http" if current_app.config["FEDERATION_ALLOW_PRIVATE"] else "https"
     resource = quote(f"acct:{name}@{host}", safe=":@")
-    jrd = fetch.get_json(f"{scheme}://{host}/.well-known/webfinger?resource={resource}")
+    jrd = _get(f"{scheme}://{host}/.well-known/webfinger?resource={resource}")
     links = jrd.get("links") if isinstance(jrd.get("links"), list) else []
     for link in links:
         if (

@@ -89,6 +89,10 @@ def deliver(delivery_id: int) -> None:
         return
     instance = db.session.get(Instance, row.domain) or Instance(domain=row.domain, failures=0)
     db.session.add(instance)
+    if instance.blocked:
+        row.done, row.error = True, "the server is blocked"
+        db.session.commit()
+        return
     if instance.unreachable_until and instance.unreachable_until > now:
         row.next_attempt_at = instance.unreachable_until  # not an attempt: wait for it
         db.session.commit()
@@ -189,8 +193,12 @@ def post_activity(kind: str, post: Post) -> dict:
     )
 
 
-def _changes(session: Session) -> list[tuple[str, Post]]:
+def _changes(session: Session) -> list[tuple[str, Post | User]]:
     changes = []
+    for user in session.dirty:
+        if isinstance(user, User) and inspect(user).attrs.deleted_at.history.added:
+            if user.deleted_at is not None:
+                changes.append(("Delete", user))
     for post in session.deleted:
         if isinstance(post, Post) and _was(post, PostState.PUBLISHED):
             changes.append(("Delete", post))
@@ -230,16 +238,23 @@ def _announce(session: Session, flush_context, instances) -> None:
     with session.no_autoflush:
         if not federation.enabled():
             return
-        for kind, post in changes:
-            inboxes = follower_inboxes(post.author)
+        for kind, subject in changes:
+            author = subject if isinstance(subject, User) else subject.author
+            inboxes = follower_inboxes(author)
             if inboxes:
-                doc = (
-                    post_activity(kind, post)
-                    if kind == "Delete"
-                    else {"type": kind, POST_KEY: post.id}
-                )
-                rows = queue(post.author, inboxes, doc)
+                rows = queue(author, inboxes, _pending(kind, subject))
                 session.info.setdefault("cara.deliveries", []).extend(rows)
+
+
+def _pending(kind: str, subject: Post | User) -> dict:
+    """What a Delivery row keeps: a Delete in full (its subject is going away), a Create or
+    Update as the post's id (written when sent)."""
+    if isinstance(subject, User):  # the account was deleted: its actor goes too
+        actor = documents.actor_url(subject)
+        return documents.activity("Delete", actor, actor, f"{actor}#delete", [documents.PUBLIC])
+    if kind == "Delete":
+        return post_activity(kind, subject)
+    return {"type": kind, POST_KEY: subject.id}
 
 
 @event.listens_for(Session, "after_flush")

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 
 from cara.core.extensions import db
 from cara.core.models import RemoteActor, RemotePost, User, utcnow
-from cara.federation import actors, fetch, follows, signatures
+from cara.federation import actors, fetch, follows, instances, signatures
 from cara.federation.documents import PUBLIC, local_username
 
 # Remote HTML kept: paragraphs, line breaks, links and inline emphasis; nothing else.
@@ -34,6 +34,8 @@ def verify(method: str, path: str, headers: dict, body: bytes) -> RemoteActor:
     skew = current_app.config["FEDERATION_SIGNATURE_SKEW"]
     try:
         params = signatures.parse(headers.get("signature"))
+        if instances.is_blocked(params["keyId"]):
+            raise Refused(403, "this server is blocked here")
         actor = actors.by_key_id(params["keyId"])
         try:
             signatures.verify(params, method, path, headers, body, actor.public_pem, skew)

@@ -24,6 +24,8 @@ def upgrade():
     sa.Column('domain', sa.String(length=255), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
     sa.Column('unreachable_until', cara.core.models.TZDateTime(), nullable=True),
+    sa.Column('blocked', sa.Boolean(), nullable=False),
+    sa.Column('block_reason', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('domain', name=op.f('pk_instances'))
     )
     op.create_table('remote_actors',

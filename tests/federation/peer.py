@@ -16,6 +16,7 @@ class Peer:
         self.username = username
         self.public_pem, self.private_pem = signatures.new_keypair()
         self.received: list[dict] = []
+        self.signed_gets: list[str] = []  # paths fetched with a valid signature
         self.unverified: list[str] = []  # why a POST to the inbox failed its signature check
         self.status = 202  # what the inbox answers
         self.keys: dict[str, str] = {}  # keyId -> public PEM of the senders it trusts
@@ -80,6 +81,16 @@ class Peer:
 
             def do_GET(self):
                 url = urlsplit(self.path)
+                if "signature" in {k.lower() for k in self.headers}:  # authorized fetch
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    try:
+                        params = signatures.parse(headers["signature"])
+                        pem = peer.keys[params["keyId"]]
+                        signatures.verify(params, "GET", self.path, headers, b"", pem, 300)
+                        peer.signed_gets.append(self.path)
+                    except (signatures.SignatureError, KeyError) as error:
+                        peer.unverified.append(str(error))
+                        return self._send(401)
                 if url.path == f"/users/{peer.username}":
                     return self._send(200, peer.actor())
                 if url.path == "/.well-known/webfinger":

@@ -73,6 +73,7 @@ def test_following_someone_elsewhere(client, auth, make_user, peer):
     auth.login("ana")
     response = client.post("/federation/follow", data={"handle": peer.handle})
     assert response.status_code == 302
+    assert f"/users/{peer.username}" in peer.signed_gets  # the actor fetched with a signature
     [sent] = peer.of_type("Follow")
     assert sent["actor"] == "http://cara.test/@ana"
     assert sent["object"] == peer.actor_id

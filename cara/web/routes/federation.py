@@ -4,12 +4,13 @@ off."""
 
 import json
 
+import click
 from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from cara import federation
 from cara.core import tasks
-from cara.federation import actors, documents, follows, inbox, local
+from cara.federation import actors, documents, follows, inbox, instances, local
 from cara.web.htmx import render
 
 bp = Blueprint("federation", __name__)
@@ -172,3 +173,22 @@ def answer(follow_id: int, answer: str):
     if not decide(current_user, follow_id):
         abort(404)
     return redirect(url_for("federation.index"))
+
+
+# --- admin commands: flask federation block / unblock ------------------------------------------
+
+
+@bp.cli.command("block")
+@click.argument("domain")
+@click.option("--reason", default="", help="Kept with the block, for the other admins.")
+def block_command(domain: str, reason: str):
+    """Block a server (host[:port]): no fetches, no activities in or out; its people go."""
+    removed = instances.block(domain, reason)
+    click.echo(f"Blocked {domain}; removed {removed} of its accounts")
+
+
+@bp.cli.command("unblock")
+@click.argument("domain")
+def unblock_command(domain: str):
+    """Lift a block (follows removed by it are not restored)."""
+    click.echo(f"Unblocked {domain}" if instances.unblock(domain) else f"{domain} was not blocked")
