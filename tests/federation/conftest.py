@@ -2,7 +2,9 @@
 
 import pytest
 
-from cara.federation import documents, keys
+from cara.core.extensions import db
+from cara.core.models import RemoteFollow
+from cara.federation import actors, documents, keys
 from tests.federation.peer import Peer
 
 
@@ -22,3 +24,25 @@ def peer(app):
     server.trust = trust
     yield server
     server.close()
+
+
+@pytest.fixture
+def followed_by(peer):
+    """followed_by(user): the peer's actor follows `user` (accepted) and trusts their key."""
+
+    def follow(user):
+        peer.trust(user)
+        actor = actors.by_uri(peer.actor_id)
+        db.session.add(
+            RemoteFollow(
+                user_id=user.id,
+                actor_id=actor.id,
+                inbound=True,
+                pending=False,
+                activity_uri=peer.follow()["id"],
+            )
+        )
+        db.session.commit()
+        return actor
+
+    return follow

@@ -57,6 +57,20 @@ class Peer:
         headers["Content-Type"] = "application/activity+json"
         return body, headers
 
+    def follow(self, n: int = 1, target: str = "http://cara.test/@ana") -> dict:
+        """A Follow activity by this peer's actor."""
+        return {
+            "id": f"{self.actor_id}/follows/{n}",
+            "type": "Follow",
+            "actor": self.actor_id,
+            "object": target,
+        }
+
+    def post_to(self, client, activity: dict, path: str = "/inbox"):
+        """POST `activity`, signed, to an inbox of the app behind the Flask test `client`."""
+        body, headers = self.signed(path, activity)
+        return client.post(path, data=body, headers=headers)
+
     def of_type(self, kind: str) -> list[dict]:
         return [a for a in self.received if a.get("type") == kind]
 

@@ -13,26 +13,9 @@ from cara.posting import drafts
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
 
-def _followed_by(peer, user):
-    """`peer`'s bob follows `user` (accepted)."""
-    peer.trust(user)
-    actor = actors.by_uri(peer.actor_id)
-    db.session.add(
-        RemoteFollow(
-            user_id=user.id,
-            actor_id=actor.id,
-            inbound=True,
-            pending=False,
-            activity_uri=f"{peer.actor_id}/follows/1",
-        )
-    )
-    db.session.commit()
-    return actor
-
-
-def test_a_post_goes_to_followers_as_create_update_delete(make_user, make_post, peer):
+def test_a_post_goes_to_followers_as_create_update_delete(make_user, make_post, peer, followed_by):
     ana = make_user("ana")
-    _followed_by(peer, ana)
+    followed_by(ana)
     post = make_post(ana, caption="Harbour #ink")
     tasks.sweep()  # inline runner: the sweep starts deliveries queued at commit
     [create] = peer.of_type("Create")
@@ -60,9 +43,9 @@ def _alts(post):
     return {m.id: m.alt_text or "An image" for m in post.media}
 
 
-def test_followers_only_posts_are_never_addressed_publicly(make_user, make_post, peer):
+def test_followers_only_posts_are_never_addressed_publicly(make_user, make_post, peer, followed_by):
     ana = make_user("ana")
-    _followed_by(peer, ana)
+    followed_by(ana)
     make_post(ana, caption="For friends", visibility="followers")
     tasks.sweep()
     [create] = peer.of_type("Create")
@@ -76,13 +59,19 @@ def test_without_remote_followers_nothing_is_queued(make_user, make_post, peer):
     assert db.session.query(Delivery).count() == 0
 
 
-def test_failures_back_off_and_mark_the_instance_unreachable(make_user, peer):
+def _attempt(make_user, peer, followed_by, status: int) -> Delivery:
+    """One delivery to the peer, which answers `status`, attempted once."""
     ana = make_user("ana")
-    _followed_by(peer, ana)
-    peer.status = 503
+    followed_by(ana)
+    peer.status = status
     [row] = delivery.queue(ana, [peer.inbox], {"type": "Create", "id": "x", "actor": "a"})
     db.session.commit()
     delivery.deliver(row.id)
+    return row
+
+
+def test_failures_back_off_and_mark_the_instance_unreachable(make_user, peer, followed_by):
+    row = _attempt(make_user, peer, followed_by, 503)
     db.session.refresh(row)
     assert row.attempts == 1 and not row.done and row.error == "answered 503"
     assert row.next_attempt_at > utcnow() + timedelta(seconds=50)
@@ -112,13 +101,8 @@ def test_failures_back_off_and_mark_the_instance_unreachable(make_user, peer):
     assert row.done and instance.failures == 0
 
 
-def test_a_refusing_inbox_is_not_retried(make_user, peer):
-    ana = make_user("ana")
-    _followed_by(peer, ana)
-    peer.status = 403
-    [row] = delivery.queue(ana, [peer.inbox], {"type": "Create", "id": "x", "actor": "a"})
-    db.session.commit()
-    delivery.deliver(row.id)
+def test_a_refusing_inbox_is_not_retried(make_user, peer, followed_by):
+    row = _attempt(make_user, peer, followed_by, 403)
     db.session.refresh(row)
     assert row.done and row.attempts == 1 and row.error == "answered 403"
 
@@ -140,15 +124,10 @@ def _create(peer, note, kind="Create"):
     return {"id": f"{note['id']}/activity", "type": kind, "actor": peer.actor_id, "object": note}
 
 
-def _post(client, peer, activity):
-    body, headers = peer.signed("/inbox", activity)
-    return client.post("/inbox", data=body, headers=headers)
-
-
 def test_notes_from_followed_actors_are_stored_sanitised(client, auth, make_user, peer):
     ana = make_user("ana")
     actor = actors.by_uri(peer.actor_id)
-    assert _post(client, peer, _create(peer, _note(peer))).status_code == 202
+    assert peer.post_to(client, _create(peer, _note(peer))).status_code == 202
     assert db.session.query(RemotePost).count() == 0  # nobody here follows bob
     db.session.add(
         RemoteFollow(
@@ -160,19 +139,19 @@ def test_notes_from_followed_actors_are_stored_sanitised(client, auth, make_user
         )
     )
     db.session.commit()
-    _post(client, peer, _create(peer, _note(peer)))
+    peer.post_to(client, _create(peer, _note(peer)))
     stored = db.session.query(RemotePost).one()
     assert "<script>" not in stored.content and "onclick" not in stored.content
     assert 'href="https://x.example"' in stored.content and stored.public
     auth.login("ana")
     assert "Hello" in client.get("/federation").get_data(as_text=True)
 
-    _post(client, peer, _create(peer, _note(peer, content="<p>Edited</p>"), "Update"))
+    peer.post_to(client, _create(peer, _note(peer, content="<p>Edited</p>"), "Update"))
     db.session.refresh(stored)
     assert stored.content == "<p>Edited</p>"
     # Only its author may delete it.
     other = {"id": "x", "type": "Delete", "actor": peer.actor_id, "object": "http://else/n/1"}
-    _post(client, peer, other)
+    peer.post_to(client, other)
     assert db.session.query(RemotePost).count() == 1
     delete = {
         "id": "y",
@@ -180,6 +159,6 @@ def test_notes_from_followed_actors_are_stored_sanitised(client, auth, make_user
         "actor": peer.actor_id,
         "object": {"id": stored.uri, "type": "Tombstone"},
     }
-    _post(client, peer, delete)
+    peer.post_to(client, delete)
     assert db.session.query(RemotePost).count() == 0
     assert db.session.query(RemoteActor).count() == 1

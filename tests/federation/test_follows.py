@@ -6,24 +6,10 @@ from cara.core.models import RemoteFollow
 from cara.federation import follows
 
 
-def _follow(peer, n=1):
-    return {
-        "id": f"{peer.actor_id}/follows/{n}",
-        "type": "Follow",
-        "actor": peer.actor_id,
-        "object": "http://cara.test/@ana",
-    }
-
-
-def _post(client, peer, activity, path="/inbox"):
-    body, headers = peer.signed(path, activity)
-    return client.post(path, data=body, headers=headers)
-
-
 def test_a_remote_follow_of_a_public_account_is_accepted(client, make_user, peer):
     ana = make_user("ana")
     peer.trust(ana)
-    assert _post(client, peer, _follow(peer), "/@ana/inbox").status_code == 202
+    assert peer.post_to(client, peer.follow(), "/@ana/inbox").status_code == 202
     follow = db.session.query(RemoteFollow).one()
     assert follow.inbound and not follow.pending
     [accept] = peer.of_type("Accept")
@@ -36,16 +22,16 @@ def test_a_remote_follow_of_a_public_account_is_accepted(client, make_user, peer
         "id": f"{peer.actor_id}/undo/1",
         "type": "Undo",
         "actor": peer.actor_id,
-        "object": _follow(peer),
+        "object": peer.follow(),
     }
-    assert _post(client, peer, undo).status_code == 202
+    assert peer.post_to(client, undo).status_code == 202
     assert db.session.query(RemoteFollow).count() == 0
 
 
 def test_a_private_account_approves_or_rejects(client, auth, make_user, peer):
     ana = make_user("ana", is_private=True)
     peer.trust(ana)
-    _post(client, peer, _follow(peer))
+    peer.post_to(client, peer.follow())
     [request] = follows.requests(ana)
     assert request.pending and not peer.received  # nothing said until she decides
     auth.login("ana")
@@ -58,7 +44,7 @@ def test_a_private_account_approves_or_rejects(client, auth, make_user, peer):
     # Another request, rejected.
     db.session.delete(db.session.get(RemoteFollow, request.id))
     db.session.commit()
-    _post(client, peer, _follow(peer, 2))
+    peer.post_to(client, peer.follow(2))
     [request] = follows.requests(ana)
     request_id = request.id
     assert client.post(f"/federation/requests/{request_id}/reject").status_code == 302
@@ -87,7 +73,7 @@ def test_following_someone_elsewhere(client, auth, make_user, peer):
         "actor": peer.actor_id,
         "object": sent,
     }
-    assert _post(client, peer, accept).status_code == 202
+    assert peer.post_to(client, accept).status_code == 202
     db.session.refresh(follow)
     assert not follow.pending
     assert client.get("/@ana/ap/following").get_json()["totalItems"] == 1

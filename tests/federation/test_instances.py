@@ -5,23 +5,13 @@ from click.testing import CliRunner
 from cara.core import tasks
 from cara.core.extensions import db
 from cara.core.models import Delivery, RemoteActor, RemoteFollow
-from cara.federation import actors, delivery, follows
-
-
-def _follow(peer):
-    return {
-        "id": f"{peer.actor_id}/follows/1",
-        "type": "Follow",
-        "actor": peer.actor_id,
-        "object": "http://cara.test/@ana",
-    }
+from cara.federation import delivery, follows
 
 
 def test_a_blocked_server_is_cut_off(app, client, make_user, peer):
     ana = make_user("ana")
     peer.trust(ana)
-    body, headers = peer.signed("/inbox", _follow(peer))
-    assert client.post("/inbox", data=body, headers=headers).status_code == 202
+    assert peer.post_to(client, peer.follow()).status_code == 202
     assert db.session.query(RemoteFollow).count() == 1
     [row] = delivery.queue(ana, [peer.inbox], {"type": "Create", "id": "x", "actor": "a"})
     db.session.commit()
@@ -33,9 +23,7 @@ def test_a_blocked_server_is_cut_off(app, client, make_user, peer):
     assert db.session.query(RemoteActor).count() == 0
     assert db.session.query(RemoteFollow).count() == 0
     # Nothing comes in...
-    body, headers = peer.signed("/inbox", _follow(peer))
-    refused = client.post("/inbox", data=body, headers=headers)
-    assert refused.status_code == 403
+    assert peer.post_to(client, peer.follow()).status_code == 403
     # ...nothing is fetched...
     _, error = follows.follow(ana, peer.handle)
     assert "blocked" in error
@@ -45,19 +33,11 @@ def test_a_blocked_server_is_cut_off(app, client, make_user, peer):
     assert db.session.get(Delivery, row_id).done and len(peer.received) == received
 
     assert CliRunner().invoke(app.cli, ["federation", "unblock", peer.host]).exit_code == 0
-    assert client.post("/inbox", data=body, headers=headers).status_code == 202
+    assert peer.post_to(client, peer.follow()).status_code == 202
 
 
-def test_a_deleted_account_is_deleted_elsewhere(client, auth, make_user, peer):
-    ana = make_user("ana")
-    peer.trust(ana)
-    actor = actors.by_uri(peer.actor_id)
-    db.session.add(
-        RemoteFollow(
-            user_id=ana.id, actor_id=actor.id, inbound=True, pending=False, activity_uri="x"
-        )
-    )
-    db.session.commit()
+def test_a_deleted_account_is_deleted_elsewhere(client, auth, make_user, peer, followed_by):
+    followed_by(make_user("ana"))
     auth.login("ana")
     response = client.post("/settings/delete", data={"password": "correct horse battery"})
     assert response.status_code in (302, 303), response.get_data(as_text=True)

@@ -75,18 +75,9 @@ def test_another_key_fails(keypair):
         )
 
 
-def _follow(peer, target="http://cara.test/@ana"):
-    return {
-        "id": f"{peer.actor_id}/follows/1",
-        "type": "Follow",
-        "actor": peer.actor_id,
-        "object": target,
-    }
-
-
 def test_inbox_refuses_unsigned_and_badly_signed_posts(client, make_user, peer):
     make_user("ana")
-    activity = _follow(peer)
+    activity = peer.follow()
     assert client.post("/inbox", json=activity).status_code == 401
     assert client.post("/@ana/inbox", json=activity).status_code == 401
     body, headers = peer.signed("/inbox", activity)
@@ -106,12 +97,10 @@ def test_inbox_refuses_unsigned_and_badly_signed_posts(client, make_user, peer):
 
 def test_a_rotated_key_is_fetched_again(client, make_user, peer):
     make_user("ana")
-    body, headers = peer.signed("/inbox", _follow(peer))
-    assert client.post("/inbox", data=body, headers=headers).status_code == 202
+    assert peer.post_to(client, peer.follow()).status_code == 202
     stored = db.session.query(RemoteActor).one()
     assert stored.public_pem == peer.public_pem  # cached
     peer.public_pem, peer.private_pem = signatures.new_keypair()
-    body, headers = peer.signed("/inbox", _follow(peer))
-    assert client.post("/inbox", data=body, headers=headers).status_code == 202
+    assert peer.post_to(client, peer.follow()).status_code == 202
     db.session.refresh(stored)
     assert stored.public_pem == peer.public_pem

@@ -126,17 +126,21 @@ def _receive():
 # --- pages: following people elsewhere ---------------------------------------------------------
 
 
-@bp.get("/federation")
-@login_required
-def index():
+def _page(handle: str = "", error: str = ""):
     return render(
         "federation/index.html",
         following=follows.following(current_user),
         requests=follows.requests(current_user),
         posts=inbox.posts_for(current_user),
-        handle=request.args.get("handle", ""),
-        error="",
+        handle=handle,
+        error=error,
     )
+
+
+@bp.get("/federation")
+@login_required
+def index():
+    return _page(request.args.get("handle", ""))
 
 
 @bp.post("/federation/follow")
@@ -145,17 +149,9 @@ def follow():
     handle = request.form.get("handle", "").strip()
     if actors.parse_handle(handle) is None:
         abort(400, "Write the address as @name@server.")
-    row, error = follows.follow(current_user, handle)
+    _, error = follows.follow(current_user, handle)
     if error:
-        response = render(
-            "federation/index.html",
-            following=follows.following(current_user),
-            requests=follows.requests(current_user),
-            posts=inbox.posts_for(current_user),
-            handle=handle,
-            error=error,
-        )
-        return response, 422
+        return _page(handle, error), 422
     return redirect(url_for("federation.index"))
 
 
