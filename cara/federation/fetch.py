@@ -97,15 +97,19 @@ class _PinnedPlain(http.client.HTTPConnection):
 
 
 def request(
-    method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None
+    method: str,
+    url: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    limit: int | None = None,
 ) -> Response:
-    """Send one request to a checked address; FetchError on refusal, failure or a too large
-    answer (FEDERATION_MAX_BYTES)."""
+    """Send one request to a checked address; FetchError on refusal, failure or an answer
+    larger than `limit` bytes (default FEDERATION_MAX_BYTES)."""
     config = current_app.config
     target = check(url)
     connection_class = _Pinned if target.scheme == "https" else _PinnedPlain
     conn = connection_class(target, config["FEDERATION_TIMEOUT"])
-    limit = config["FEDERATION_MAX_BYTES"]
+    limit = limit or config["FEDERATION_MAX_BYTES"]
     try:
         conn.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
         sent = {"Host": target.host, "User-Agent": USER_AGENT, **(headers or {})}

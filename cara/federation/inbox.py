@@ -10,9 +10,10 @@ import nh3
 from flask import current_app
 from sqlalchemy import delete, select
 
+from cara.core import tasks
 from cara.core.extensions import db
 from cara.core.models import RemoteActor, RemotePost, User, utcnow
-from cara.federation import actors, fetch, follows, instances, signatures
+from cara.federation import actors, fetch, follows, instances, media, signatures
 from cara.federation.documents import PUBLIC, local_username
 
 # Remote HTML kept: paragraphs, line breaks, links and inline emphasis; nothing else.
@@ -84,11 +85,16 @@ def process(actor_id: int, activity: dict) -> None:
     elif kind == "Delete":
         uri = _id(obj)
         if uri == actor.uri:
+            media.remove_actors([actor.id])
             db.session.delete(actor)
         else:
-            db.session.execute(
-                delete(RemotePost).where(RemotePost.uri == uri, RemotePost.actor_id == actor.id)
-            )
+            gone = db.session.scalars(
+                delete(RemotePost)
+                .where(RemotePost.uri == uri, RemotePost.actor_id == actor.id)
+                .returning(RemotePost.id)
+            ).all()
+            for post_id in gone:
+                media.remove(post_id)
         db.session.commit()
 
 
@@ -112,19 +118,17 @@ def sanitise(html: str) -> str:
     )
 
 
-def _attachments(note: dict) -> list[dict]:
+def _attachments(note: dict, before: list[dict]) -> list[dict]:
+    """The Note's images (at most MAX_IMAGES_PER_POST), keeping what was already imported of
+    the same URLs; their alt text as sent."""
     items = note.get("attachment") if isinstance(note.get("attachment"), list) else []
+    done = {item["url"]: item for item in before}
     kept = []
-    for item in items[:10]:
-        if isinstance(item, dict) and isinstance(item.get("url"), str):
-            kept.append(
-                {
-                    "url": item["url"][:500],
-                    "name": str(item.get("name") or "")[:1500],
-                    "w": item.get("width") if isinstance(item.get("width"), int) else None,
-                    "h": item.get("height") if isinstance(item.get("height"), int) else None,
-                }
-            )
+    for item in items[: current_app.config["MAX_IMAGES_PER_POST"]]:
+        url = item.get("url") if isinstance(item, dict) else None
+        if isinstance(url, str) and str(item.get("mediaType", "image/")).startswith("image/"):
+            alt = str(item.get("name") or "")[:1500]
+            kept.append({**done.get(url[:500], {"url": url[:500]}), "name": alt})
     return kept
 
 
@@ -147,10 +151,12 @@ def _note(actor: RemoteActor, note: dict, create: bool) -> None:
     row.summary = sanitise(str(note.get("summary") or ""))
     row.sensitive = bool(note.get("sensitive"))
     row.public = PUBLIC in audience or "as:Public" in audience
-    row.attachments = _attachments(note)
+    row.attachments = _attachments(note, row.attachments or [])
     row.published_at = _time(note.get("published"))
     row.updated_at = _time(note.get("updated") or note.get("published"))
     db.session.commit()
+    if any(not item.get("state") for item in row.attachments):
+        tasks.enqueue(media.import_images, row.id)
 
 
 def _list(value) -> list:
@@ -171,3 +177,12 @@ def posts_for(user: User, limit: int = 40) -> list[RemotePost]:
 def posts_of(actor: RemoteActor, limit: int = 40) -> list[RemotePost]:
     stmt = select(RemotePost).filter_by(actor_id=actor.id)
     return list(db.session.scalars(stmt.order_by(RemotePost.published_at.desc()).limit(limit)))
+
+
+def visible_post(viewer: User, post_id: int) -> RemotePost | None:
+    """A remote post `viewer` may see: public, or they follow its author."""
+    post = db.session.get(RemotePost, post_id)
+    if post is None:
+        return None
+    followed = {f.actor_id for f in follows.following(viewer) if not f.pending}
+    return post if post.public or post.actor_id in followed else None

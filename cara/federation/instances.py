@@ -6,6 +6,7 @@ from sqlalchemy import delete, select
 
 from cara.core.extensions import db
 from cara.core.models import Instance, RemoteActor
+from cara.federation import media
 
 
 def domain_of(url: str) -> str:
@@ -28,6 +29,8 @@ def block(domain: str, reason: str = "") -> int:
     row = db.session.get(Instance, domain) or Instance(domain=domain, failures=0)
     row.blocked, row.block_reason = True, reason
     db.session.add(row)
+    ids = db.session.scalars(select(RemoteActor.id).where(RemoteActor.domain == domain)).all()
+    media.remove_actors(ids)
     removed = db.session.execute(delete(RemoteActor).where(RemoteActor.domain == domain))
     db.session.commit()
     return removed.rowcount

@@ -102,9 +102,9 @@ class Browser:
         request = urllib.request.Request(self.server.base + path, data, headers or {})
         try:
             with self.opener.open(request, timeout=30) as answer:
-                return answer.status, answer.read().decode()
+                return answer.status, answer.read().decode(errors="replace")
         except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+            return error.code, error.read().decode(errors="replace")
 
     def get(self, path: str, headers: dict | None = None):
         return self._open(path, headers=headers)

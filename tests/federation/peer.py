@@ -19,6 +19,7 @@ class Peer:
         self.signed_gets: list[str] = []  # paths fetched with a valid signature
         self.unverified: list[str] = []  # why a POST to the inbox failed its signature check
         self.status = 202  # what the inbox answers
+        self.files: dict[str, bytes] = {}  # path -> bytes served (images)
         self.keys: dict[str, str] = {}  # keyId -> public PEM of the senders it trusts
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = self.server.server_address[1]
@@ -105,6 +106,13 @@ class Peer:
                     except (signatures.SignatureError, KeyError) as error:
                         peer.unverified.append(str(error))
                         return self._send(401)
+                if url.path in peer.files:
+                    data = peer.files[url.path]
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    return self.wfile.write(data)
                 if url.path == f"/users/{peer.username}":
                     return self._send(200, peer.actor())
                 if url.path == "/.well-known/webfinger":

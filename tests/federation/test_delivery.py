@@ -9,6 +9,7 @@ from cara.core.extensions import db
 from cara.core.models import Delivery, Instance, RemoteActor, RemoteFollow, RemotePost, utcnow
 from cara.federation import actors, delivery
 from cara.posting import drafts
+from tests.factories import generator_png, image_bytes
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
@@ -162,3 +163,46 @@ def test_notes_from_followed_actors_are_stored_sanitised(client, auth, make_user
     peer.post_to(client, delete)
     assert db.session.query(RemotePost).count() == 0
     assert db.session.query(RemoteActor).count() == 1
+
+
+def test_remote_images_pass_the_pipeline_and_the_filter(client, auth, make_user, peer):
+    ana = make_user("ana")
+    actor = actors.by_uri(peer.actor_id)
+    db.session.add(
+        RemoteFollow(
+            user_id=ana.id,
+            actor_id=actor.id,
+            inbound=False,
+            pending=False,
+            activity_uri="http://cara.test/ap/follows/1",
+        )
+    )
+    db.session.commit()
+    human = image_bytes(size=(400, 300))
+    peer.files = {"/media/human.png": human, "/media/ai.png": generator_png()}
+    attachments = [
+        {
+            "type": "Image",
+            "mediaType": "image/png",
+            "url": f"{peer.base}/media/{name}.png",
+            "name": f"A {name} picture",
+        }
+        for name in ("human", "ai")
+    ]
+    assert (
+        peer.post_to(client, _create(peer, _note(peer, attachment=attachments))).status_code == 202
+    )
+    shown, held = db.session.query(RemotePost).one().attachments
+    assert shown["state"] == "shown" and shown["name"] == "A human picture"
+    assert held["state"] == "held" and "file" not in held
+    auth.login("ana")
+    page = client.get("/federation").get_data(as_text=True)
+    assert 'alt="A human picture"' in page and "held by the AI filter" in page
+    assert f'src="{peer.base}' not in page  # nothing hotlinked
+    post_id = db.session.query(RemotePost).one().id
+    image = client.get(f"/federation/media/{post_id}/{shown['file']}")
+    assert image.status_code == 200 and image.mimetype == "image/jpeg"
+    assert image.data != human  # re-encoded, not the remote file
+    assert client.get(f"/federation/media/{post_id}/nothing.jpeg").status_code == 404
+    auth.logout()
+    assert client.get(f"/federation/media/{post_id}/{shown['file']}").status_code == 302

@@ -1,5 +1,6 @@
 """Two real cara servers on loopback: bob on B finds @alice@A through WebFinger and follows
-her; A accepts; alice's new post reaches B's inbox (signed both ways) and shows on B."""
+her; A accepts; alice's new post reaches B's inbox (signed both ways) and shows on B with its
+image, which B fetched, filtered and re-encoded."""
 
 import re
 
@@ -60,10 +61,16 @@ def test_follow_across_instances_and_receive_a_post(servers):
 
     def arrived():
         page = bob.get("/federation")[1]
-        return "Harbour at dawn" in page and page
+        return 'alt="A harbour in blue ink"' in page and page
 
-    page = wait_for(arrived, "alice's post to reach B")
-    assert "A harbour in blue ink" in page  # the alt text travelled with the image
+    # The post arrives with its image, fetched by B, filtered and re-encoded there, and the
+    # alt text that travelled with it.
+    page = wait_for(arrived, "alice's post and its image to reach B")
+    assert "Harbour at dawn" in page
+    src = re.search(r'src="(/federation/media/[^"]+)"', page).group(1)
+    status, _ = bob.get(src)
+    assert status == 200
+    assert f'src="{a.base}' not in page  # nothing of A's embedded (links only)
 
     # An unsigned POST to B's inbox is refused.
     status, _ = Browser(b).post("/inbox", {"type": "Create"})

@@ -5,12 +5,12 @@ off."""
 import json
 
 import click
-from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from cara import federation
-from cara.core import tasks
-from cara.federation import actors, documents, follows, inbox, instances, local
+from cara.core import storage, tasks
+from cara.federation import actors, documents, follows, inbox, instances, local, media
 from cara.web.htmx import render
 
 bp = Blueprint("federation", __name__)
@@ -153,6 +153,17 @@ def follow():
     if error:
         return _page(handle, error), 422
     return redirect(url_for("federation.index"))
+
+
+@bp.get("/federation/media/<int:post_id>/<name>")
+@login_required
+def remote_image(post_id: int, name: str):
+    """A remote image as we re-encoded it (never the other server's file)."""
+    post = inbox.visible_post(current_user, post_id) or abort(404)
+    path = media.shown_file(post, name) or abort(404)
+    response = send_file(path, mimetype=storage.MIME[path.suffix.lstrip(".")], conditional=True)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 @bp.post("/federation/unfollow/<int:actor_id>")
