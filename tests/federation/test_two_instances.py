@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.factories import GOOD, image_bytes
+from tests.factories import GOOD, generator_png, image_bytes
 from tests.federation.instances import Browser, Server, wait_for
 
 
@@ -35,6 +35,18 @@ def _login(server, name):
     return browser
 
 
+def _publish(browser, image: bytes, caption: str, alt: str) -> None:
+    """Upload and publish through the real forms."""
+    status, page = browser.upload("/posts/new", "images", "art.png", image)
+    assert status == 200, page
+    post_id = re.search(r'action="/posts/(\d+)/edit"', page).group(1)
+    media_id = re.search(r'name="alt-(\d+)"', page).group(1)
+    status, page = browser.post(
+        f"/posts/{post_id}/edit", {"caption": caption, f"alt-{media_id}": alt}
+    )
+    assert status == 200, page
+
+
 def test_follow_across_instances_and_receive_a_post(servers):
     a, b = servers
     alice, bob = _login(a, "alice"), _login(b, "bob")
@@ -49,15 +61,9 @@ def test_follow_across_instances_and_receive_a_post(servers):
     followers = alice.get("/@alice/ap/followers")[1]
     assert '"totalItems": 1' in followers
 
-    status, page = alice.upload("/posts/new", "images", "harbour.png", image_bytes(size=(400, 300)))
-    assert status == 200, page
-    post_id = re.search(r'action="/posts/(\d+)/edit"', page).group(1)
-    media_id = re.search(r'name="alt-(\d+)"', page).group(1)
-    status, page = alice.post(
-        f"/posts/{post_id}/edit",
-        {"caption": "Harbour at dawn #ink", f"alt-{media_id}": "A harbour in blue ink"},
-    )
-    assert status == 200, page
+    # An AI image first: A's filter holds it, so it never leaves A.
+    _publish(alice, generator_png(), "Made by a machine", "A generated picture")
+    _publish(alice, image_bytes(size=(400, 300)), "Harbour at dawn #ink", "A harbour in blue ink")
 
     def arrived():
         page = bob.get("/federation")[1]
@@ -71,6 +77,8 @@ def test_follow_across_instances_and_receive_a_post(servers):
     status, _ = bob.get(src)
     assert status == 200
     assert f'src="{a.base}' not in page  # nothing of A's embedded (links only)
+    assert "Made by a machine" not in page  # held on A, never sent
+    assert '"totalItems": 1' in alice.get("/@alice/outbox")[1]  # of the two, one is live on A
 
     # An unsigned POST to B's inbox is refused.
     status, _ = Browser(b).post("/inbox", {"type": "Create"})
