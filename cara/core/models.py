@@ -793,3 +793,17 @@ class Instance(db.Model):
     unreachable_until: Mapped[datetime | None] = mapped_column(TZDateTime)
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     block_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class RemoteReaction(db.Model):
+    """A like or repost (Announce) of a local post by a remote actor; counted on the post."""
+
+    __tablename__ = "remote_reactions"
+    __table_args__ = (UniqueConstraint("actor_id", "post_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("remote_actors.id", ondelete="CASCADE"))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # like, announce
+    activity_uri: Mapped[str] = mapped_column(String(500), index=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)

@@ -1,7 +1,8 @@
 """Activities in: signature checks in the request, then the activity itself in a job.
 
-Handled: Follow, Undo{Follow}, Accept/Reject{Follow}, Create/Update/Delete of Notes from
-followed actors (stored as sanitised text), Update of an actor, Delete of an actor.
+Handled: Follow, Undo{Follow}, Accept/Reject{Follow}, Like and Announce of local posts (and
+their Undo), Create/Update/Delete of Notes from followed actors (sanitised text, images through
+the pipeline), Update of an actor, Delete of an actor.
 """
 
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from sqlalchemy import delete, select
 from cara.core import tasks
 from cara.core.extensions import db
 from cara.core.models import RemoteActor, RemotePost, User, utcnow
-from cara.federation import actors, fetch, follows, instances, media, signatures
+from cara.federation import actors, fetch, follows, instances, media, reactions, signatures
 from cara.federation.documents import PUBLIC, local_username
 
 # Remote HTML kept: paragraphs, line breaks, links and inline emphasis; nothing else.
@@ -76,6 +77,10 @@ def process(actor_id: int, activity: dict) -> None:
             follows.received_follow(actor, user, activity["id"])
     elif kind == "Undo" and isinstance(obj, dict) and obj.get("type") == "Follow":
         follows.undone(actor, obj)
+    elif kind in ("Like", "Announce") and isinstance(activity.get("id"), str):
+        reactions.react(actor, kind.lower(), _id(obj), activity["id"][:500])
+    elif kind == "Undo" and isinstance(obj, dict) and obj.get("type") in ("Like", "Announce"):
+        reactions.undo(actor, obj["type"].lower(), obj)
     elif kind in ("Accept", "Reject"):
         follows.answered(actor, obj, accepted=kind == "Accept")
     elif kind in ("Create", "Update") and isinstance(obj, dict) and obj.get("type") == "Note":
