@@ -150,6 +150,8 @@ class Defaults:
     FEDERATION_TIMEOUT = 10  # seconds, each outgoing request
     FEDERATION_MAX_BYTES = 1024 * 1024  # the largest JSON document fetched or accepted
     FEDERATION_SIGNATURE_SKEW = 300  # seconds a signed request's Date may be off
+    # POSTs to the inboxes per sending address (a busy server uses its shared inbox); "": none.
+    FEDERATION_INBOX_RATE_LIMIT = "300 per minute; 6000 per hour"
 
 
 def _coerce(value: str):

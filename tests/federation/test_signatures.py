@@ -104,3 +104,20 @@ def test_a_rotated_key_is_fetched_again(client, make_user, peer):
     assert peer.post_to(client, peer.follow()).status_code == 202
     db.session.refresh(stored)
     assert stored.public_pem == peer.public_pem
+
+
+LIMITED = {
+    "FEDERATION": True,
+    "FEDERATION_ALLOW_PRIVATE": True,
+    "RATELIMIT_ENABLED": True,
+    "FEDERATION_INBOX_RATE_LIMIT": "2 per minute",
+}
+
+
+@pytest.mark.parametrize("app_config", [LIMITED])
+def test_the_inboxes_are_rate_limited_per_address(client, make_user, peer, app_config):
+    make_user("ana")
+    # Both inboxes share the count, signed or not.
+    assert client.post("/inbox", json=peer.follow()).status_code == 401
+    assert peer.post_to(client, peer.follow(), "/@ana/inbox").status_code == 202
+    assert peer.post_to(client, peer.follow()).status_code == 429

@@ -6,10 +6,12 @@ import json
 
 import click
 from flask import Blueprint, Response, abort, current_app, redirect, request, send_file, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 
 from cara import federation
 from cara.core import storage, tasks
+from cara.core.extensions import limiter
 from cara.federation import actors, documents, follows, inbox, instances, local, media
 from cara.web.htmx import render
 
@@ -93,13 +95,26 @@ def note(post_id: int):
     return _json(local.note(post_id) or abort(404))
 
 
+# Per sending address, shared by both inboxes; checked before the signature (no key fetches
+# for a flood).
+inbox_limit = limiter.shared_limit(
+    lambda: current_app.config["FEDERATION_INBOX_RATE_LIMIT"] or "",
+    scope="federation_inbox",
+    key_func=get_remote_address,
+    methods=["POST"],
+    error_message="Too many activities from this address: slow down.",
+)
+
+
 @bp.post("/@<username>/inbox")
+@inbox_limit
 def user_inbox(username: str):
     _user_or_404(username)
     return _receive()
 
 
 @bp.post("/inbox")
+@inbox_limit
 def shared_inbox():
     return _receive()
 
