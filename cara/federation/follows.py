@@ -9,6 +9,11 @@ from cara.core.policy import can_act
 from cara.federation import actors, delivery, documents, fetch
 
 
+def _text(value) -> str:
+    """A string field of a remote document, or "" when it is anything else."""
+    return value if isinstance(value, str) else ""
+
+
 def _follow_doc(follow: RemoteFollow, user: User) -> dict:
     return documents.activity(
         "Follow", documents.actor_url(user), follow.actor.uri, follow.activity_uri
@@ -90,8 +95,8 @@ def reject(user: User, follow_id: int) -> bool:
 
 def undone(actor: RemoteActor, follow: dict | str) -> None:
     """Undo{Follow}: the remote actor stops following (by the Follow's id or its object)."""
-    uri = follow.get("id") if isinstance(follow, dict) else follow
-    obj = follow.get("object") if isinstance(follow, dict) else None
+    uri = _text(follow.get("id") if isinstance(follow, dict) else follow)
+    obj = _text(follow.get("object")) if isinstance(follow, dict) else ""
     stmt = select(RemoteFollow).filter_by(actor_id=actor.id, inbound=True)
     for row in db.session.scalars(stmt):
         user = db.session.get(User, row.user_id)
@@ -102,7 +107,9 @@ def undone(actor: RemoteActor, follow: dict | str) -> None:
 
 def answered(actor: RemoteActor, follow: dict | str, accepted: bool) -> None:
     """Accept or Reject of a Follow we sent."""
-    uri = follow.get("id") if isinstance(follow, dict) else follow
+    uri = _text(follow.get("id") if isinstance(follow, dict) else follow)
+    if not uri:
+        return
     row = db.session.scalar(
         select(RemoteFollow).filter_by(actor_id=actor.id, inbound=False, activity_uri=uri)
     )

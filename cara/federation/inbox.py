@@ -86,7 +86,10 @@ def process(actor_id: int, activity: dict) -> None:
     elif kind in ("Create", "Update") and isinstance(obj, dict) and obj.get("type") == "Note":
         _note(actor, obj, create=kind == "Create")
     elif kind == "Update" and _id(obj) == actor.uri and isinstance(obj, dict):
-        actors.store(obj)
+        try:
+            actors.store(obj)
+        except fetch.FetchError:  # an unusable new profile: keep the one we have
+            db.session.rollback()
     elif kind == "Delete":
         uri = _id(obj)
         if uri == actor.uri:

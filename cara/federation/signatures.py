@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -134,7 +134,7 @@ def verify(
     try:
         key = serialization.load_pem_public_key(public_pem.encode())
         signature = base64.b64decode(params["signature"], validate=True)
-    except ValueError:
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise SignatureError("the key or the signature is malformed") from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise SignatureError("only RSA keys are supported")
