@@ -41,27 +41,27 @@ class Server:
         }
         self.proc: subprocess.Popen | None = None
 
-    def prepare(self, *usernames: str, password: str) -> subprocess.Popen:
-        """Build the schema and make the accounts, in one process (importing cara is slow)."""
-        script = (
-            "import sys\n"
-            "from flask_migrate import upgrade\n"
-            "from cara import create_app\n"
-            "from cara.accounts import auth\n"
-            "app = create_app()\n"
-            "with app.app_context():\n"
-            "    upgrade()\n"
-            "    for name in sys.argv[2:]:\n"
-            "        user, errors = auth.register(name, name + '@example.org', sys.argv[1])\n"
-            "        assert not errors, errors\n"
-        )
-        return subprocess.Popen(
-            [sys.executable, "-c", script, password, *usernames],
-            cwd=REPO,
-            env=self.env,
-            stdout=self.log,
-            stderr=self.log,
-        )
+    def prepare(self, *usernames: str, password: str) -> None:
+        """Build the schema and make the accounts, in this process (cara is imported already)."""
+        from flask_migrate import upgrade
+
+        from cara import create_app
+        from cara.accounts import auth
+        from cara.core.extensions import db
+
+        settings = {
+            key.removeprefix("CARA_"): value
+            for key, value in self.env.items()
+            if key.startswith("CARA_")
+        }
+        app = create_app({**settings, "FEDERATION": True, "TESTING": True})
+        with app.app_context():
+            upgrade()
+            for name in usernames:
+                _, errors = auth.register(name, f"{name}@example.org", password)
+                assert not errors, errors
+            db.session.remove()
+            db.engine.dispose()
 
     def start(self) -> None:
         self.proc = subprocess.Popen(

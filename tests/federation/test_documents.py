@@ -25,13 +25,14 @@ def test_webfinger_names_the_actor(client, make_user):
     }
 
 
-@pytest.mark.parametrize(
-    "resource, status",
-    [("", 400), ("acct:nobody@cara.test", 404), ("acct:ana@elsewhere.example", 404)],
-)
-def test_webfinger_refuses_what_it_cannot_answer(client, make_user, resource, status):
+def test_webfinger_refuses_what_it_cannot_answer(client, make_user):
     make_user("ana")
-    assert client.get(f"/.well-known/webfinger?resource={resource}").status_code == status
+    for resource, status in [
+        ("", 400),
+        ("acct:nobody@cara.test", 404),
+        ("acct:ana@elsewhere.example", 404),
+    ]:
+        assert client.get(f"/.well-known/webfinger?resource={resource}").status_code == status
 
 
 def test_actor_by_content_negotiation_on_the_profile_url(client, make_user):

@@ -16,28 +16,28 @@ def app_config():
     return {"FEDERATION": True}
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "https://127.0.0.1/x",
-        "https://localhost/x",
-        "https://10.1.2.3/x",
-        "https://192.168.0.1/x",
-        "https://169.254.169.254/latest/meta-data",
-        "https://[::1]/x",
-        "https://[::ffff:127.0.0.1]/x",
-        "https://0.0.0.0/x",
-    ],
-)
-def test_private_addresses_are_refused(app, url):
-    with pytest.raises(fetch.FetchError, match="non-public address"):
-        fetch.request("GET", url)
+PRIVATE = [
+    "https://127.0.0.1/x",
+    "https://localhost/x",
+    "https://10.1.2.3/x",
+    "https://192.168.0.1/x",
+    "https://169.254.169.254/latest/meta-data",
+    "https://[::1]/x",
+    "https://[::ffff:127.0.0.1]/x",
+    "https://0.0.0.0/x",
+]
 
 
-@pytest.mark.parametrize("url", ["http://example.org/x", "ftp://example.org/x", "/relative"])
-def test_only_https(app, url):
-    with pytest.raises(fetch.FetchError, match="only https"):
-        fetch.check(url)
+def test_private_addresses_are_refused(app):
+    for url in PRIVATE:
+        with pytest.raises(fetch.FetchError, match="non-public address"):
+            fetch.request("GET", url)
+
+
+def test_only_https(app):
+    for url in ("http://example.org/x", "ftp://example.org/x", "/relative"):
+        with pytest.raises(fetch.FetchError, match="only https"):
+            fetch.check(url)
 
 
 def test_credentials_in_urls_are_refused(app):
