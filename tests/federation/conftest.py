@@ -26,23 +26,26 @@ def peer(app):
     server.close()
 
 
+def _accepted(peer, user, inbound: bool):
+    peer.trust(user)
+    actor = actors.by_uri(peer.actor_id)
+    uri = peer.follow()["id"] if inbound else documents.follow_url(1)
+    db.session.add(
+        RemoteFollow(
+            user_id=user.id, actor_id=actor.id, inbound=inbound, pending=False, activity_uri=uri
+        )
+    )
+    db.session.commit()
+    return actor
+
+
 @pytest.fixture
 def followed_by(peer):
     """followed_by(user): the peer's actor follows `user` (accepted) and trusts their key."""
+    return lambda user: _accepted(peer, user, inbound=True)
 
-    def follow(user):
-        peer.trust(user)
-        actor = actors.by_uri(peer.actor_id)
-        db.session.add(
-            RemoteFollow(
-                user_id=user.id,
-                actor_id=actor.id,
-                inbound=True,
-                pending=False,
-                activity_uri=peer.follow()["id"],
-            )
-        )
-        db.session.commit()
-        return actor
 
-    return follow
+@pytest.fixture
+def follows_peer(peer):
+    """follows_peer(user): `user` follows the peer's actor (accepted)."""
+    return lambda user: _accepted(peer, user, inbound=False)

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from cara.core import tasks
 from cara.core.extensions import db
-from cara.core.models import Delivery, Instance, RemoteActor, RemoteFollow, RemotePost, utcnow
-from cara.federation import actors, delivery
+from cara.core.models import Delivery, Instance, RemoteActor, RemotePost, utcnow
+from cara.federation import delivery
 from cara.posting import drafts
 from tests.factories import generator_png, image_bytes
 
@@ -125,21 +125,13 @@ def _create(peer, note, kind="Create"):
     return {"id": f"{note['id']}/activity", "type": kind, "actor": peer.actor_id, "object": note}
 
 
-def test_notes_from_followed_actors_are_stored_sanitised(client, auth, make_user, peer):
+def test_notes_from_followed_actors_are_stored_sanitised(
+    client, auth, make_user, peer, follows_peer
+):
     ana = make_user("ana")
-    actor = actors.by_uri(peer.actor_id)
     assert peer.post_to(client, _create(peer, _note(peer))).status_code == 202
     assert db.session.query(RemotePost).count() == 0  # nobody here follows bob
-    db.session.add(
-        RemoteFollow(
-            user_id=ana.id,
-            actor_id=actor.id,
-            inbound=False,
-            pending=False,
-            activity_uri="http://cara.test/ap/follows/1",
-        )
-    )
-    db.session.commit()
+    follows_peer(ana)
     peer.post_to(client, _create(peer, _note(peer)))
     stored = db.session.query(RemotePost).one()
     assert "<script>" not in stored.content and "onclick" not in stored.content
@@ -165,19 +157,10 @@ def test_notes_from_followed_actors_are_stored_sanitised(client, auth, make_user
     assert db.session.query(RemoteActor).count() == 1
 
 
-def test_remote_images_pass_the_pipeline_and_the_filter(client, auth, make_user, peer):
-    ana = make_user("ana")
-    actor = actors.by_uri(peer.actor_id)
-    db.session.add(
-        RemoteFollow(
-            user_id=ana.id,
-            actor_id=actor.id,
-            inbound=False,
-            pending=False,
-            activity_uri="http://cara.test/ap/follows/1",
-        )
-    )
-    db.session.commit()
+def test_remote_images_pass_the_pipeline_and_the_filter(
+    client, auth, make_user, peer, follows_peer
+):
+    follows_peer(make_user("ana"))
     human = image_bytes(size=(400, 300))
     peer.files = {"/media/human.png": human, "/media/ai.png": generator_png()}
     attachments = [
