@@ -144,6 +144,17 @@ class Defaults:
     ACCOUNT_LOGIN_LIMIT = "10 per 15 minutes"
     TWO_FACTOR_LIMIT = "5 per 15 minutes"
 
+    # ActivityPub federation (docs/federation.md): off until the admin turns it on.
+    # FEDERATION_ALLOW_PRIVATE lets the fetcher reach loopback and private addresses over plain
+    # http (two instances on one machine, in tests); it is refused in production.
+    FEDERATION = False
+    FEDERATION_ALLOW_PRIVATE = False
+    FEDERATION_TIMEOUT = 10  # seconds, each outgoing request
+    FEDERATION_MAX_BYTES = 1024 * 1024  # the largest JSON document fetched or accepted
+    FEDERATION_SIGNATURE_SKEW = 300  # seconds a signed request's Date may be off
+    # POSTs to the inboxes per sending address (a busy server uses its shared inbox); "": none.
+    FEDERATION_INBOX_RATE_LIMIT = "300 per minute; 6000 per hour"
+
 
 def _coerce(value: str):
     """Env values are strings; accept JSON literals (numbers, true/false, lists) too."""
@@ -197,6 +208,11 @@ def load_config(app, test_config: dict | None = None) -> None:
             )
         if cfg["TRUSTED_HOSTS"] is None:
             cfg["TRUSTED_HOSTS"] = [urlsplit(cfg["BASE_URL"]).hostname]
+        if cfg["FEDERATION_ALLOW_PRIVATE"]:
+            raise RuntimeError(
+                "PRODUCTION is on but FEDERATION_ALLOW_PRIVATE is set: it lets other servers make "
+                "this one fetch private and loopback addresses; it is for tests only."
+            )
     if isinstance(cfg["TRUSTED_HOSTS"], str):  # CARA_TRUSTED_HOSTS=a.example,b.example
         cfg["TRUSTED_HOSTS"] = [h.strip() for h in cfg["TRUSTED_HOSTS"].split(",") if h.strip()]
     else:

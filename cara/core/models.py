@@ -685,3 +685,128 @@ class RecoveryCode(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- federation (cara.federation, docs/federation.md) ----------------------------------------
+
+
+class ActorKey(db.Model):
+    """A local account's ActivityPub keypair (RSA 2048), made on first use."""
+
+    __tablename__ = "actor_keys"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    public_pem: Mapped[str] = mapped_column(Text)
+    private_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class RemoteActor(db.Model):
+    """A person on another server, as its actor document last described them."""
+
+    __tablename__ = "remote_actors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uri: Mapped[str] = mapped_column(String(500), unique=True)
+    username: Mapped[str] = mapped_column(String(100))  # preferredUsername
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    url: Mapped[str] = mapped_column(String(500), default="")  # their profile page
+    inbox: Mapped[str] = mapped_column(String(500))
+    shared_inbox: Mapped[str | None] = mapped_column(String(500))
+    key_id: Mapped[str] = mapped_column(String(500), index=True)
+    public_pem: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    @property
+    def handle(self) -> str:
+        return f"@{self.username}@{self.domain}"
+
+
+class RemoteFollow(db.Model):
+    """A follow across servers: a remote actor following a local account (`inbound`), or a
+    local account following a remote actor. Pending until accepted."""
+
+    __tablename__ = "remote_follows"
+    __table_args__ = (UniqueConstraint("user_id", "actor_id", "inbound"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int] = mapped_column(
+        ForeignKey("remote_actors.id", ondelete="CASCADE"), index=True
+    )
+    inbound: Mapped[bool] = mapped_column(Boolean)  # True: the remote actor follows the user
+    activity_uri: Mapped[str] = mapped_column(String(500))  # the Follow's id
+    pending: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    actor: Mapped[RemoteActor] = relationship()
+
+
+class RemotePost(db.Model):
+    """A Note from a followed remote actor, stored as sanitised text (images: not yet)."""
+
+    __tablename__ = "remote_posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uri: Mapped[str] = mapped_column(String(500), unique=True)
+    actor_id: Mapped[int] = mapped_column(
+        ForeignKey("remote_actors.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(500), default="")
+    content: Mapped[str] = mapped_column(Text, default="")  # sanitised HTML
+    summary: Mapped[str] = mapped_column(Text, default="")
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    attachments: Mapped[list] = mapped_column(JSON, default=list)  # [{url, name, w, h}]
+    published_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    actor: Mapped[RemoteActor] = relationship()
+
+
+class Delivery(db.Model):
+    """One activity to POST to one inbox, retried with backoff until it succeeds or gives up."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "done", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))  # signer
+    inbox: Mapped[str] = mapped_column(String(500))
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    activity: Mapped[dict] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class Instance(db.Model):
+    """Another server (host[:port]): its delivery health (one that keeps failing is retried
+    slowly) and whether the admin blocked it (defederation)."""
+
+    __tablename__ = "instances"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row
+    unreachable_until: Mapped[datetime | None] = mapped_column(TZDateTime)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    block_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class RemoteReaction(db.Model):
+    """A like or repost (Announce) of a local post by a remote actor; counted on the post."""
+
+    __tablename__ = "remote_reactions"
+    __table_args__ = (UniqueConstraint("actor_id", "post_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("remote_actors.id", ondelete="CASCADE"))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # like, announce
+    activity_uri: Mapped[str] = mapped_column(String(500), index=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)

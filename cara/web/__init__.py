@@ -7,12 +7,13 @@ from werkzeug.exceptions import HTTPException
 def init_app(app: Flask) -> None:
     from cara.accounts import auth  # noqa: F401  (registers the session user loader)
     from cara.web import assets, helpers, limits, optout, security, templating
-    from cara.web.routes import register_blueprints
+    from cara.web.routes import federation, register_blueprints
 
     security.init_app(app)
     assets.init_app(app)  # fingerprinted, precompressed static files; HTML compression
     helpers.init_app(app)  # the int URL converter, before any rule is added
     register_blueprints(app)
+    app.register_blueprint(federation.bp)  # ActivityPub (docs/federation.md); 404 while off
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(429, limits.too_many_requests)
     templating.init_app(app)

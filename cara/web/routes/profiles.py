@@ -9,6 +9,7 @@ from cara.social import feeds
 from cara.web import context
 from cara.web.helpers import user_or_404
 from cara.web.htmx import render, wants_fragment
+from cara.web.routes import federation
 
 bp = Blueprint("profiles", __name__)
 MORE = "feed-more"  # the infinite-scroll trigger, replaced by the next cards
@@ -16,6 +17,8 @@ MORE = "feed-more"  # the infinite-scroll trigger, replaced by the next cards
 
 @bp.get("/@<username>")
 def view(username: str):
+    if federation.wants_activity():  # ActivityPub asks for the actor at the profile URL
+        return federation.actor(username)
     user = user_or_404(username, can_view)
     posts = [p for p in drafts.portfolio(user) if can_view(current_user, p)]
     return render(

@@ -1,0 +1,196 @@
+"""Activities in: signature checks in the request, then the activity itself in a job.
+
+Handled: Follow, Undo{Follow}, Accept/Reject{Follow}, Like and Announce of local posts (and
+their Undo), Create/Update/Delete of Notes from followed actors (sanitised text, images through
+the pipeline), Update of an actor, Delete of an actor.
+"""
+
+from datetime import UTC, datetime
+
+import nh3
+from flask import current_app
+from sqlalchemy import delete, select
+
+from cara.core import tasks
+from cara.core.extensions import db
+from cara.core.models import RemoteActor, RemotePost, User, utcnow
+from cara.federation import actors, fetch, follows, instances, media, reactions, signatures
+from cara.federation.documents import PUBLIC, local_username
+
+# Remote HTML kept: paragraphs, line breaks, links and inline emphasis; nothing else.
+ALLOWED_TAGS = {"p", "br", "a", "span", "em", "strong", "i", "b"}
+ALLOWED_ATTRIBUTES = {"a": {"href"}}
+
+
+class Refused(Exception):
+    """The request is not acceptable: (status, message)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def verify(method: str, path: str, headers: dict, body: bytes) -> RemoteActor:
+    """The actor whose valid signature the request carries; Refused(401) otherwise. A failed
+    check with a stored key fetches the key again once (keys rotate)."""
+    skew = current_app.config["FEDERATION_SIGNATURE_SKEW"]
+    try:
+        params = signatures.parse(headers.get("signature"))
+        if instances.is_blocked(params["keyId"]):
+            raise Refused(403, "this server is blocked here")
+        actor = actors.by_key_id(params["keyId"])
+        try:
+            signatures.verify(params, method, path, headers, body, actor.public_pem, skew)
+        except signatures.SignatureError:
+            actor = actors.by_key_id(params["keyId"], refresh=True)
+            signatures.verify(params, method, path, headers, body, actor.public_pem, skew)
+    except signatures.SignatureError as error:
+        raise Refused(401, str(error)) from None
+    except fetch.FetchError as error:
+        raise Refused(401, f"the signing key could not be fetched: {error}") from None
+    return actor
+
+
+def check(actor: RemoteActor, activity) -> None:
+    """The activity is an object by the signing actor."""
+    if not isinstance(activity, dict) or not isinstance(activity.get("type"), str):
+        raise Refused(400, "the body is not an activity")
+    if _id(activity.get("actor")) != actor.uri:
+        raise Refused(401, "the activity is not by the actor that signed it")
+
+
+def _id(value) -> str:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else ""
+
+
+def process(actor_id: int, activity: dict) -> None:
+    """Handle one verified activity (the job)."""
+    actor = db.session.get(RemoteActor, actor_id)
+    if actor is None:
+        return
+    kind, obj = activity["type"], activity.get("object")
+    if kind == "Follow":
+        user = _local_user(_id(obj))
+        if user is not None and isinstance(activity.get("id"), str):
+            follows.received_follow(actor, user, activity["id"])
+    elif kind == "Undo" and isinstance(obj, dict) and obj.get("type") == "Follow":
+        follows.undone(actor, obj)
+    elif kind in ("Like", "Announce") and isinstance(activity.get("id"), str):
+        reactions.react(actor, kind.lower(), _id(obj), activity["id"][:500])
+    elif kind == "Undo" and isinstance(obj, dict) and obj.get("type") in ("Like", "Announce"):
+        reactions.undo(actor, obj["type"].lower(), obj)
+    elif kind in ("Accept", "Reject"):
+        follows.answered(actor, obj, accepted=kind == "Accept")
+    elif kind in ("Create", "Update") and isinstance(obj, dict) and obj.get("type") == "Note":
+        _note(actor, obj, create=kind == "Create")
+    elif kind == "Update" and _id(obj) == actor.uri and isinstance(obj, dict):
+        try:
+            actors.store(obj)
+        except fetch.FetchError:  # an unusable new profile: keep the one we have
+            db.session.rollback()
+    elif kind == "Delete":
+        uri = _id(obj)
+        if uri == actor.uri:
+            media.remove_actors([actor.id])
+            db.session.delete(actor)
+        else:
+            gone = db.session.scalars(
+                delete(RemotePost)
+                .where(RemotePost.uri == uri, RemotePost.actor_id == actor.id)
+                .returning(RemotePost.id)
+            ).all()
+            for post_id in gone:
+                media.remove(post_id)
+        db.session.commit()
+
+
+def _local_user(uri: str) -> User | None:
+    name = local_username(uri)
+    user = db.session.scalar(select(User).filter_by(username=name)) if name else None
+    return user if user is not None and user.deleted_at is None else None
+
+
+def _time(value) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return utcnow()
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def sanitise(html: str) -> str:
+    return nh3.clean(
+        html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, link_rel="nofollow noopener"
+    )
+
+
+def _attachments(note: dict, before: list[dict]) -> list[dict]:
+    """The Note's images (at most MAX_IMAGES_PER_POST), keeping what was already imported of
+    the same URLs; their alt text as sent."""
+    items = note.get("attachment") if isinstance(note.get("attachment"), list) else []
+    done = {item["url"]: item for item in before}
+    kept = []
+    for item in items[: current_app.config["MAX_IMAGES_PER_POST"]]:
+        url = item.get("url") if isinstance(item, dict) else None
+        if isinstance(url, str) and str(item.get("mediaType", "image/")).startswith("image/"):
+            alt = str(item.get("name") or "")[:1500]
+            kept.append({**done.get(url[:500], {"url": url[:500]}), "name": alt})
+    return kept
+
+
+def _note(actor: RemoteActor, note: dict, create: bool) -> None:
+    """Store (or update) a followed actor's Note; images are kept as links only for now."""
+    uri = _id(note)
+    if not uri or _id(note.get("attributedTo")) != actor.uri:
+        return
+    row = db.session.scalar(select(RemotePost).filter_by(uri=uri))
+    if row is None:
+        if not create or not follows.is_followed_locally(actor):
+            return
+        row = RemotePost(uri=uri[:500], actor_id=actor.id)
+        db.session.add(row)
+    elif row.actor_id != actor.id:
+        return
+    audience = [*_list(note.get("to")), *_list(note.get("cc"))]
+    row.url = (note.get("url") if isinstance(note.get("url"), str) else uri)[:500]
+    row.content = sanitise(str(note.get("content") or ""))
+    row.summary = sanitise(str(note.get("summary") or ""))
+    row.sensitive = bool(note.get("sensitive"))
+    row.public = PUBLIC in audience or "as:Public" in audience
+    row.attachments = _attachments(note, row.attachments or [])
+    row.published_at = _time(note.get("published"))
+    row.updated_at = _time(note.get("updated") or note.get("published"))
+    db.session.commit()
+    if any(not item.get("state") for item in row.attachments):
+        tasks.enqueue(media.import_images, row.id)
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def posts_for(user: User, limit: int = 40) -> list[RemotePost]:
+    """Remote posts of the actors `user` follows, newest first."""
+    followed = [f.actor_id for f in follows.following(user) if not f.pending]
+    stmt = (
+        select(RemotePost)
+        .where(RemotePost.actor_id.in_(followed))
+        .order_by(RemotePost.published_at.desc())
+    )
+    return list(db.session.scalars(stmt.limit(limit)))
+
+
+def posts_of(actor: RemoteActor, limit: int = 40) -> list[RemotePost]:
+    stmt = select(RemotePost).filter_by(actor_id=actor.id)
+    return list(db.session.scalars(stmt.order_by(RemotePost.published_at.desc()).limit(limit)))
+
+
+def visible_post(viewer: User, post_id: int) -> RemotePost | None:
+    """A remote post `viewer` may see: public, or they follow its author."""
+    post = db.session.get(RemotePost, post_id)
+    if post is None:
+        return None
+    followed = {f.actor_id for f in follows.following(viewer) if not f.pending}
+    return post if post.public or post.actor_id in followed else None

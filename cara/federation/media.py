@@ -1,0 +1,88 @@
+"""Remote images pass the same pipeline and AI filter as an upload: fetched through the safe
+fetcher, validated, judged (provenance, known AI hashes, the classifier), and re-encoded into
+our own derivatives (pixels only). An image the filter does not pass is held: kept out of
+sight, its file never written. Nothing is hotlinked."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+from cara import imaging
+from cara.aifilter.signals import Outcome
+from cara.core import storage
+from cara.core.extensions import db
+from cara.core.models import RemotePost
+from cara.federation import fetch
+from cara.posting import drafts, known, screening
+
+SHOWN, HELD, FAILED = "shown", "held", "failed"
+MAX_WIDTH = 1280  # the one size shown: remote art is seen at feed size here
+
+
+def folder(post_id: int) -> Path:
+    return storage.media_root() / "remote" / str(post_id)
+
+
+def import_images(post_id: int) -> None:
+    """Fetch, check and re-encode each image of a remote post not handled yet (the job)."""
+    post = db.session.get(RemotePost, post_id)
+    if post is None:
+        return
+    post.attachments = [
+        item if item.get("state") else {**item, **_import(post.id, index, item)}
+        for index, item in enumerate(post.attachments)
+    ]
+    db.session.commit()
+
+
+def _import(post_id: int, index: int, item: dict) -> dict:
+    config = current_app.config
+    limits = drafts.upload_limits(config)
+    try:
+        answer = fetch.request("GET", item["url"], {"Accept": "image/*"}, limit=limits.max_bytes)
+        if answer.status != 200:
+            return {"state": FAILED, "error": f"answered {answer.status}"}
+        info = imaging.inspect_upload(answer.body, "remote image", limits)
+    except (fetch.FetchError, imaging.MediaError) as error:
+        return {"state": FAILED, "error": str(error)[:300]}
+    out = folder(post_id)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out, prefix=".incoming-") as original:
+        original.write(answer.body)
+        original.flush()
+        work = known.load_work_image(original.name)
+        _, decision = screening.judge(answer.body, work, screening.classifier())
+        if decision.decision != Outcome.PUBLISH:
+            return {"state": HELD, "reasons": [s.name for s in decision.reasons]}
+        rendition = imaging.make_derivatives(
+            Path(original.name), out, f"{index}-{info.sha256[:16]}", max_pixels=limits.max_pixels
+        )
+    jpegs = [d for d in rendition.files if d.format == "jpeg"] or rendition.files
+    fitting = [d for d in jpegs if d.width <= MAX_WIDTH] or jpegs
+    best = max(fitting, key=lambda d: d.width)
+    for derivative in rendition.files:  # keep only the one served
+        if derivative.path != best.path:
+            derivative.path.unlink(missing_ok=True)
+    return {"state": SHOWN, "file": best.path.name, "w": best.width, "h": best.height}
+
+
+def shown_file(post: RemotePost, name: str) -> Path | None:
+    """The derivative `name` of a remote post, if it is one of its shown images."""
+    if not any(i.get("state") == SHOWN and i.get("file") == name for i in post.attachments):
+        return None
+    path = folder(post.id) / name
+    return path if path.is_file() else None
+
+
+def remove(post_id: int) -> None:
+    shutil.rmtree(folder(post_id), ignore_errors=True)
+
+
+def remove_actors(actor_ids: list[int]) -> None:
+    """The image folders of the posts of actors about to be deleted."""
+    posts = select(RemotePost.id).where(RemotePost.actor_id.in_(actor_ids))
+    for post_id in db.session.scalars(posts):
+        remove(post_id)

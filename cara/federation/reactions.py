@@ -1,0 +1,65 @@
+"""Remote likes and reposts (Announce) of local posts: kept as rows, counted on the post."""
+
+import re
+
+from sqlalchemy import select, update
+
+from cara.core.extensions import db
+from cara.core.models import Post, PostState, RemoteActor, RemoteFollow, RemoteReaction
+from cara.core.policy import can_view, repostable
+from cara.core.text import site_url
+
+COUNTERS = {"like": Post.like_count, "announce": Post.repost_count}
+
+
+def local_post(uri: str) -> Post | None:
+    """The post a Note id (/ap/posts/<id>) or post page (/posts/<id>) of this site names."""
+    for prefix in (site_url("/ap/posts/"), site_url("/posts/")):
+        if isinstance(uri, str) and uri.startswith(prefix):
+            match = re.fullmatch(r"\d{1,18}", uri.removeprefix(prefix))
+            return db.session.get(Post, int(match.group())) if match else None
+    return None
+
+
+def _may_react(actor: RemoteActor, post: Post, kind: str) -> bool:
+    """Public posts take likes from anyone and reposts if repostable; followers-only posts
+    take likes from accepted followers only, and no reposts."""
+    if kind == "announce":
+        return repostable(post)
+    if can_view(None, post):
+        return True
+    follow = select(RemoteFollow.id).filter_by(
+        user_id=post.author_id, actor_id=actor.id, inbound=True, pending=False
+    )
+    live = post.state == PostState.PUBLISHED and post.author.deleted_at is None
+    return live and db.session.scalar(follow.limit(1)) is not None
+
+
+def _bump(post_id: int, kind: str, step: int) -> None:
+    column = COUNTERS[kind]
+    db.session.execute(update(Post).where(Post.id == post_id).values({column: column + step}))
+
+
+def react(actor: RemoteActor, kind: str, obj: str, activity_uri: str) -> None:
+    post = local_post(obj)
+    if post is None or not _may_react(actor, post, kind):
+        return
+    stmt = select(RemoteReaction).filter_by(actor_id=actor.id, post_id=post.id, kind=kind)
+    if db.session.scalar(stmt) is not None:
+        return
+    db.session.add(
+        RemoteReaction(actor_id=actor.id, post_id=post.id, kind=kind, activity_uri=activity_uri)
+    )
+    _bump(post.id, kind, 1)
+    db.session.commit()
+
+
+def undo(actor: RemoteActor, kind: str, activity: dict) -> None:
+    """Undo{Like} or Undo{Announce}, by the activity's id or by what it was about."""
+    stmt = select(RemoteReaction).filter_by(actor_id=actor.id, kind=kind)
+    post = local_post(activity.get("object") if isinstance(activity.get("object"), str) else "")
+    for row in db.session.scalars(stmt):
+        if row.activity_uri == activity.get("id") or (post is not None and row.post_id == post.id):
+            db.session.delete(row)
+            _bump(row.post_id, kind, -1)
+    db.session.commit()

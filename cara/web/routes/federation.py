@@ -1,0 +1,216 @@
+"""ActivityPub routes (docs/federation.md): WebFinger, host-meta, NodeInfo, actors, collections,
+notes, inboxes; and the pages to follow people on other servers. All 404 while federation is
+off."""
+
+import json
+
+import click
+from flask import Blueprint, Response, abort, current_app, redirect, request, send_file, url_for
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_required
+
+from cara import federation
+from cara.core import storage, tasks
+from cara.core.extensions import limiter
+from cara.federation import actors, documents, follows, inbox, instances, local, media
+from cara.web.htmx import render
+
+bp = Blueprint("federation", __name__)
+AP_TYPES = ("application/activity+json", "application/ld+json")
+JRD = "application/jrd+json"
+
+
+@bp.before_request
+def _enabled():
+    if not federation.enabled():
+        abort(404)
+
+
+def wants_activity() -> bool:
+    """The request asks for ActivityPub JSON (content negotiation on the profile URL)."""
+    accept = request.accept_mimetypes
+    # Media types with parameters (ld+json; profile=...) are compared by their type alone.
+    ap = max((q for value, q in accept if value.split(";")[0].strip() in AP_TYPES), default=0)
+    return ap > 0 and ap >= accept["text/html"] and federation.enabled()
+
+
+def _json(doc: dict, mimetype: str = "application/activity+json") -> Response:
+    response = Response(json.dumps(doc), mimetype=mimetype)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.vary.add("Accept")
+    return response
+
+
+def _user_or_404(username: str):
+    return local.user(username) or abort(404)
+
+
+def actor(username: str) -> Response:
+    """The Person document (profiles.view hands over when wants_activity())."""
+    return _json(local.actor(_user_or_404(username)))
+
+
+@bp.get("/.well-known/webfinger")
+def webfinger():
+    resource = request.args.get("resource", "").strip()
+    if not resource:
+        abort(400, "Give a resource, e.g. acct:name@" + documents.domain())
+    user = local.webfinger(resource) or abort(404)
+    return _json(documents.webfinger(user), JRD)
+
+
+@bp.get("/.well-known/host-meta")
+def host_meta():
+    return Response(documents.host_meta(), mimetype="application/xrd+xml")
+
+
+@bp.get("/.well-known/nodeinfo")
+def nodeinfo_links():
+    return _json(documents.nodeinfo_links(), "application/json")
+
+
+@bp.get("/nodeinfo/2.1")
+def nodeinfo():
+    schema = f'application/json; profile="{documents.NODEINFO_SCHEMA}#"'
+    return _json(local.nodeinfo(), schema)
+
+
+@bp.get("/@<username>/outbox")
+def outbox(username: str):
+    return _json(local.outbox(_user_or_404(username)))
+
+
+@bp.get("/@<username>/ap/followers")
+def followers(username: str):
+    return _json(local.followers(_user_or_404(username)))
+
+
+@bp.get("/@<username>/ap/following")
+def following(username: str):
+    return _json(local.following(_user_or_404(username)))
+
+
+@bp.get("/ap/posts/<int:post_id>")
+def note(post_id: int):
+    return _json(local.note(post_id) or abort(404))
+
+
+# Per sending address, shared by both inboxes; checked before the signature (no key fetches
+# for a flood).
+inbox_limit = limiter.shared_limit(
+    lambda: current_app.config["FEDERATION_INBOX_RATE_LIMIT"] or "",
+    scope="federation_inbox",
+    key_func=get_remote_address,
+    methods=["POST"],
+    error_message="Too many activities from this address: slow down.",
+)
+
+
+@bp.post("/@<username>/inbox")
+@inbox_limit
+def user_inbox(username: str):
+    _user_or_404(username)
+    return _receive()
+
+
+@bp.post("/inbox")
+@inbox_limit
+def shared_inbox():
+    return _receive()
+
+
+def _receive():
+    """Verify the signature here; handle the activity in a job (off the request path)."""
+    body = request.get_data(cache=False)
+    if len(body) > current_app.config["FEDERATION_MAX_BYTES"]:
+        abort(413, "The activity is too large.")
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    try:
+        sender = inbox.verify("POST", request.full_path.rstrip("?"), headers, body)
+        try:
+            activity = json.loads(body)
+        except ValueError:
+            raise inbox.Refused(400, "The body is not JSON.") from None
+        inbox.check(sender, activity)
+    except inbox.Refused as refused:
+        return _json({"error": str(refused)}, "application/json"), refused.status
+    tasks.enqueue(inbox.process, sender.id, activity)
+    return Response(status=202)
+
+
+# --- pages: following people elsewhere ---------------------------------------------------------
+
+
+def _page(handle: str = "", error: str = ""):
+    return render(
+        "federation/index.html",
+        following=follows.following(current_user),
+        requests=follows.requests(current_user),
+        posts=inbox.posts_for(current_user),
+        handle=handle,
+        error=error,
+    )
+
+
+@bp.get("/federation")
+@login_required
+def index():
+    return _page(request.args.get("handle", ""))
+
+
+@bp.post("/federation/follow")
+@login_required
+def follow():
+    handle = request.form.get("handle", "").strip()
+    if actors.parse_handle(handle) is None:
+        abort(400, "Write the address as @name@server.")
+    _, error = follows.follow(current_user, handle)
+    if error:
+        return _page(handle, error), 422
+    return redirect(url_for("federation.index"))
+
+
+@bp.get("/federation/media/<int:post_id>/<name>")
+@login_required
+def remote_image(post_id: int, name: str):
+    """A remote image as we re-encoded it (never the other server's file)."""
+    post = inbox.visible_post(current_user, post_id) or abort(404)
+    path = media.shown_file(post, name) or abort(404)
+    response = send_file(path, mimetype=storage.MIME[path.suffix.lstrip(".")], conditional=True)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@bp.post("/federation/unfollow/<int:actor_id>")
+@login_required
+def unfollow(actor_id: int):
+    follows.unfollow(current_user, actor_id)
+    return redirect(url_for("federation.index"))
+
+
+@bp.post("/federation/requests/<int:follow_id>/<any(approve, reject):answer>")
+@login_required
+def answer(follow_id: int, answer: str):
+    decide = follows.approve if answer == "approve" else follows.reject
+    if not decide(current_user, follow_id):
+        abort(404)
+    return redirect(url_for("federation.index"))
+
+
+# --- admin commands: flask federation block / unblock ------------------------------------------
+
+
+@bp.cli.command("block")
+@click.argument("domain")
+@click.option("--reason", default="", help="Kept with the block, for the other admins.")
+def block_command(domain: str, reason: str):
+    """Block a server (host[:port]): no fetches, no activities in or out; its people go."""
+    removed = instances.block(domain, reason)
+    click.echo(f"Blocked {domain}; removed {removed} of its accounts")
+
+
+@bp.cli.command("unblock")
+@click.argument("domain")
+def unblock_command(domain: str):
+    """Lift a block (follows removed by it are not restored)."""
+    click.echo(f"Unblocked {domain}" if instances.unblock(domain) else f"{domain} was not blocked")

@@ -1,0 +1,55 @@
+"""Remote likes and reposts of local posts: counted, undone, and only where the policy allows."""
+
+from cara.core.extensions import db
+from cara.core.models import RemoteReaction
+
+
+def _activity(peer, kind, post_id, n=1):
+    return {
+        "id": f"{peer.actor_id}/{kind.lower()}s/{n}",
+        "type": kind,
+        "actor": peer.actor_id,
+        "object": f"http://cara.test/ap/posts/{post_id}",
+    }
+
+
+def test_likes_and_reposts_are_counted_and_undone(client, make_user, make_post, peer):
+    post = make_post(make_user("ana"))
+    like, announce = _activity(peer, "Like", post.id), _activity(peer, "Announce", post.id)
+    for activity in (like, like, announce):  # a repeated Like counts once
+        assert peer.post_to(client, activity).status_code == 202
+    db.session.refresh(post)
+    assert (post.like_count, post.repost_count) == (1, 1)
+    undo = {"id": f"{peer.actor_id}/undo/1", "type": "Undo", "actor": peer.actor_id, "object": like}
+    peer.post_to(client, undo)
+    db.session.refresh(post)
+    assert (post.like_count, post.repost_count) == (0, 1)
+    assert db.session.query(RemoteReaction).count() == 1
+
+
+def test_followers_only_posts_take_likes_from_followers_only(
+    client, make_user, make_post, peer, followed_by
+):
+    ana = make_user("ana")
+    post = make_post(ana, visibility="followers")
+    peer.post_to(client, _activity(peer, "Like", post.id))
+    peer.post_to(client, _activity(peer, "Announce", post.id))
+    db.session.refresh(post)
+    assert (post.like_count, post.repost_count) == (0, 0)
+    followed_by(ana)
+    peer.post_to(client, _activity(peer, "Like", post.id, 2))
+    peer.post_to(client, _activity(peer, "Announce", post.id, 2))  # never reposted
+    db.session.refresh(post)
+    assert (post.like_count, post.repost_count) == (1, 0)
+
+
+def test_likes_of_things_that_are_not_posts_here_are_ignored(client, make_user, peer):
+    make_user("ana")
+    for target in (
+        "http://cara.test/ap/posts/999",
+        "http://cara.test/ap/posts/x",
+        "http://elsewhere.example/notes/1",
+    ):
+        activity = {**_activity(peer, "Like", 0), "object": target}
+        assert peer.post_to(client, activity).status_code == 202
+    assert db.session.query(RemoteReaction).count() == 0

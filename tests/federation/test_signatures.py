@@ -1,0 +1,123 @@
+"""HTTP Signatures: signing and verifying, and inboxes refusing what is not signed well."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cara.core.extensions import db
+from cara.core.models import RemoteActor
+from cara.federation import signatures
+
+
+@pytest.fixture(scope="module")
+def keypair():
+    return signatures.new_keypair()
+
+
+def _headers(signed: dict) -> dict:
+    return {name.lower(): value for name, value in signed.items()}
+
+
+def test_a_signed_post_verifies(keypair):
+    public, private = keypair
+    body = b'{"type": "Follow"}'
+    signed = signatures.sign("POST", "cara.test", "/inbox", "https://x/a#k", private, body)
+    assert signed["Digest"].startswith("SHA-256=")
+    params = signatures.parse(signed["Signature"])
+    assert params["headers"] == "(request-target) host date digest"
+    assert params["algorithm"] == "rsa-sha256"
+    signatures.verify(params, "POST", "/inbox", _headers(signed), body, public, 300)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda h, b: (h, b + b" "), "Digest"),
+        (lambda h, b: ({**h, "host": "evil.test"}, b), "does not verify"),
+        (lambda h, b: ({**h, "digest": signatures.digest(b"other")}, b"other"), "does not verify"),
+        (
+            lambda h, b: (
+                {**h, "date": signatures.http_date(datetime.now(UTC) - timedelta(hours=1))},
+                b,
+            ),
+            "too far",
+        ),
+    ],
+    ids=["body", "host", "digest", "date"],
+)
+def test_a_changed_request_fails(keypair, change, message):
+    public, private = keypair
+    body = b'{"type": "Follow"}'
+    signed = _headers(signatures.sign("POST", "cara.test", "/inbox", "k", private, body))
+    headers, body = change(signed, body)
+    with pytest.raises(signatures.SignatureError, match=message):
+        signatures.verify(
+            signatures.parse(headers["signature"]), "POST", "/inbox", headers, body, public, 300
+        )
+
+
+def test_a_post_must_sign_its_digest(keypair):
+    public, private = keypair
+    get = _headers(signatures.sign("GET", "cara.test", "/inbox", "k", private))
+    with pytest.raises(signatures.SignatureError, match="does not cover digest"):
+        signatures.verify(
+            signatures.parse(get["signature"]), "POST", "/inbox", get, b"", public, 300
+        )
+
+
+def test_another_key_fails(keypair):
+    _, private = keypair
+    other_public, _ = signatures.new_keypair()
+    signed = _headers(signatures.sign("GET", "cara.test", "/x", "k", private))
+    with pytest.raises(signatures.SignatureError, match="does not verify"):
+        signatures.verify(
+            signatures.parse(signed["signature"]), "GET", "/x", signed, b"", other_public, 300
+        )
+
+
+def test_inbox_refuses_unsigned_and_badly_signed_posts(client, make_user, peer):
+    make_user("ana")
+    activity = peer.follow()
+    assert client.post("/inbox", json=activity).status_code == 401
+    assert client.post("/@ana/inbox", json=activity).status_code == 401
+    body, headers = peer.signed("/inbox", activity)
+    tampered = body.replace(b"follows/1", b"follows/2")
+    assert client.post("/inbox", data=tampered, headers=headers).status_code == 401
+    wrong_path = client.post("/@ana/inbox", data=body, headers=headers)
+    assert wrong_path.status_code == 401
+    assert "does not verify" in wrong_path.get_json()["error"]
+    # Signed by bob, claiming to be someone else.
+    forged = {**activity, "actor": "http://127.0.0.1:1/users/mallory"}
+    body, headers = peer.signed("/inbox", forged)
+    assert client.post("/inbox", data=body, headers=headers).status_code == 401
+    # Well signed: accepted.
+    body, headers = peer.signed("/inbox", activity)
+    assert client.post("/inbox", data=body, headers=headers).status_code == 202
+
+
+def test_a_rotated_key_is_fetched_again(client, make_user, peer):
+    make_user("ana")
+    assert peer.post_to(client, peer.follow()).status_code == 202
+    stored = db.session.query(RemoteActor).one()
+    assert stored.public_pem == peer.public_pem  # cached
+    peer.public_pem, peer.private_pem = signatures.new_keypair()
+    assert peer.post_to(client, peer.follow()).status_code == 202
+    db.session.refresh(stored)
+    assert stored.public_pem == peer.public_pem
+
+
+LIMITED = {
+    "FEDERATION": True,
+    "FEDERATION_ALLOW_PRIVATE": True,
+    "RATELIMIT_ENABLED": True,
+    "FEDERATION_INBOX_RATE_LIMIT": "2 per minute",
+}
+
+
+@pytest.mark.parametrize("app_config", [LIMITED])
+def test_the_inboxes_are_rate_limited_per_address(client, make_user, peer, app_config):
+    make_user("ana")
+    # Both inboxes share the count, signed or not.
+    assert client.post("/inbox", json=peer.follow()).status_code == 401
+    assert peer.post_to(client, peer.follow(), "/@ana/inbox").status_code == 202
+    assert peer.post_to(client, peer.follow()).status_code == 429

@@ -1,0 +1,84 @@
+"""Two real cara servers on loopback: bob on B finds @alice@A through WebFinger and follows
+her; A accepts; alice's new post reaches B's inbox (signed both ways) and shows on B with its
+image, which B fetched, filtered and re-encoded."""
+
+import re
+
+import pytest
+
+from tests.factories import GOOD, generator_png, image_bytes
+from tests.federation.instances import Browser, Server, wait_for
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    a = Server(tmp_path_factory.mktemp("a"))
+    b = Server(tmp_path_factory.mktemp("b"))
+    try:
+        a.prepare("alice", password=GOOD)
+        b.prepare("bob", password=GOOD)
+        for server in (a, b):  # both at once: most of their start is importing cara
+            server.start()
+        for server in (a, b):
+            server.wait_started()
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def _login(server, name):
+    browser = Browser(server)
+    status, _ = browser.post("/login", {"login": name, "password": GOOD})
+    assert status == 200  # redirected to the home page
+    return browser
+
+
+def _publish(browser, image: bytes, caption: str, alt: str) -> None:
+    """Upload and publish through the real forms."""
+    status, page = browser.upload("/posts/new", "images", "art.png", image)
+    assert status == 200, page
+    post_id = re.search(r'action="/posts/(\d+)/edit"', page).group(1)
+    media_id = re.search(r'name="alt-(\d+)"', page).group(1)
+    status, page = browser.post(
+        f"/posts/{post_id}/edit", {"caption": caption, f"alt-{media_id}": alt}
+    )
+    assert status == 200, page
+
+
+def test_follow_across_instances_and_receive_a_post(servers):
+    a, b = servers
+    alice, bob = _login(a, "alice"), _login(b, "bob")
+
+    status, page = bob.post("/federation/follow", {"handle": f"@alice@{a.host}"})
+    assert status == 200, page
+    wait_for(
+        lambda: "waiting for them to accept" not in bob.get("/federation")[1],
+        "A's Accept to reach B",
+    )
+    assert f"@alice@{a.host}" in bob.get("/federation")[1]
+    followers = alice.get("/@alice/ap/followers")[1]
+    assert '"totalItems": 1' in followers
+
+    # An AI image first: A's filter holds it, so it never leaves A.
+    _publish(alice, generator_png(), "Made by a machine", "A generated picture")
+    _publish(alice, image_bytes(size=(400, 300)), "Harbour at dawn #ink", "A harbour in blue ink")
+
+    def arrived():
+        page = bob.get("/federation")[1]
+        return 'alt="A harbour in blue ink"' in page and page
+
+    # The post arrives with its image, fetched by B, filtered and re-encoded there, and the
+    # alt text that travelled with it.
+    page = wait_for(arrived, "alice's post and its image to reach B")
+    assert "Harbour at dawn" in page
+    src = re.search(r'src="(/federation/media/[^"]+)"', page).group(1)
+    status, _ = bob.get(src)
+    assert status == 200
+    assert f'src="{a.base}' not in page  # nothing of A's embedded (links only)
+    assert "Made by a machine" not in page  # held on A, never sent
+    assert '"totalItems": 1' in alice.get("/@alice/outbox")[1]  # of the two, one is live on A
+
+    # An unsigned POST to B's inbox is refused.
+    status, _ = Browser(b).post("/inbox", {"type": "Create"})
+    assert status == 401
