@@ -16,13 +16,14 @@ else uses (its queues get this run's jobs). Needs `pip install -e '.[bench]'` (l
 from __future__ import annotations
 
 import argparse
-import csv
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -112,7 +113,8 @@ def main() -> int:
             )
         )
         wait_for(base)
-        prefix = workdir / "locust"
+        timings = workdir / "timings.json"
+        env["CARA_LOAD_TIMINGS"] = str(timings)
         print(f"locust: {args.members} members for {args.seconds} s on {base}\n")
         subprocess.run(
             [
@@ -129,17 +131,16 @@ def main() -> int:
                 f"{args.seconds}s",
                 "--host",
                 base,
-                "--csv",
-                prefix,
                 "--loglevel",
                 "WARNING",
             ],
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # its own summary: the figures are printed below
             check=False,  # locust exits 1 when a request failed: reported below
         )
-        errors = report(prefix)
+        errors = report(timings, args.seconds)
         time.sleep(5)  # the worker's last jobs
         done, waiting = published_uploads(database)
         print(f"\nuploads: {done} images processed, {waiting} still waiting 5 s after the run")
@@ -152,22 +153,25 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def report(prefix: Path) -> int:
-    """Print locust's per-endpoint figures; return the number of failed requests."""
-    with open(f"{prefix}_stats.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+def report(path: Path, seconds: int) -> int:
+    """Print requests, errors and p50/p95/p99 per endpoint (bench/locustfile.py's record of
+    every request); return the number of errors."""
+    data = json.loads(path.read_text())
+    timings = {name: sorted(ms) for name, ms in data["timings"].items()}
+    every = sorted(ms for values in timings.values() for ms in values)
+    failed = Counter(error.split(":", 1)[0] for error in data["errors"])
     print(f"{'endpoint':<34}{'requests':>9}{'errors':>8}{'req/s':>8}{'p50':>7}{'p95':>7}{'p99':>7}")
-    for row in rows:
-        name = "all" if row["Name"] == "Aggregated" else f"{row['Type']} {row['Name']}"
+    for name, ms in sorted(timings.items()) + [("all", every)]:
+        errors = failed[name] if name != "all" else len(data["errors"])
+        p50, p95, p99 = (ms[min(len(ms) - 1, int(len(ms) * q))] for q in (0.5, 0.95, 0.99))
         print(
-            f"{name:<34}{row['Request Count']:>9}{row['Failure Count']:>8}"
-            f"{float(row['Requests/s']):>8.1f}{row['50%']:>7}{row['95%']:>7}{row['99%']:>7}"
+            f"{name:<34}{len(ms):>9}{errors:>8}{len(ms) / seconds:>8.1f}"
+            f"{p50:>7.0f}{p95:>7.0f}{p99:>7.0f}"
         )
     print("(milliseconds)")
-    with open(f"{prefix}_failures.csv", newline="") as f:
-        for failure in csv.DictReader(f):
-            print(f"error: {failure['Method']} {failure['Name']}: {failure['Error']}")
-    return sum(int(r["Failure Count"]) for r in rows if r["Name"] == "Aggregated")
+    for error in sorted(set(data["errors"]))[:20]:
+        print(f"error: {error}")
+    return len(data["errors"])
 
 
 if __name__ == "__main__":

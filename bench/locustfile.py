@@ -6,11 +6,13 @@ Accounts are artist0..artistN-1 of bench/feed.py's database (CARA_LOAD_USERS of 
 """
 
 import io
+import json
 import os
 import random
 import re
+from collections import defaultdict
 
-from locust import HttpUser, between, task
+from locust import HttpUser, between, events, task
 from PIL import Image
 
 from bench.feed import PASSWORD, TAGS
@@ -18,6 +20,24 @@ from bench.feed import PASSWORD, TAGS
 TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 USERS = int(os.environ.get("CARA_LOAD_USERS", "1000"))
 POSTS = int(os.environ.get("CARA_LOAD_POSTS", "20000"))
+TIMINGS = os.environ.get("CARA_LOAD_TIMINGS")  # where every request's time and error go
+timings: dict[str, list[float]] = defaultdict(list)
+errors: list[str] = []
+
+
+@events.request.add_listener
+def record(request_type, name, response_time, exception, **kwargs):
+    """Every request's time, per endpoint, for bench/load.py's percentiles."""
+    timings[f"{request_type} {name}"].append(response_time)
+    if exception is not None:
+        errors.append(f"{request_type} {name}: {exception}")
+
+
+@events.quitting.add_listener
+def save(environment, **kwargs):
+    if TIMINGS:
+        with open(TIMINGS, "w") as f:
+            json.dump({"timings": timings, "errors": errors}, f)
 
 
 def image_bytes(rnd: random.Random) -> bytes:

@@ -137,13 +137,14 @@ def cards(ids: list[int]) -> list[Card]:
         return []
     images: dict[int, list[CardMedia]] = {i: [] for i in ids}
     media = select(*CARD_MEDIA).where(Media.post_id.in_(ids)).order_by(Media.position)
-    for row in db.session.execute(media):
+    rows = db.session.connection().execute  # Core rows: the ORM's result layer is not needed
+    for row in rows(media):
         images[row.post_id].append(CardMedia(*row))
     posts = select(*CARD_POST, *CARD_AUTHOR).join(User, User.id == Post.author_id)
     n = len(CARD_POST)
     loaded = {
         row[0]: Card(*row[:n], author=CardAuthor(*row[n:]), media=images[row[0]])
-        for row in db.session.execute(posts.where(Post.id.in_(ids)))
+        for row in rows(posts.where(Post.id.in_(ids)))
     }
     return [loaded[i] for i in ids if i in loaded]
 
@@ -193,7 +194,7 @@ def marks_for(viewer, posts: list[Post]) -> Marks:
             Bookmark.user_id == viewer.id, Bookmark.post_id.in_(ids)
         ),
     )
-    for kind, post_id in db.session.execute(stmt):
+    for kind, post_id in db.session.connection().execute(stmt):
         getattr(marks, kind).add(post_id)
     return marks
 
