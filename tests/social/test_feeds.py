@@ -13,7 +13,7 @@ from cara.core import pagination
 from cara.core.extensions import db
 from cara.core.models import Bookmark, Comment, Like, Repost, utcnow
 from cara.social import actions, feeds
-from tests.factories import hx, login, make_post, person
+from tests.factories import GOOD, csrf_token_from, hx, login, make_post, person
 
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
 
@@ -395,3 +395,22 @@ def test_no_viewer_sees_another_viewers_state_or_token(app, client):
     assert _csrf_tokens(pages["ana"]) != _csrf_tokens(pages["cyd"])
     logged_out = client.get("/latest").get_data(as_text=True)
     assert "csrf_token" not in logged_out.split("<main", 1)[1] and "aria-pressed" not in logged_out
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_a_cached_action_row_posts_with_the_viewers_own_token(app, client):
+    ana, bob = person("ana"), person("bob")
+    person("cyd")
+    post = make_post(bob, "ink study")
+    browsers = {name: app.test_client() for name in ("ana", "cyd")}
+    for name, browser in browsers.items():
+        page = browser.get("/login").get_data(as_text=True)
+        form = {"login": name, "password": GOOD, "csrf_token": csrf_token_from(page)}
+        assert browser.post("/login", data=form).status_code == 303
+    browsers["cyd"].get("/latest")  # cyd's row is cached, with cyd's token in it
+    html = browsers["ana"].get("/latest").get_data(as_text=True)
+    action = f"/posts/{post.id}/like"
+    form = re.search(rf'action="{action}".*?name="csrf_token" value="([^"]+)"', html, re.S)
+    response = browsers["ana"].post(action, data={"csrf_token": form.group(1), "next": "/"})
+    assert response.status_code == 303
+    assert db.session.get(Like, (ana.id, post.id)) is not None
