@@ -7,23 +7,64 @@ shows, so that a page of twenty posts costs the queries one post does.
 from dataclasses import dataclass, field
 
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 
 from cara import moderation
 from cara.core.models import Post, PostState
 from cara.core.policy import can_change, can_moderate, repostable
 from cara.posting import screening
 from cara.social import actions, feeds
+from cara.web.assets import data_saver
 
 
 def cards(posts: list[Post], marks: feeds.Marks | None = None) -> dict:
     """Feed cards and their like/repost/bookmark buttons (feed/_card.html,
     social/_post_actions.html): the viewer's marks (one query, unless the page has them), which
-    posts may be reposted, and each post's cover image (id -> Media, None while processing)."""
+    posts may be reposted, each post's cover image (id -> Media, None while processing), each
+    card's version and the viewer's state on it (what the cached parts of a card are keyed by,
+    cara.web.templating.cached_card), and the page's one CSRF token (the forms take it as a
+    value)."""
+    marks = marks if marks is not None else feeds.marks_for(current_user, posts)
     return {
-        "marks": marks if marks is not None else feeds.marks_for(current_user, posts),
+        "marks": marks,
         "repostable": {p.id for p in posts if repostable(p)},
         "covers": {p.id: feeds.first_image(p) for p in posts},
+        "card_versions": {p.id: card_version(p) for p in posts},
+        "card_states": {p.id: _state(p, marks) for p in posts},
+        "saver": data_saver(),
+        "csrf": generate_csrf() if current_user.is_authenticated else "",
     }
+
+
+def _state(post: Post, marks: feeds.Marks) -> tuple:
+    """What the action row shows of the viewer: signed in, own post, liked, reposted, bookmarked."""
+    if not current_user.is_authenticated:
+        return (False,)
+    own = current_user.id == post.author_id
+    pid = post.id
+    return (True, own, pid in marks.liked, pid in marks.reposted, pid in marks.bookmarked)
+
+
+def card_version(post: Post) -> tuple:
+    """Everything the cached part of a card may show, so that any change to it (an edit, a new
+    like, a visibility change, the author's rename, new renditions or alt text) renders the card
+    anew: the version cara.web.templating.cached_card compares. The post id comes first."""
+    author = post.author
+    images = tuple((m.id, m.alt_text, *(r["name"] for r in m.renditions)) for m in post.media)
+    return (
+        post.id,
+        post.updated_at,
+        post.state,
+        post.visibility,
+        post.caption,
+        post.mature,
+        post.like_count,
+        post.comment_count,
+        post.repost_count,
+        author.username,
+        author.display_name,
+        images,
+    )
 
 
 def comments(post: Post) -> dict:

@@ -5,12 +5,18 @@ is a Jinja global (tests/web/test_templates.py checks it)."""
 
 import os
 import re
+import threading
+from collections import OrderedDict
 
-from flask import Flask
+from flask import Flask, current_app
 from markupsafe import Markup, escape
 
 from cara.core import text
 from cara.posting import drafts
+
+# Default of CARD_CACHE_ENTRIES (0: off): entries of 1-2 KB, a post's image part and the
+# action rows of the viewer states seen for it.
+CARD_CACHE_ENTRIES = 20_000
 
 
 def linkify(value: str) -> Markup:
@@ -33,8 +39,60 @@ def crop_name(media) -> str:
     return "center"
 
 
+class FragmentCache:
+    """Rendered HTML by key, each with the version it was rendered from (an in-process LRU).
+
+    One entry per key: a new version replaces the old, so an edited post costs one render and
+    no stale copy lingers. Each gunicorn worker keeps its own.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.entries: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key, version, make):
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is not None and hit[0] == version:
+                self.entries.move_to_end(key)
+                return hit[1]
+        value = make()
+        if self.size:
+            with self.lock:
+                self.entries[key] = (version, value)
+                self.entries.move_to_end(key)
+                while len(self.entries) > self.size:
+                    self.entries.popitem(last=False)
+        return value
+
+
+def cached_card(version: tuple, *variant, csrf: str = "", caller) -> Markup:
+    """`{% call cached_card(card_versions[post.id], ...) %}`: a part of a feed card rendered
+    once per post version (cara.web.context.card_version) and variant, then reused.
+
+    `variant` must hold everything of the viewer or the page the block shows besides the post:
+    for the image part, mature content hidden, eager image, data saver; for the action row, the
+    viewer's state on the post (cara.web.context.cards) and the page it returns to. The page's
+    CSRF token `csrf` is cut out of the cached HTML and the current one put in its place.
+    """
+    key = (version[0], *variant)
+    cache = current_app.extensions["cara.card_cache"]
+    parts = cache.get(key, version, lambda: _split(caller(), csrf))
+    return Markup(escape(csrf)).join(parts) if csrf else parts[0]
+
+
+def _split(html: str, token: str) -> tuple[Markup, ...]:
+    return tuple(Markup(p) for p in html.split(str(escape(token)))) if token else (Markup(html),)
+
+
 def init_app(app: Flask) -> None:
     # htmx is optional at run time: pages work without it (it is fetched by `make setup`).
     htmx_available = os.path.exists(os.path.join(app.static_folder, "vendor", "htmx.min.js"))
     app.jinja_env.filters["linkify"] = linkify
-    app.jinja_env.globals.update(htmx_available=htmx_available, crop_name=crop_name)
+    app.extensions["cara.card_cache"] = FragmentCache(
+        app.config.get("CARD_CACHE_ENTRIES", CARD_CACHE_ENTRIES)
+    )
+    app.jinja_env.globals.update(
+        htmx_available=htmx_available, crop_name=crop_name, cached_card=cached_card
+    )

@@ -6,13 +6,14 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from markupsafe import Markup
 from sqlalchemy import event
 
 from cara.core import pagination
 from cara.core.extensions import db
 from cara.core.models import Bookmark, Comment, Like, Repost, utcnow
 from cara.social import actions, feeds
-from tests.factories import hx, login, make_post, person
+from tests.factories import GOOD, csrf_token_from, hx, login, make_post, person
 
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
 
@@ -327,3 +328,89 @@ def test_reposts_are_counted_and_listed_once(client):
     assert db.session.scalar(db.select(db.func.count()).select_from(Repost)) == 1
     db.session.refresh(post)
     assert post.repost_count == 1
+
+
+# --- the card cache: parts of cards rendered once per post version --------------------------
+
+
+def _edit(client, post, **changes):
+    """Save the post's edit form (as its author, signed in on `client`) with `changes`."""
+    form = {"caption": post.caption, "visibility": post.visibility.value, **changes}
+    form |= {f"alt-{m.id}": changes.get("alt", m.alt_text) for m in post.media}
+    assert client.post(f"/posts/{post.id}/edit", data=form).status_code == 303
+
+
+@pytest.mark.parametrize("app_config", [{"FEED_CACHE_SECONDS": 0}])
+def test_cached_cards_are_reused_until_the_post_changes(app, client):
+    bob, ana = person("bob", display_name="Bob Ink"), person("ana")
+    post = make_post(bob, "dusk study", images=1)
+    html = client.get("/latest").get_data(as_text=True)
+    assert "dusk study" in html and "0 likes" in html
+    cache = app.extensions["cara.card_cache"]
+    # Reused: a marker put into the cached image part comes back while the post is unchanged.
+    (key, (version, parts)), *_ = [(k, v) for k, v in cache.entries.items() if k[1] != "actions"]
+    cache.entries[key] = (version, (parts[0] + Markup("<!-- from the cache -->"),))
+    assert "<!-- from the cache -->" in client.get("/latest").get_data(as_text=True)
+    # ... and every change to what a card shows renders it anew, at once.
+    actions.like(ana, post)
+    html = client.get("/latest").get_data(as_text=True)
+    assert "<!-- from the cache -->" not in html and "1 like" in html
+    login(client, "bob")
+    _edit(client, post, caption="dawn study", alt="A ridge at dawn")
+    client.post("/logout")
+    html = client.get("/latest").get_data(as_text=True)
+    assert "dawn study" in html and "dusk study" not in html and 'alt="A ridge at dawn"' in html
+    bob.display_name = "Bob Oil"
+    db.session.commit()
+    assert "Bob Oil" in client.get("/latest").get_data(as_text=True)
+    login(client, "bob")
+    _edit(client, post, visibility="followers")
+    client.post("/logout")
+    assert card_ids(client.get("/latest").get_data(as_text=True)) == []  # the policy decides
+
+
+def _csrf_tokens(html: str) -> set[str]:
+    return set(re.findall(r'name="csrf_token" value="([^"]+)"', html))
+
+
+def test_no_viewer_sees_another_viewers_state_or_token(app, client):
+    ana, bob = person("ana"), person("bob")
+    person("cyd")
+    post = make_post(bob, "ink study")
+    actions.like(ana, post)
+    actions.bookmark(ana, post)
+    browsers = {name: app.test_client() for name in ("ana", "bob", "cyd")}
+    for name, browser in browsers.items():
+        login(browser, name)
+    pages = {}
+    for name in ("ana", "cyd", "bob", "ana", "cyd"):  # each state rendered, then from the cache
+        pages[name] = html = browsers[name].get("/latest").get_data(as_text=True)
+        header = re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)
+        assert _csrf_tokens(html) == {header}  # the page's one token, in every form
+    pressed = re.compile(r'id="post-\d+-(\w+)" aria-pressed="true"')
+    assert pressed.findall(pages["ana"]) == ["like", "bookmark"]
+    assert pressed.findall(pages["cyd"]) == [] and "/repost" in pages["cyd"]
+    assert "Report" in pages["cyd"] and "Report" not in pages["bob"]  # nobody reports their own
+    assert "/repost" not in pages["bob"]
+    assert _csrf_tokens(pages["ana"]) != _csrf_tokens(pages["cyd"])
+    logged_out = client.get("/latest").get_data(as_text=True)
+    assert "csrf_token" not in logged_out.split("<main", 1)[1] and "aria-pressed" not in logged_out
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_a_cached_action_row_posts_with_the_viewers_own_token(app, client):
+    ana, bob = person("ana"), person("bob")
+    person("cyd")
+    post = make_post(bob, "ink study")
+    browsers = {name: app.test_client() for name in ("ana", "cyd")}
+    for name, browser in browsers.items():
+        page = browser.get("/login").get_data(as_text=True)
+        form = {"login": name, "password": GOOD, "csrf_token": csrf_token_from(page)}
+        assert browser.post("/login", data=form).status_code == 303
+    browsers["cyd"].get("/latest")  # cyd's row is cached, with cyd's token in it
+    html = browsers["ana"].get("/latest").get_data(as_text=True)
+    action = f"/posts/{post.id}/like"
+    form = re.search(rf'action="{action}".*?name="csrf_token" value="([^"]+)"', html, re.S)
+    response = browsers["ana"].post(action, data={"csrf_token": form.group(1), "next": "/"})
+    assert response.status_code == 303
+    assert db.session.get(Like, (ana.id, post.id)) is not None
