@@ -5,6 +5,7 @@ is a Jinja global (tests/web/test_templates.py checks it)."""
 
 import os
 import re
+import zlib
 
 from flask import Flask
 from markupsafe import Markup, escape
@@ -25,6 +26,20 @@ def linkify(value: str) -> Markup:
     return Markup(text.LINKABLE_RE.sub(link, str(escape(value))))
 
 
+AVATAR_COLOURS = 12  # .av-0 ... .av-11 in cara.css
+
+
+def avatar_colour(username: str) -> int:
+    """A stable colour index for a username's default avatar (the same on every page)."""
+    return zlib.crc32(username.encode()) % AVATAR_COLOURS
+
+
+def initials(name: str) -> str:
+    """Up to two initials of a display name: "Mira Okafor" -> "MO", "ana" -> "A"."""
+    words = [w for w in re.split(r"[\s_.-]+", name) if w[:1].isalnum()]
+    return "".join(w[0] for w in words[:2]).upper() or "?"
+
+
 def crop_name(media) -> str:
     """The crop-focus choice matching a media's stored focus point."""
     for name, focus in drafts.CROP_FOCUS.items():
@@ -37,4 +52,6 @@ def init_app(app: Flask) -> None:
     # htmx is optional at run time: pages work without it (it is fetched by `make setup`).
     htmx_available = os.path.exists(os.path.join(app.static_folder, "vendor", "htmx.min.js"))
     app.jinja_env.filters["linkify"] = linkify
+    app.jinja_env.filters["avatar_colour"] = avatar_colour
+    app.jinja_env.filters["initials"] = initials
     app.jinja_env.globals.update(htmx_available=htmx_available, crop_name=crop_name)

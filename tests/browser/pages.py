@@ -122,7 +122,13 @@ def log_in(page, live: Live, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Username or email").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("Password", exact=True).press("Enter")
-    page.get_by_role("button", name="Log out").wait_for()
+    page.locator("form[action='/logout']").wait_for(state="attached")  # in the header's menu
+
+
+def log_out(page) -> None:
+    """Log out through the header's menu (a <details>, opened first)."""
+    page.get_by_role("navigation", name="Main").locator("summary").click()
+    page.get_by_role("button", name="Log out").click()
 
 
 def screenshot(page, name: str) -> None:

@@ -1,0 +1,86 @@
+"""The design system's server side (issue 13): the colour-scheme setting, default avatars, the
+icon sprite, the profile's portfolio fallback and the owner's Drafts & review tab."""
+
+import re
+
+from cara.core.extensions import db
+from cara.core.models import PostState, User
+from cara.web.templating import avatar_colour, initials
+from tests.factories import csrf_token_from, login, make_post, person
+
+
+def test_initials_and_avatar_colours():
+    assert initials("Mira Okafor") == "MO"
+    assert initials("ana") == "A"
+    assert initials("jean-luc picard") == "JL"
+    assert initials("  ") == "?"
+    colours = {avatar_colour(f"user{i}") for i in range(200)}
+    assert colours == set(range(12))  # every colour is used, and only those the CSS defines
+    assert avatar_colour("mira") == avatar_colour("mira")
+
+
+def test_theme_setting_sets_the_page_scheme(client):
+    ana = person("ana")
+    login(client, "ana")
+    html = client.get("/settings").get_data(as_text=True)
+    assert "data-theme" not in html and '<meta name="color-scheme" content="light dark">' in html
+    assert 'id="theme-system" value="system" checked' in html
+    token = csrf_token_from(html)
+    response = client.post("/settings/appearance", data={"csrf_token": token, "theme": "dark"})
+    assert response.status_code == 303
+    assert db.session.get(User, ana.id).theme == "dark"
+    html = client.get("/").get_data(as_text=True)
+    assert '<html lang="en" data-theme="dark">' in html
+    assert '<meta name="color-scheme" content="dark">' in html
+    response = client.post("/settings/appearance", data={"csrf_token": token, "theme": "neon"})
+    assert response.status_code == 422
+    assert "Choose system, light or dark." in response.get_data(as_text=True)
+    assert db.session.get(User, ana.id).theme == "dark"
+
+
+def test_cards_have_avatars_and_distinct_action_icons(client):
+    bob = person("bob", display_name="Bob Ross")
+    post = make_post(bob, "Happy trees")
+    person("ana")
+    login(client, "ana")
+    html = client.get("/latest").get_data(as_text=True)
+    assert html.count('<svg class="sprite"') == 1
+    card = html[html.index(f'id="post-{post.id}"') :]
+    assert f'class="avatar av-{avatar_colour("bob")}" aria-hidden="true">BR</span>' in card
+    icons = re.findall(r'<use href="#i-([a-z]+)"/>', card[: card.index("</li>")])
+    for name in ("like", "comment", "repost", "bookmark", "share", "report"):
+        assert name in icons, f"no {name} icon on the card"
+        assert f'<symbol id="i-{name}"' in html
+
+
+def test_empty_portfolio_shows_the_newest_posts(client):
+    mira = person("mira")
+    post = make_post(mira, "First light")
+    html = client.get("/@mira").get_data(as_text=True)
+    assert f'href="/posts/{post.id}"' in html
+    assert "not chosen portfolio pieces yet" in html
+    with_portfolio = make_post(mira, "Chosen")
+    with_portfolio.in_portfolio = True
+    db.session.commit()
+    html = client.get("/@mira").get_data(as_text=True)
+    assert f'href="/posts/{with_portfolio.id}"' in html
+    assert f'href="/posts/{post.id}"' not in html and "not chosen" not in html
+
+
+def test_drafts_and_review_is_the_owners(client):
+    mira = person("mira")
+    draft = make_post(mira, "Half done", state=PostState.DRAFT)
+    held = make_post(mira, "Suspicious", state=PostState.HELD)
+    public = make_post(mira, "Out there")
+    person("ana")
+    login(client, "ana")
+    assert client.get("/@mira/drafts").status_code == 403
+    assert "Drafts &amp; review" not in client.get("/@mira").get_data(as_text=True)
+    client.post("/logout")
+    login(client, "mira")
+    html = client.get("/@mira").get_data(as_text=True)
+    assert 'href="/@mira/drafts"' in html
+    html = client.get("/@mira/drafts").get_data(as_text=True)
+    assert f'id="post-{draft.id}"' in html and f'href="/posts/{draft.id}/edit"' in html
+    assert f'id="post-{held.id}"' in html and "Held for review" in html
+    assert f'id="post-{public.id}"' not in html
