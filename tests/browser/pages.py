@@ -125,10 +125,15 @@ def log_in(page, live: Live, username: str, password: str = PASSWORD) -> None:
     page.locator("form[action='/logout']").wait_for(state="attached")  # in the header's menu
 
 
+def open_menu(page):
+    """Open the header's menu (a <details>: Bookmarks, Settings, Admin, Log out...)."""
+    nav = page.get_by_role("navigation", name="Main")
+    nav.locator("summary").click()
+    return nav
+
+
 def log_out(page) -> None:
-    """Log out through the header's menu (a <details>, opened first)."""
-    page.get_by_role("navigation", name="Main").locator("summary").click()
-    page.get_by_role("button", name="Log out").click()
+    open_menu(page).get_by_role("button", name="Log out").click()
 
 
 def screenshot(page, name: str) -> None:

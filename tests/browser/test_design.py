@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.pages import PHONE, log_in, screenshot, watch
+from tests.browser.pages import PHONE, log_in, open_menu, screenshot, watch
 
 WIDE = {"viewport": {"width": 1366, "height": 900}}
 SCREENS = [
@@ -56,10 +56,8 @@ def test_desktop_header_has_new_post_and_own_profile(new_context, live):
 def test_header_menu_opens_without_js(new_context, live):
     page = new_context(java_script_enabled=False).new_page()
     log_in(page, live, "ana")
-    nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link", name="Settings")).to_be_hidden()
-    nav.locator("summary").click()
-    nav.get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("link", name="Settings")).to_be_hidden()
+    open_menu(page).get_by_role("link", name="Settings").click()
     expect(page).to_have_url(live("/settings"))
 
 
