@@ -87,7 +87,7 @@ def test_comment_count_stays_right_with_js(new_context, live, artworks):
         expect(page.get_by_text(f"Lovely edges, take {i}")).to_be_visible()
         heading = page.get_by_role("heading", name=re.compile(r"Comments \(\d+\)"))
         count = re.search(r"\d+", heading.inner_text()).group()
-        expect(row.locator(f'a[href$="#comments"]')).to_have_text(
+        expect(row.locator('a[href$="#comments"]')).to_have_text(
             re.compile(rf"^{count} comments?$")
         )
     assert not problems
@@ -107,7 +107,8 @@ def test_screenshots_of_the_key_pages(new_context, live, artworks, feed, draft, 
         page = pages[who]
         response = page.goto(live(path.format(**live.posts)))
         assert response.status == 200, f"{path}: {response.status}"
-        assert page.evaluate("() => document.documentElement.scrollWidth") <= (
-            device["viewport"]["width"]
+        assert (
+            page.evaluate("() => document.documentElement.scrollWidth")
+            <= (device["viewport"]["width"])
         ), f"{name} scrolls sideways"
         screenshot(page, f"design-{name}-{scheme}")

@@ -9,7 +9,16 @@ import re
 from playwright.sync_api import expect
 
 from cara.core.extensions import db
-from tests.browser.pages import FEED_POSTS, PASSWORD, art_png, assert_found, log_in, log_out, publish, watch
+from tests.browser.pages import (
+    FEED_POSTS,
+    PASSWORD,
+    art_png,
+    assert_found,
+    log_in,
+    log_out,
+    publish,
+    watch,
+)
 from tests.support import AI_FILTER_FIXTURES
 
 # DOM ids of posts are stable (DESIGN §6): post-42.

@@ -125,7 +125,10 @@ def _comments_section(post: Post, status: int = 200, **extra):
     """The comments section for htmx, else the comments page (no JS, or a direct visit)."""
     target = f"post-{post.id}-comments"
     if wants_fragment(target):  # with the action row out of band: its comment count changed
-        template, extra = "social/_comments.html", {"oob_actions": True, **context.cards([post]), **extra}
+        template, extra = (
+            "social/_comments.html",
+            {"oob_actions": True, **context.cards([post]), **extra},
+        )
     else:
         template = "social/comments.html"
     page = render(template, {target: "comments"}, post=post, **context.comments(post), **extra)
