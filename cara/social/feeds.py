@@ -396,5 +396,13 @@ def media_by_id(media_id: int) -> Media | None:
     return db.session.get(Media, media_id)
 
 
+def media_by_ids(media_ids) -> dict[int, Media]:
+    """Media rows by id, in one query (the avatars of a page's authors)."""
+    ids = {i for i in media_ids if i}
+    return (
+        {m.id: m for m in db.session.scalars(select(Media).where(Media.id.in_(ids)))} if ids else {}
+    )
+
+
 def first_image(post: Post) -> Media | None:
     return next((m for m in post.media if m.renditions), None)

@@ -18,22 +18,26 @@ from cara.social import actions, feeds
 def cards(posts: list[Post], marks: feeds.Marks | None = None) -> dict:
     """Feed cards and their like/repost/bookmark buttons (feed/_card.html,
     social/_post_actions.html): the viewer's marks (one query, unless the page has them), which
-    posts may be reposted, and each post's cover image (id -> Media, None while processing)."""
+    posts may be reposted, each post's cover image (id -> Media, None while processing) and
+    the authors' uploaded avatars (media id -> Media, one query)."""
     return {
         "marks": marks if marks is not None else feeds.marks_for(current_user, posts),
         "repostable": {p.id for p in posts if repostable(p)},
         "covers": {p.id: feeds.first_image(p) for p in posts},
+        "avatars": feeds.media_by_ids(p.author.avatar_media_id for p in posts),
     }
 
 
 def comments(post: Post) -> dict:
-    """The comments section (social/_comments.html): threads, and the comments the viewer may
-    delete. A post that is not published has no comments section."""
+    """The comments section (social/_comments.html): threads, the comments the viewer may
+    delete, and the commenters' uploaded avatars. A post that is not published has no comments
+    section."""
     threads = actions.comments(current_user, post) if post.state == PostState.PUBLISHED else []
     rows = [c for t in threads for c in (t.comment, *t.replies)]
     return {
         "threads": threads,
         "deletable": {c.id for c in rows if can_change(current_user, c)},
+        "comment_avatars": feeds.media_by_ids(c.author.avatar_media_id for c in rows),
         "comment_max": actions.COMMENT_MAX,
     }
 

@@ -84,3 +84,15 @@ def test_drafts_and_review_is_the_owners(client):
     assert f'id="post-{draft.id}"' in html and f'href="/posts/{draft.id}/edit"' in html
     assert f'id="post-{held.id}"' in html and "Held for review" in html
     assert f'id="post-{public.id}"' not in html
+
+
+def test_cards_show_an_uploaded_avatar(client):
+    bob = person("bob")
+    post = make_post(bob, "Self portrait")
+    bob.avatar_media_id = post.media[0].id  # any processed image will do as an avatar
+    db.session.commit()
+    html = client.get("/latest").get_data(as_text=True)
+    card = html[html.index(f'id="post-{post.id}"') :]
+    head = card[: card.index('class="card-image"')]
+    assert f'<span class="avatar"><img src="/media/{post.media[0].id}/' in head
+    assert "av-" not in head
