@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.pages import PHONE, log_in, open_menu, screenshot, watch
+from tests.browser.pages import PHONE, art_png, log_in, open_menu, publish, screenshot, watch
 
 WIDE = {"viewport": {"width": 1366, "height": 900}}
 SCREENS = [
@@ -95,6 +95,25 @@ def test_comment_count_stays_right_with_js(new_context, live, artworks):
         expect(row.locator('a[href$="#comments"]')).to_have_text(
             re.compile(rf"^{count} comments?$")
         )
+    assert not problems
+
+
+def test_viewer_pages_with_the_arrow_keys(new_context, live):
+    post_id = publish(live, "mira", [(f"v{i}.png", art_png(700 + i, (900, 600))) for i in range(2)])
+    page = new_context().new_page()
+    problems = watch(page)
+    page.goto(live(f"/posts/{post_id}"))
+    page.get_by_role("link", name="View image 1 full size").click()
+    expect(page).to_have_url(live(f"/posts/{post_id}/images/1"))
+    expect(page.locator(".viewer picture img")).to_be_visible()
+    screenshot(page, "design-viewer")
+    page.keyboard.press("ArrowRight")
+    expect(page).to_have_url(live(f"/posts/{post_id}/images/2"))
+    expect(page.get_by_text("2 / 2")).to_be_visible()
+    page.keyboard.press("ArrowLeft")
+    expect(page).to_have_url(live(f"/posts/{post_id}/images/1"))
+    page.keyboard.press("Escape")
+    expect(page).to_have_url(live(f"/posts/{post_id}"))
     assert not problems
 
 

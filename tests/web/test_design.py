@@ -96,3 +96,20 @@ def test_cards_show_an_uploaded_avatar(client):
     head = card[: card.index('class="card-image"')]
     assert f'<span class="avatar"><img src="/media/{post.media[0].id}/' in head
     assert "av-" not in head
+
+
+def test_full_size_viewer_pages_through_a_post(client):
+    post = make_post(person("mira"), "Triptych", images=3)
+    html = client.get(f"/posts/{post.id}").get_data(as_text=True)
+    for n in (1, 2, 3):
+        assert f'href="/posts/{post.id}/images/{n}" class="to-viewer"' in html
+    first = client.get(f"/posts/{post.id}/images/1").get_data(as_text=True)
+    assert "1 / 3" in first and 'rel="prev"' not in first
+    assert f'rel="next" href="/posts/{post.id}/images/2"' in first
+    assert f'src="/media/{post.media[0].id}/' in first
+    last = client.get(f"/posts/{post.id}/images/3").get_data(as_text=True)
+    assert f'rel="prev" href="/posts/{post.id}/images/2"' in last and 'rel="next"' not in last
+    for n in (0, 4):
+        assert client.get(f"/posts/{post.id}/images/{n}").status_code == 404
+    hidden = make_post(person("bob"), "Mine", visibility="followers")
+    assert client.get(f"/posts/{hidden.id}/images/1").status_code == 404
