@@ -89,6 +89,18 @@ def update_preferences(user: User, values: dict) -> dict[str, list[str]]:
     return {}
 
 
+THEMES = {"system": "Same as my device", "light": "Light", "dark": "Dark"}
+
+
+def set_theme(user: User, theme: str) -> dict[str, list[str]]:
+    """The colour scheme of every page the artist sees."""
+    if theme not in THEMES:
+        return {"theme": ["Choose system, light or dark."]}
+    user.theme = theme
+    db.session.commit()
+    return {}
+
+
 def rerender_all(user: User) -> None:
     """Rewrite every processed image of the artist under new versioned names."""
     for post in db.session.scalars(db.select(Post).where(Post.author_id == user.id)):

@@ -127,6 +127,8 @@ class User(UserMixin, db.Model):
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
     show_mature: Mapped[bool] = mapped_column(Boolean, default=False)
     data_saver: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The colour scheme: "system" follows the browser's preference; "light" or "dark" overrides it.
+    theme: Mapped[str] = mapped_column(String(10), default="system", server_default="system")
     noindex: Mapped[bool] = mapped_column(Boolean, default=False)
     licence: Mapped[str] = mapped_column(String(20), default="all-rights-reserved")
     data_mining: Mapped[str] = mapped_column(String(40), default="DMI-PROHIBITED-AIMLTRAINING")

@@ -239,6 +239,27 @@ def portfolio(author: User) -> list[Post]:
     return list(db.session.scalars(stmt))
 
 
+UNFINISHED = (
+    PostState.DRAFT,
+    PostState.PENDING,
+    PostState.HELD,
+    PostState.REJECTED,
+    PostState.FAILED,
+    PostState.REMOVED,
+)
+
+
+def unfinished(author: User) -> list[Post]:
+    """The artist's posts that are not (or no longer) public, most recently changed first:
+    drafts, processing, held, rejected, failed and removed (the profile's "Drafts & review")."""
+    stmt = (
+        select(Post)
+        .where(Post.author_id == author.id, Post.state.in_(UNFINISHED))
+        .order_by(Post.updated_at.desc(), Post.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
 def set_pinned(post: Post, pinned: bool) -> None:
     post.pinned = pinned
     db.session.commit()

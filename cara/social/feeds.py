@@ -85,7 +85,7 @@ CARD_POST = (
     Post.published_at,
     Post.updated_at,
 )
-CARD_AUTHOR = (User.id, User.username, User.display_name, User.is_private)
+CARD_AUTHOR = (User.id, User.username, User.display_name, User.is_private, User.avatar_media_id)
 CARD_MEDIA = (Media.id, Media.post_id, Media.position, Media.alt_text, Media.renditions)
 
 
@@ -97,6 +97,7 @@ class CardAuthor:
     username: str
     display_name: str
     is_private: bool
+    avatar_media_id: int | None
 
     name = User.name  # the same rule as the model's (display name, else username)
 
@@ -470,6 +471,14 @@ def atom_rendition(media: Media) -> dict | None:
 
 def media_by_id(media_id: int) -> Media | None:
     return db.session.get(Media, media_id)
+
+
+def media_by_ids(media_ids) -> dict[int, Media]:
+    """Media rows by id, in one query (the avatars of a page's authors)."""
+    ids = {i for i in media_ids if i}
+    return (
+        {m.id: m for m in db.session.scalars(select(Media).where(Media.id.in_(ids)))} if ids else {}
+    )
 
 
 def first_image(post: Post) -> Media | None:

@@ -20,8 +20,9 @@ from cara.web.assets import data_saver
 def cards(posts: list[Post], marks: feeds.Marks | None = None) -> dict:
     """Feed cards and their like/repost/bookmark buttons (feed/_card.html,
     social/_post_actions.html): the viewer's marks (one query, unless the page has them), which
-    posts may be reposted, each post's cover image (id -> Media, None while processing), each
-    card's version and the viewer's state on it (what the cached parts of a card are keyed by,
+    posts may be reposted, each post's cover image (id -> Media, None while processing), the
+    authors' uploaded avatars (media id -> Media, one query), each card's version and the
+    viewer's state on it (what the cached parts of a card are keyed by,
     cara.web.templating.cached_card), and the page's one CSRF token (the forms take it as a
     value)."""
     marks = marks if marks is not None else feeds.marks_for(current_user, posts)
@@ -33,6 +34,7 @@ def cards(posts: list[Post], marks: feeds.Marks | None = None) -> dict:
         "card_states": {p.id: _state(p, marks) for p in posts},
         "saver": data_saver(),
         "csrf": generate_csrf() if current_user.is_authenticated else "",
+        "avatars": feeds.media_by_ids(p.author.avatar_media_id for p in posts),
     }
 
 
@@ -63,18 +65,21 @@ def card_version(post: Post) -> tuple:
         post.repost_count,
         author.username,
         author.display_name,
+        author.avatar_media_id,
         images,
     )
 
 
 def comments(post: Post) -> dict:
-    """The comments section (social/_comments.html): threads, and the comments the viewer may
-    delete. A post that is not published has no comments section."""
+    """The comments section (social/_comments.html): threads, the comments the viewer may
+    delete, and the commenters' uploaded avatars. A post that is not published has no comments
+    section."""
     threads = actions.comments(current_user, post) if post.state == PostState.PUBLISHED else []
     rows = [c for t in threads for c in (t.comment, *t.replies)]
     return {
         "threads": threads,
         "deletable": {c.id for c in rows if can_change(current_user, c)},
+        "comment_avatars": feeds.media_by_ids(c.author.avatar_media_id for c in rows),
         "comment_max": actions.COMMENT_MAX,
     }
 

@@ -7,6 +7,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+import zlib
 
 from flask import Flask, current_app
 from markupsafe import Markup, escape
@@ -29,6 +30,20 @@ def linkify(value: str) -> Markup:
         return f'<a href="{escape(href)}">{sigil}{escape(match.group(2))}</a>'
 
     return Markup(text.LINKABLE_RE.sub(link, str(escape(value))))
+
+
+AVATAR_COLOURS = 12  # .av-0 ... .av-11 in cara.css
+
+
+def avatar_colour(username: str) -> int:
+    """A stable colour index for a username's default avatar (the same on every page)."""
+    return zlib.crc32(username.encode()) % AVATAR_COLOURS
+
+
+def initials(name: str) -> str:
+    """Up to two initials of a display name: "Mira Okafor" -> "MO", "ana" -> "A"."""
+    words = [w for w in re.split(r"[\s_.-]+", name) if w[:1].isalnum()]
+    return "".join(w[0] for w in words[:2]).upper() or "?"
 
 
 def crop_name(media) -> str:
@@ -93,6 +108,8 @@ def init_app(app: Flask) -> None:
     app.extensions["cara.card_cache"] = FragmentCache(
         app.config.get("CARD_CACHE_ENTRIES", CARD_CACHE_ENTRIES)
     )
+    app.jinja_env.filters["avatar_colour"] = avatar_colour
+    app.jinja_env.filters["initials"] = initials
     app.jinja_env.globals.update(
         htmx_available=htmx_available, crop_name=crop_name, cached_card=cached_card
     )

@@ -122,7 +122,18 @@ def log_in(page, live: Live, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Username or email").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("Password", exact=True).press("Enter")
-    page.get_by_role("button", name="Log out").wait_for()
+    page.locator("form[action='/logout']").wait_for(state="attached")  # in the header's menu
+
+
+def open_menu(page):
+    """Open the header's menu (a <details>: Bookmarks, Settings, Admin, Log out...)."""
+    nav = page.get_by_role("navigation", name="Main")
+    nav.locator("summary").click()
+    return nav
+
+
+def log_out(page) -> None:
+    open_menu(page).get_by_role("button", name="Log out").click()
 
 
 def screenshot(page, name: str) -> None:

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from cara.core import settings
 from cara.core.extensions import db
 from cara.core.models import Role, User
-from tests.browser.pages import PASSWORD, PHONE, log_in, screenshot
+from tests.browser.pages import PASSWORD, PHONE, log_in, open_menu, screenshot
 
 RULES = """# House rules
 
@@ -44,7 +44,7 @@ def save_registration(page, live, mode: str) -> None:
 def test_admin_closes_sign_up_invites_someone_and_edits_the_rules(page, live, boss, new_context):
     mode = "js" if page.js else "nojs"
     log_in(page, live, boss)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
+    open_menu(page).get_by_role("link", name="Admin").click()
     expect(page.get_by_role("heading", name="Admin", exact=True)).to_be_visible()
     save_registration(page, live, "closed")
     screenshot(page, f"admin-{mode}")

@@ -9,7 +9,16 @@ import re
 from playwright.sync_api import expect
 
 from cara.core.extensions import db
-from tests.browser.pages import FEED_POSTS, PASSWORD, art_png, assert_found, log_in, publish, watch
+from tests.browser.pages import (
+    FEED_POSTS,
+    PASSWORD,
+    art_png,
+    assert_found,
+    log_in,
+    log_out,
+    publish,
+    watch,
+)
 from tests.support import AI_FILTER_FIXTURES
 
 # DOM ids of posts are stable (DESIGN §6): post-42.
@@ -47,7 +56,7 @@ def test_sign_up_log_out_and_log_in(page, live):
     log_in(page, live, name, "a long unusual passphrase")
     expect(page.get_by_role("status").filter(has_text="Confirm your email")).to_be_visible()
 
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Log in")).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_have_count(0)

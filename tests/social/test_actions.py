@@ -39,7 +39,8 @@ def test_like_is_an_idempotent_set_and_unset_without_js(client, ana_and_post):
     ana, _, post = ana_and_post
     for _ in range(2):
         response = client.post(f"/posts/{post.id}/like", data={"next": "/latest?x=1"})
-        assert response.status_code == 303 and response.headers["Location"] == "/latest?x=1"
+        location = response.headers["Location"]
+        assert response.status_code == 303 and location == f"/latest?x=1#post-{post.id}"
     assert count(Like, post_id=post.id) == 1
     assert db.session.get(Post, post.id).like_count == 1
     for _ in range(2):
@@ -53,7 +54,7 @@ def test_like_with_htmx_returns_the_buttons(client, ana_and_post):
     response = client.post(f"/posts/{post.id}/like", data={"next": "/latest"}, headers=hx(target))
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in html
-    assert f'id="{target}"' in html and "1 like</a>" in html
+    assert f'id="{target}"' in html and '1<span class="visually-hidden"> like</span></a>' in html
     assert f'action="/posts/{post.id}/unlike"' in html and 'aria-pressed="true"' in html
     assert 'name="next" value="/latest"' in html
 
@@ -62,11 +63,11 @@ def test_like_with_htmx_returns_the_buttons(client, ana_and_post):
 def test_redirects_stay_on_the_site(client, ana_and_post, bad_next):
     _, _, post = ana_and_post
     response = client.post(f"/posts/{post.id}/bookmark", data={"next": bad_next})
-    assert response.headers["Location"] == f"/posts/{post.id}"
+    assert response.headers["Location"] == f"/posts/{post.id}#post-{post.id}"
     response = client.post(
         f"/posts/{post.id}/unbookmark", headers={"Referer": "http://localhost/tags/ink?a=1"}
     )
-    assert response.headers["Location"] == "/tags/ink?a=1"
+    assert response.headers["Location"] == f"/tags/ink?a=1#post-{post.id}"
 
 
 def test_actions_need_login_and_a_visible_post(client):
@@ -125,6 +126,9 @@ def test_comment_without_js_and_with_htmx(client, ana_and_post):
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in html and f'id="{target}"' in html
     assert 'Lovely, <a href="/@bob">@bob</a>!' in html and "Comments (2)" in html
+    # The action row comes along out of band, so its count matches the heading (issue 13, bug 7).
+    assert f'id="post-{post.id}-actions" data-hx-swap-oob="true"' in html
+    assert '2<span class="visually-hidden"> comments</span>' in html
     page = client.get(f"/posts/{post.id}/comments")
     assert page.status_code == 200 and "<html" in page.get_data(as_text=True)
 

@@ -43,7 +43,7 @@ def test_latest_page_and_fragment(client):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "<h1>Latest</h1>" in html
     assert card_ids(html) == [p.id for p in reversed(posts)]
-    assert "+1<span" in html and "Bob Ink" in html and "srcset=" in html
+    assert "1 / 2<span" in html and "Bob Ink" in html and "srcset=" in html
     assert "HX-Request" in page.headers["Vary"]
     fragment = client.get("/latest", headers=hx("feed-more")).get_data(as_text=True)
     assert "<html" not in fragment and card_ids(fragment) == card_ids(html)

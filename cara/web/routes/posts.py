@@ -96,6 +96,17 @@ def view(post_id: int):
     return render("posts/view.html", {status: "status"}, post=post, **shown)
 
 
+@bp.get("/<int:post_id>/images/<int:n>")
+def image(post_id: int, n: int):
+    """The full-size viewer: image `n` (from 1) of a post, the largest rendition, with the
+    previous and next ones linked (arrow keys with JS)."""
+    post = _post(post_id)
+    shown = [m for m in post.media if m.renditions]
+    if not 1 <= n <= len(shown):
+        abort(404)
+    return render_template("posts/image.html", post=post, media=shown[n - 1], n=n, total=len(shown))
+
+
 @bp.post("/<int:post_id>/retry")
 @login_required
 def retry(post_id: int):

@@ -70,6 +70,7 @@ def _page(status=200, **overrides):
         "settings/index.html",
         sessions=sessions.active(user, idle),
         two_factor_on=twofactor.enabled(user),
+        themes=profiles.THEMES,
         **_forms(**overrides),
     ), status
 
@@ -115,6 +116,20 @@ def preferences():
             return redirect(url_for("settings.index"), 303)
         add_errors(form, errors)
     return _page(422, privacy_form=form)
+
+
+@bp.post("/appearance")
+@login_required
+def appearance():
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400, "The form expired: reload the page and try again.")
+    errors = profiles.set_theme(current_user._get_current_object(), request.form.get("theme", ""))
+    if errors:
+        flash(errors["theme"][0], "error")
+        return _page(422)
+    flash("Appearance saved.", "success")
+    return redirect(url_for("settings.index") + "#appearance-heading", 303)
 
 
 @bp.post("/password")

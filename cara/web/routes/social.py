@@ -23,12 +23,12 @@ bp = Blueprint("social", __name__)
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _done(target: str, template: str, block: str, default: str, shown):
+def _done(target: str, template: str, block: str, default: str, shown, anchor: str = ""):
     """htmx asking for `target`: the re-rendered partial, with the context `shown()` returns.
-    Otherwise: 303 back to the page."""
+    Otherwise: 303 back to the page, at `anchor` (the card acted on) when given."""
     if wants_fragment(target):
         return render(template, {target: block}, next_url=back(default), **shown())
-    return redirect(back(default), 303)
+    return redirect(back(default) + (f"#{anchor}" if anchor else ""), 303)
 
 
 def _post(post_id: int) -> Post:
@@ -58,6 +58,7 @@ def _post_action(post_id: int, action, allowed=can_interact, refusal="You cannot
         "post_actions",
         url_for("posts.view", post_id=post.id),
         lambda: {"post": post, **context.cards([post])},
+        anchor=f"post-{post.id}",  # the card, not the top of a long feed (issue 13, bug 6)
     )
 
 
@@ -123,7 +124,13 @@ def _people_page(title, page, endpoint, endpoint_args, **extra):
 def _comments_section(post: Post, status: int = 200, **extra):
     """The comments section for htmx, else the comments page (no JS, or a direct visit)."""
     target = f"post-{post.id}-comments"
-    template = "social/_comments.html" if wants_fragment(target) else "social/comments.html"
+    if wants_fragment(target):  # with the action row out of band: its comment count changed
+        template, extra = (
+            "social/_comments.html",
+            {"oob_actions": True, **context.cards([post]), **extra},
+        )
+    else:
+        template = "social/comments.html"
     page = render(template, {target: "comments"}, post=post, **context.comments(post), **extra)
     return page, status
 

@@ -1,0 +1,153 @@
+"""The art-first layout in Chromium (issue 13): one-line header and bottom tab bar on phones,
+the header menu without JS, post actions that return to their card without JS and keep their
+counts right with it; screenshots at 360 and 1366 px, light and dark, for review."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.pages import PHONE, art_png, log_in, open_menu, publish, screenshot, watch
+
+WIDE = {"viewport": {"width": 1366, "height": 900}}
+SCREENS = [
+    ("home", "/", "ana"),
+    ("home-visitor", "/", None),
+    ("post", "/posts/{art0}", "ana"),
+    ("profile", "/@mira", None),
+    ("own-profile", "/@ana", "ana"),
+    ("own-drafts", "/@ana/drafts", "ana"),
+    ("notifications", "/notifications", "ana"),
+    ("settings", "/settings", "ana"),
+]
+
+
+def _tab_bar(page):
+    return page.get_by_role("navigation", name="Main").locator(".nav-tabs")
+
+
+def test_phone_header_is_one_line_above_a_tab_bar(new_context, live, feed):
+    page = new_context(**PHONE).new_page()
+    log_in(page, live, "ana")
+    page.goto(live("/latest"))
+    header = page.locator(".site-header").bounding_box()
+    assert header["height"] <= 64, f"the phone header takes {header['height']} px"
+    bar = _tab_bar(page)
+    for name in ("Home", "Search", "New post", "Notifications", "Profile"):
+        expect(bar.get_by_role("link", name=name)).to_be_visible()
+    expect(bar.get_by_role("link", name="Profile")).to_have_attribute("href", "/@ana")
+    box = bar.bounding_box()
+    assert box["y"] + box["height"] == pytest.approx(PHONE["viewport"]["height"], abs=1)
+    # Scrolled to the very end (in one go, so late-loading images cannot move it), the footer
+    # ends above the bar.
+    gap = page.evaluate(
+        """() => { window.scrollTo(0, document.documentElement.scrollHeight);
+                   return document.querySelector('.nav-tabs').getBoundingClientRect().top
+                     - document.querySelector('.site-footer').getBoundingClientRect().bottom; }"""
+    )
+    assert gap >= -1, f"the bar hides {-gap} px of the footer"
+
+
+def test_desktop_header_has_new_post_and_own_profile(new_context, live):
+    page = new_context(**WIDE).new_page()
+    log_in(page, live, "ana")
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="New post")).to_be_visible()
+    expect(nav.get_by_role("link", name="Profile")).to_have_attribute("href", "/@ana")
+    expect(nav.get_by_role("link", name="Home")).to_be_hidden()  # phones only
+    assert page.locator(".site-header").bounding_box()["height"] <= 64
+
+
+def test_header_menu_opens_without_js(new_context, live):
+    page = new_context(java_script_enabled=False).new_page()
+    log_in(page, live, "ana")
+    expect(page.get_by_role("link", name="Settings")).to_be_hidden()
+    open_menu(page).get_by_role("link", name="Settings").click()
+    expect(page).to_have_url(live("/settings"))
+
+
+def test_like_without_js_returns_to_the_card(new_context, live, feed):
+    page = new_context(java_script_enabled=False).new_page()
+    log_in(page, live, "fan_nojs")
+    page.goto(live("/latest"))
+    card = page.locator("main .card").nth(6)
+    card_id = card.get_attribute("id")
+    card.locator("button.like").click()
+    expect(page).to_have_url(re.compile(rf"/latest#{card_id}$"))
+    expect(page.locator(f"#{card_id} button.like")).to_have_attribute("aria-pressed", "true")
+    assert page.evaluate("() => window.scrollY") > 0, "back at the top of the feed"
+
+
+def test_comment_count_stays_right_with_js(new_context, live, artworks):
+    page = new_context().new_page()
+    problems = watch(page)
+    log_in(page, live, "fan_js")
+    post_id = artworks["art3"]
+    page.goto(live(f"/posts/{post_id}"))
+    row = page.locator(f"#post-{post_id}-actions")
+    for i in range(2):
+        field = page.get_by_label("Comment", exact=True)
+        field.fill(f"Lovely edges, take {i}")
+        field.locator("xpath=ancestor::form[1]").locator("[type=submit]").click()
+        expect(page.get_by_text(f"Lovely edges, take {i}")).to_be_visible()
+        heading = page.get_by_role("heading", name=re.compile(r"Comments \(\d+\)"))
+        count = re.search(r"\d+", heading.inner_text()).group()
+        expect(row.locator('a[href$="#comments"]')).to_have_text(
+            re.compile(rf"^{count} comments?$")
+        )
+    assert not problems
+
+
+def test_viewer_pages_with_the_arrow_keys(new_context, live):
+    # ana's, not mira's: the phone-image budget test waits for every picture of /@mira/posts
+    post_id = publish(live, "ana", [(f"v{i}.png", art_png(700 + i, (900, 600))) for i in range(2)])
+    page = new_context().new_page()
+    problems = watch(page)
+    page.goto(live(f"/posts/{post_id}"))
+    page.get_by_role("link", name="View image 1 full size").click()
+    expect(page).to_have_url(live(f"/posts/{post_id}/images/1"))
+    expect(page.locator(".viewer picture img")).to_be_visible()
+    screenshot(page, "design-viewer")
+    page.keyboard.press("ArrowRight")
+    expect(page).to_have_url(live(f"/posts/{post_id}/images/2"))
+    expect(page.get_by_text("2 / 2")).to_be_visible()
+    page.keyboard.press("ArrowLeft")
+    expect(page).to_have_url(live(f"/posts/{post_id}/images/1"))
+    page.keyboard.press("Escape")
+    expect(page).to_have_url(live(f"/posts/{post_id}"))
+    assert not problems
+
+
+def test_multi_image_cards_swipe_without_js(new_context, live):
+    post_id = publish(live, "ana", [(f"c{i}.png", art_png(800 + i, (600, 600))) for i in range(3)])
+    page = new_context(**PHONE, java_script_enabled=False).new_page()
+    page.goto(live("/@ana/posts"))
+    carousel = page.locator(f"#post-{post_id} .carousel")
+    expect(carousel.locator(".slide")).to_have_count(3)
+    screenshot(page, "design-carousel")
+    width = carousel.evaluate("el => el.clientWidth")
+    assert carousel.evaluate("el => el.scrollWidth") >= 3 * width - 3
+    carousel.evaluate("el => el.scrollBy(el.clientWidth, 0)")
+    expect(carousel.get_by_text("2 / 3")).to_be_in_viewport()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("device", [PHONE, WIDE], ids=["360", "1366"])
+def test_screenshots_of_the_key_pages(new_context, live, artworks, feed, draft, device, scheme):
+    """Every key page renders at both widths in both schemes without sideways scrolling; the
+    screenshots in test-artifacts/ are for looking at."""
+    pages = {}
+    for name, path, who in SCREENS:
+        if who not in pages:
+            pages[who] = new_context(**device, color_scheme=scheme).new_page()
+            if who:
+                log_in(pages[who], live, who)
+        page = pages[who]
+        response = page.goto(live(path.format(**live.posts)))
+        assert response.status == 200, f"{path}: {response.status}"
+        assert (
+            page.evaluate("() => document.documentElement.scrollWidth")
+            <= (device["viewport"]["width"])
+        ), f"{name} scrolls sideways"
+        screenshot(page, f"design-{name}-{scheme}")
