@@ -25,6 +25,11 @@ def linkify(value: str) -> Markup:
     return Markup(text.LINKABLE_RE.sub(link, str(escape(value))))
 
 
+def absolute(path: str) -> str:
+    """An absolute URL for a site path, from BASE_URL (links shared off the site)."""
+    return text.site_url(path)
+
+
 def crop_name(media) -> str:
     """The crop-focus choice matching a media's stored focus point."""
     for name, focus in drafts.CROP_FOCUS.items():
@@ -37,4 +42,5 @@ def init_app(app: Flask) -> None:
     # htmx is optional at run time: pages work without it (it is fetched by `make setup`).
     htmx_available = os.path.exists(os.path.join(app.static_folder, "vendor", "htmx.min.js"))
     app.jinja_env.filters["linkify"] = linkify
+    app.jinja_env.filters["absolute"] = absolute
     app.jinja_env.globals.update(htmx_available=htmx_available, crop_name=crop_name)

@@ -150,10 +150,10 @@ def test_never_upscaled(tmp_path):
         ("webp", 200, 150),
         ("jpeg", 200, 150),
     ]
-    src.write_bytes(encode(photo(1000, 800), "PNG"))
+    src.write_bytes(encode(photo(1200, 900), "PNG"))
     r = render.make_derivatives(src, tmp_path / "out2", "m-1")
-    assert max(d.width for d in r.files) == 1000
-    assert [d.width for d in r.files if d.format == "webp"] == [320, 640, 1000]
+    assert max(d.width for d in r.files) == 1200
+    assert [d.width for d in r.files if d.format == "webp"] == [320, 640, 960, 1200]
 
 
 def test_running_twice_gives_identical_files(gps_jpeg, tmp_path):
