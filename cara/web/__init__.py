@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 ERROR_FALLBACK = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Something went wrong'
-    '</title></head><body><main><h1>Something went wrong</h1><p>Please try again in a moment.'
+    "</title></head><body><main><h1>Something went wrong</h1><p>Please try again in a moment."
     '</p><p><a href="/">Go to the home page</a></p></main></body></html>'
 )
 

@@ -1,8 +1,8 @@
 """Form definitions (Flask-WTF: CSRF token and field parsing). Rules live in the domain modules."""
 
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from flask_wtf.file import FileField
+from markupsafe import Markup
 from wtforms import (
     BooleanField,
     EmailField,

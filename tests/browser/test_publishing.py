@@ -85,10 +85,7 @@ def test_a_new_post_shows_its_images_once_processed(page, live, held):
     page.goto(live("/posts/new"))
     images = page.get_by_label("Images", exact=True)
     images.set_input_files(
-        [
-            {"name": f"big{i}.jpg", "mimeType": "image/jpeg", "buffer": big_jpeg(i)}
-            for i in range(2)
-        ]
+        [{"name": f"big{i}.jpg", "mimeType": "image/jpeg", "buffer": big_jpeg(i)} for i in range(2)]
     )
     submit(images)
     expect(page.locator(".processing")).to_contain_text("being processed (0 of 2 ready)")
