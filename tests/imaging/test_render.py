@@ -108,6 +108,7 @@ def test_widths_and_jpeg_fallbacks(jpeg_12mp, tmp_path):
     assert got == [
         ("webp", 320, 240, "big-1-320.webp"),
         ("webp", 640, 480, "big-1-640.webp"),
+        ("webp", 960, 720, "big-1-960.webp"),
         ("webp", 1280, 960, "big-1-1280.webp"),
         ("webp", 2048, 1536, "big-1-2048.webp"),
         ("jpeg", 640, 480, "big-1-640.jpg"),

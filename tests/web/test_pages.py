@@ -40,7 +40,6 @@ def test_error_pages_are_in_the_layout_with_a_way_back(failing, path, code, head
     assert '<main id="main"' in html and f"<h1>{heading}</h1>" in html and words in html
     assert WAY_BACK in html and f"Error {code}" in html
     assert "requested URL was not found" not in html  # Werkzeug's stock text is replaced
-    assert 'content="noindex' in html
 
 
 def test_a_403_offers_to_log_in_and_a_404_to_search(failing):
