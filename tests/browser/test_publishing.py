@@ -115,8 +115,9 @@ def test_a_new_post_shows_its_images_once_processed(page, live, held):
     expect(page.get_by_role("img", name=alts[0])).to_be_visible()
     expect(page.locator(".processing")).to_have_count(0)
     expect(page.get_by_role("button", name=re.compile("^Like"))).to_be_visible()
-    if page.js:  # the poll has stopped: no request in the next poll interval
+    if page.js:  # one last look once the post is settled, then the poll stops
         polls = []
         page.on("request", lambda r: polls.append(r.url) if r.headers.get("hx-request") else None)
-        page.wait_for_timeout(2500)
-        assert not polls, polls
+        page.wait_for_timeout(5000)
+        assert all(url.endswith("?settled=1") for url in polls) and len(polls) <= 1, polls
+        expect(page.get_by_role("img", name=alts[1])).to_be_visible()

@@ -279,10 +279,13 @@ def test_processing_card_polls_and_has_refresh_link(client, artist, app):
     assert tasks.sweep() == 1
     db.session.refresh(post)
     assert post.state == PostState.PUBLISHED
-    # The next poll brings the images and the buttons, and asks for no further poll.
+    # The next poll brings the images and the buttons, and asks for one last look (the files
+    # are renamed just after the post goes public); that one asks for no further poll.
     fragment = client.get(f"/posts/{post.id}", headers=poll).get_data(as_text=True)
     assert 'alt="alt"' in fragment and "post-actions" in fragment
-    assert 'data-hx-trigger="load' not in fragment
+    assert f'data-hx-get="/posts/{post.id}?settled=1"' in fragment
+    fragment = client.get(f"/posts/{post.id}?settled=1", headers=poll).get_data(as_text=True)
+    assert 'alt="alt"' in fragment and 'data-hx-trigger="load' not in fragment
 
 
 def test_failed_processing_shows_retry(client, artist, app, monkeypatch):
