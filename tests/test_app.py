@@ -43,7 +43,7 @@ def test_htmx_script_is_deferred(client, app):
 def test_unknown_page_is_a_friendly_404(client):
     response = client.get("/no/such/page")
     assert response.status_code == 404
-    assert "Not Found" in response.get_data(as_text=True)
+    assert "Page not found" in response.get_data(as_text=True)
     assert "<main" in response.get_data(as_text=True)
 
 

@@ -28,7 +28,8 @@ from cara.imaging.xmp import Rights, build_xmp, exif_bytes
 # layout...): callers fold it into the stem so old and new files never share a name.
 PIPELINE_VERSION = 1
 
-DEFAULT_WIDTHS: tuple[int, ...] = (320, 640, 1280, 2048)
+# 960 sits between the phone and desktop rungs: a 412 px phone at DPR 1.75 needs ~650 px.
+DEFAULT_WIDTHS: tuple[int, ...] = (320, 640, 960, 1280, 2048)
 DEFAULT_JPEG_WIDTHS: tuple[int, ...] = (640, 1280)
 
 # Encoder settings, tuned in bench/pipeline.py.
@@ -53,7 +54,7 @@ REDUCING_GAP = 2.0
 SQUARE_SIDE = 480  # portfolio grid cells are at most 240 CSS px: sharp at device pixel ratio 2
 WORK_SIZE = 640  # longest side of the image handed back for hashing / the filter
 # A width that is not in `widths` is added at the source's own width when the source lies
-# at least this much above the largest fitting width (a 1000 px drawing gets 320, 640, 1000).
+# at least this much above the largest fitting width (a 1200 px drawing gets 320 ... 960, 1200).
 NATIVE_RUNG_RATIO = 1.2
 MAX_DIMENSION = 16383  # WebP's hard limit on either side
 

@@ -5,6 +5,7 @@ The pure filter (cara.aifilter) decides from signals; this module gathers them f
 """
 
 import logging
+import re
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -14,11 +15,12 @@ from flask import current_app
 from PIL import Image
 
 from cara import imaging
-from cara.aifilter import hashindex
+from cara.aifilter import hashindex, provenance
 from cara.aifilter.analyze import analyze
 from cara.aifilter.classifier import Classifier, ClassifierError
 from cara.aifilter.signals import (
     CLASSIFIER,
+    KNOWN_HASH,
     Decision,
     Outcome,
     Signal,
@@ -239,13 +241,40 @@ def reasons(media: Media) -> list[dict]:
     return [s for s in media.verdict.signals if s.get("reason")]
 
 
+_QUOTED = re.compile(r'"([^"]+)"')
+_BRACKETED = re.compile(r"\(([^()]+)\)")
+
+
+def plain_reason(signal: dict) -> str:
+    """What a deciding signal means, in words an artist reads without knowing the filter (the
+    evidence string stays for moderators, and one click away for the artist)."""
+    name, evidence = signal.get("name", ""), signal.get("evidence", "")
+    if name == provenance.C2PA:
+        found = _QUOTED.search(evidence)
+        who = f" ({found[1]})" if found else ""
+        return f"This image carries a signature from an AI image generator{who}."
+    if name in (provenance.PNG_TEXT, provenance.EXIF):
+        found = _BRACKETED.search(evidence)  # the generator, or what kind of settings
+        who = f" ({found[1].removesuffix(' generation settings')})" if found else ""
+        return f"This image's file holds the settings of an AI image generator{who}."
+    if name == provenance.XMP:
+        return "This image's file describes it as made by generative AI."
+    if name == provenance.STEALTH:
+        return "This image hides the settings of an AI image generator in its pixels."
+    if name == KNOWN_HASH:
+        return "This image matches one already known to be AI-generated."
+    if name == CLASSIFIER:
+        return "Our AI-image detector rates this image as likely AI-generated."
+    return "Our AI-image filter flagged this image."
+
+
 def tell_artist_filtered(post: Post) -> None:
     """The filter held or rejected a post: say why, and that an appeal is possible."""
-    evidence = next((r["evidence"] for m in flagged(post) for r in reasons(m)), "")
+    first = next((r for m in flagged(post) for r in reasons(m)), None)
     if post.state == PostState.REJECTED:
         text = "Your post was not published: it matches a known AI-generated image."
     else:
         text = "Your post is held for review; only you and the moderators can see it."
-    if evidence:
-        text += f" {evidence}."
+    if first:
+        text += f" {plain_reason(first)}"
     notify.notify(post.author_id, "moderation", post_id=post.id, text=text + " You can appeal.")

@@ -1,7 +1,16 @@
 """The web layer: blueprints, htmx, templates, forms, assets and response headers."""
 
+import logging
+
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+ERROR_FALLBACK = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Something went wrong'
+    "</title></head><body><main><h1>Something went wrong</h1><p>Please try again in a moment."
+    '</p><p><a href="/">Go to the home page</a></p></main></body></html>'
+)
 
 
 def init_app(app: Flask) -> None:
@@ -21,5 +30,11 @@ def init_app(app: Flask) -> None:
 
 
 def _http_error(error: HTTPException):
-    """Every HTTP error gets our page, in the layout, with a plain message."""
-    return render_template("error.html", error=error), error.code
+    """Every HTTP error gets our page, in the layout, with a plain message and a way back; a
+    view's own message (abort(403, "...")) is shown, Werkzeug's stock ones are replaced."""
+    own = error.description if error.description != type(error).description else None
+    try:
+        return render_template("error.html", error=error, message=own), error.code
+    except Exception:  # the layout needs the database: when that is what broke, a bare page
+        log.exception("the error page failed")
+        return ERROR_FALLBACK, error.code, {"Content-Type": "text/html; charset=utf-8"}

@@ -114,7 +114,10 @@ def verdict(post: Post) -> dict:
     moderator = can_moderate(current_user)
     shown = current_user.is_authenticated and (current_user.id == post.author_id or moderator)
     held = shown and post.state in (PostState.HELD, PostState.REJECTED)
-    flagged = [(m, screening.reasons(m)) for m in screening.flagged(post)] if held else []
+    flagged = [
+        (m, [{**r, "plain": screening.plain_reason(r)} for r in screening.reasons(m)])
+        for m in (screening.flagged(post) if held else [])
+    ]
     author = held and current_user.id == post.author_id
     appeal = author and moderation.open_appeal(post) is not None
     return {"verdict": VerdictBox(shown, moderator, flagged, appeal)}

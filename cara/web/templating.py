@@ -46,6 +46,11 @@ def initials(name: str) -> str:
     return "".join(w[0] for w in words[:2]).upper() or "?"
 
 
+def absolute(path: str) -> str:
+    """An absolute URL for a site path, from BASE_URL (links shared off the site)."""
+    return text.site_url(path)
+
+
 def crop_name(media) -> str:
     """The crop-focus choice matching a media's stored focus point."""
     for name, focus in drafts.CROP_FOCUS.items():
@@ -110,6 +115,7 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.filters["avatar_colour"] = avatar_colour
     app.jinja_env.filters["initials"] = initials
+    app.jinja_env.filters["absolute"] = absolute
     app.jinja_env.globals.update(
         htmx_available=htmx_available, crop_name=crop_name, cached_card=cached_card
     )

@@ -108,6 +108,7 @@ def test_widths_and_jpeg_fallbacks(jpeg_12mp, tmp_path):
     assert got == [
         ("webp", 320, 240, "big-1-320.webp"),
         ("webp", 640, 480, "big-1-640.webp"),
+        ("webp", 960, 720, "big-1-960.webp"),
         ("webp", 1280, 960, "big-1-1280.webp"),
         ("webp", 2048, 1536, "big-1-2048.webp"),
         ("jpeg", 640, 480, "big-1-640.jpg"),
@@ -150,10 +151,10 @@ def test_never_upscaled(tmp_path):
         ("webp", 200, 150),
         ("jpeg", 200, 150),
     ]
-    src.write_bytes(encode(photo(1000, 800), "PNG"))
+    src.write_bytes(encode(photo(1200, 900), "PNG"))
     r = render.make_derivatives(src, tmp_path / "out2", "m-1")
-    assert max(d.width for d in r.files) == 1000
-    assert [d.width for d in r.files if d.format == "webp"] == [320, 640, 1000]
+    assert max(d.width for d in r.files) == 1200
+    assert [d.width for d in r.files if d.format == "webp"] == [320, 640, 960, 1200]
 
 
 def test_running_twice_gives_identical_files(gps_jpeg, tmp_path):

@@ -268,10 +268,10 @@ def test_processing_card_polls_and_has_refresh_link(client, artist, app):
     assert post.state == PostState.PENDING
     html = client.get(f"/posts/{post.id}").get_data(as_text=True)
     assert 'data-hx-trigger="load delay:2s"' in html and ">Refresh</a>" in html
-    fragment = client.get(
-        f"/posts/{post.id}", headers={"HX-Request": "true", "HX-Target": f"post-{post.id}-status"}
-    ).get_data(as_text=True)
-    assert fragment.strip().startswith("<div") and "<html" not in fragment
+    poll = {"HX-Request": "true", "HX-Target": f"post-{post.id}-body"}
+    fragment = client.get(f"/posts/{post.id}", headers=poll).get_data(as_text=True)
+    assert fragment.strip().startswith(f'<div id="post-{post.id}-body"') and "<html" not in fragment
+    assert 'data-hx-trigger="load delay:2s"' in fragment and "<img" not in fragment
     # The sweeper picks it up once its lease ends.
     media.lease_until = None
     db.session.commit()
@@ -279,6 +279,13 @@ def test_processing_card_polls_and_has_refresh_link(client, artist, app):
     assert tasks.sweep() == 1
     db.session.refresh(post)
     assert post.state == PostState.PUBLISHED
+    # The next poll brings the images and the buttons, and asks for one last look (the files
+    # are renamed just after the post goes public); that one asks for no further poll.
+    fragment = client.get(f"/posts/{post.id}", headers=poll).get_data(as_text=True)
+    assert 'alt="alt"' in fragment and "post-actions" in fragment
+    assert f'data-hx-get="/posts/{post.id}?settled=1"' in fragment
+    fragment = client.get(f"/posts/{post.id}?settled=1", headers=poll).get_data(as_text=True)
+    assert 'alt="alt"' in fragment and 'data-hx-trigger="load' not in fragment
 
 
 def test_failed_processing_shows_retry(client, artist, app, monkeypatch):

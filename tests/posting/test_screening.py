@@ -83,8 +83,13 @@ def test_held_post_is_hidden_from_others_with_evidence_for_its_artist(
     auth.login("ana")
     for url in (f"/posts/{post.id}", f"/posts/{post.id}/edit"):
         html = client.get(url).get_data(as_text=True)
-        assert "Held for review" in html and "trainedAlgorithmicMedia" in html
-        assert "signal: c2pa" in html and f"/posts/{post.id}/appeal" in html
+        assert "Held for review" in html and f"/posts/{post.id}/appeal" in html
+        # Plain words first, the filter's evidence one click away.
+        plain = "This image carries a signature from an AI image generator ("
+        assert plain in html and html.index(plain) < html.index("<summary>Technical details")
+        assert "trainedAlgorithmicMedia" in html and "signal: c2pa" in html
+        details = html[html.index('<details class="verdict-evidence">') :]
+        assert "signal: c2pa" in details[: details.index("</details>")]
 
 
 def test_classifier_holds_and_never_rejects(app, make_post, tmp_path):
@@ -171,3 +176,26 @@ def test_a_posts_images_are_classified_in_one_batch(app, make_post, tmp_path, mo
     processing.process_media(media.id)
     assert batches == [3]
     assert [s["name"] for s in media.verdict.signals].count("classifier") == 1
+
+
+@pytest.mark.parametrize(
+    "name,evidence,plain",
+    [
+        (
+            "c2pa",
+            'C2PA manifest "Adobe Firefly" declares digitalSourceType '
+            "trainedAlgorithmicMedia (signature: untrusted)",
+            "This image carries a signature from an AI image generator (Adobe Firefly).",
+        ),
+        (
+            "png-text",
+            'PNG text chunk "parameters" (AUTOMATIC1111 generation settings)',
+            "This image's file holds the settings of an AI image generator (AUTOMATIC1111).",
+        ),
+        ("known-hash", "Matches a known AI-generated image (pdq distance 4)", "already known"),
+        ("classifier", "tiny scored this image 0.93 (hold at 0.80)", "likely AI-generated"),
+        ("something-new", "whatever it found", "Our AI-image filter flagged this image."),
+    ],
+)
+def test_hold_reasons_in_plain_words(name, evidence, plain):
+    assert plain in screening.plain_reason({"name": name, "evidence": evidence})

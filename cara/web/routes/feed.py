@@ -42,9 +42,13 @@ CACHE_SECONDS = 10  # default of FEED_CACHE_SECONDS; 0 turns the microcache off
 CACHE_ENTRIES = 256
 PICTURE_ENTRIES = 10_000  # a few MB
 PICTURE_SECONDS = 3600
-# Cards are 320 CSS px wide on a 360 px phone (main's padding below 700 px), so a DPR-2 phone
-# takes the 640 px rendition (budget: 40 KB AVIF); wider screens lay cards out 300-445 px wide.
-CARD_SIZES = "(min-width: 700px) 340px, calc(100vw - 2.5rem)"
+# The card grid (cara.css .feed: columns of at least 320 px with 1.5rem gaps in main's 1200 px
+# less 3rem of padding; edge to edge on phones up to 600 px): one column below 712 px, two up
+# to 1056 px, then three of at most 368 px.
+CARD_SIZES = (
+    "(min-width: 1200px) 368px, (min-width: 1056px) calc((100vw - 6rem) / 3), "
+    "(min-width: 712px) calc((100vw - 4.5rem) / 2), (min-width: 601px) calc(100vw - 3rem), 100vw"
+)
 
 
 class Microcache:
@@ -94,7 +98,8 @@ def card_picture(media, lazy: bool) -> Markup:
 
     def make() -> Markup:
         picture = get_template_attribute("macros/media.html", "picture")
-        return picture(media, sizes=CARD_SIZES, lazy=lazy, full_link=False)
+        # The first cards are above the fold: one of them is the page's LCP image.
+        return picture(media, sizes=CARD_SIZES, lazy=lazy, full_link=False, priority=not lazy)
 
     return cache.get(key, PICTURE_SECONDS, make)
 

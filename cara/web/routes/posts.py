@@ -3,12 +3,13 @@
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from cara.core import text
 from cara.core.models import Media, Post, PostState
 from cara.core.policy import can_change, can_view
 from cara.posting import drafts, processing
 from cara.web import context
 from cara.web.helpers import get_or_404, read_uploads
-from cara.web.htmx import render, wants_fragment
+from cara.web.htmx import render
 from cara.web.limits import limited, uploaded_files
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
@@ -91,9 +92,12 @@ def edit(post_id: int):
 @bp.get("/<int:post_id>")
 def view(post_id: int):
     post = _post(post_id)
-    status = f"post-{post.id}-status"  # htmx polling a post being processed: the status only
-    shown = {} if wants_fragment(status) else context.post_page(post)
-    return render("posts/view.html", {status: "status"}, post=post, **shown)
+    # The caption's own #tags are links already: list only the others beneath it.
+    linked = set(text.hashtags(post.caption or ""))
+    tags = [t for t in post.tags if t.name not in linked]
+    # htmx polling a post being processed gets the post's body only (posts/view.html)
+    fragments = {f"post-{post.id}-body": "body"}
+    return render("posts/view.html", fragments, post=post, tags=tags, **context.post_page(post))
 
 
 @bp.get("/<int:post_id>/images/<int:n>")

@@ -1,0 +1,81 @@
+"""Issue 13, bug 5: the moderation queue laid out without overlaps at 1366 px (evidence table,
+appeal images and decision forms each in their own space) and without sideways scrolling at
+360 px; and the artist of a held post reads plain words, the evidence one click away."""
+
+import pytest
+from playwright.sync_api import expect
+
+from cara.core.extensions import db
+from tests.browser.pages import PHONE, art_png, log_in, publish, screenshot
+from tests.factories import generator_png
+
+# Pairs of boxes in one review that must not overlap: [selector, selector].
+OVERLAPS = """(pairs) => {
+  const hits = [];
+  const box = el => el.getBoundingClientRect();
+  const meet = (a, b) => a.left < b.right - 1 && b.left < a.right - 1
+    && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  for (const review of document.querySelectorAll('.review')) {
+    for (const [one, other] of pairs) {
+      for (const a of review.querySelectorAll(one)) for (const b of review.querySelectorAll(other))
+        if (meet(box(a), box(b))) hits.push(`${review.id}: ${one} overlaps ${other}`);
+    }
+  }
+  return hits;
+}"""
+PAIRS = [
+    [".signals", ".decide"],
+    [".signals", ".appeal"],
+    [".appeal-images img", ".signals"],
+    [".appeal", ".decide"],
+    [".review-image picture", ".signals"],
+]
+
+
+@pytest.fixture(scope="module")
+def appealed(live):
+    """A held post of ana's (AUTOMATIC1111's PNG text) with an appeal and a process image."""
+    from cara.core.models import Post, PostState, User
+    from cara.moderation import submit_appeal
+    from cara.posting import drafts
+
+    post_id = publish(live, "ana", [("castle.png", generator_png(7))], caption="Castle, held")
+    with live.ctx():
+        post = db.session.get(Post, post_id)
+        assert post.state == PostState.HELD
+        author = db.session.get(User, live.users["ana"])
+        sketch = drafts.Upload("sketch.png", art_png(31, (900, 700)))
+        limits = drafts.upload_limits(live.app.config)
+        message = "I painted this over three evenings; the layers and a sketch are attached. " * 3
+        assert submit_appeal(post, author, message, [sketch], limits) == {}
+    return post_id
+
+
+@pytest.mark.parametrize("width", [1366, 360])
+def test_moderation_queue_has_no_overlaps_and_fits(new_context, live, appealed, width):
+    options = PHONE if width == 360 else {"viewport": {"width": 1366, "height": 900}}
+    page = new_context(**options).new_page()
+    log_in(page, live, "moira")
+    page.goto(live("/moderation"))
+    expect(page.locator(f"#review-post-{appealed} .signals")).to_be_visible()
+    expect(page.locator(f"#review-post-{appealed} .appeal-images img")).to_be_visible()
+    screenshot(page, "moderation-queue")
+    assert page.evaluate(OVERLAPS, PAIRS) == []
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll <= width, f"/moderation is {scroll} px wide at {width} px"
+
+
+def test_the_artist_reads_plain_words_with_the_evidence_a_click_away(new_context, live, appealed):
+    page = new_context().new_page()
+    log_in(page, live, "ana")
+    page.goto(live(f"/posts/{appealed}"))
+    verdict = page.locator(".verdict")
+    expect(verdict.locator(".verdict-plain")).to_contain_text(
+        "This image's file holds the settings of an AI image generator"
+    )
+    evidence = verdict.locator(".verdict-evidence .verdict-reasons")
+    expect(evidence).to_be_hidden()
+    verdict.get_by_text("Technical details").click()
+    expect(evidence).to_be_visible()
+    expect(evidence).to_contain_text("signal: png-text")
+    screenshot(page, "held-post")
