@@ -6,8 +6,8 @@ is a Jinja global (tests/web/test_templates.py checks it)."""
 import os
 import re
 import threading
-from collections import OrderedDict
 import zlib
+from collections import OrderedDict
 
 from flask import Flask, current_app
 from markupsafe import Markup, escape
