@@ -39,11 +39,19 @@ def drawn(seed: int, size=(640, 480)) -> Image.Image:
     return Image.fromarray(a).filter(ImageFilter.GaussianBlur(0.6))
 
 
-@pytest.fixture(scope="module")
-def index():
-    idx = fx.FeatureIndex()
+@pytest.fixture(scope="module", params=["flat", "ivf"])
+def index(request):
+    """Exact search, and the inverted-file index used from `IVF_MIN` descriptors on (its
+    centroids sampled from other pictures, one list probed, as at 100,000 known images)."""
+    if request.param == "flat":
+        idx = fx.FeatureIndex()
+    else:
+        idx = fx.FeatureIndex(ivf_min=0, nlist=256)
     for i in range(3):
         idx.add(i, fx.extract(drawn(i)))
+    train = np.concatenate([fx.extract(drawn(100 + k)).descriptors for k in range(4)])
+    idx.build(train=train)
+    assert idx._ivf == (request.param == "ivf")
     return idx
 
 
