@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flask import current_app
 from PIL import Image
+from sqlalchemy import or_, select
 
 from cara import imaging
 from cara.aifilter import hashindex
@@ -28,7 +29,7 @@ from cara.aifilter.signals import (
 )
 from cara.core import settings, storage
 from cara.core.extensions import db
-from cara.core.models import Media, Post, PostState, Verdict, utcnow
+from cara.core.models import KnownHash, Media, MediaState, Post, PostState, Verdict, utcnow
 from cara.posting import known
 from cara.social import notify
 
@@ -169,6 +170,55 @@ def evaluate(files: list[tuple[Path, str]], classifier: Classifier | None = None
             evidence = "; ".join(s.evidence for s in decision.reasons) or "no AI signal"
             result.wrong.append((str(path), label, decision.decision, evidence))
     return result
+
+
+MAX_TRAINING_IMAGES = 5000  # per class from the database: bounds `filter train`'s run time
+
+
+def training_images(
+    folders: dict[str, list[Path]], limit: int = MAX_TRAINING_IMAGES
+) -> tuple[list[Image.Image], list[int], list[str]]:
+    """Labelled work images for `filter train` (labels 1 = AI): media a moderator confirmed as
+    AI (listed KnownHash rows), against media a moderator cleared and the images of published
+    posts, newest first; then every image file under the given folders ({"ai": [...],
+    "human": [...]}). Also returns the files that could not be read."""
+    listed = (
+        select(KnownHash.media_id)
+        .where(KnownHash.media_id.is_not(None), KnownHash.allow.is_(False))
+        .distinct()
+    )
+    cleared = select(KnownHash.media_id).where(KnownHash.allow.is_(True))
+    ai = db.session.scalars(
+        select(Media).where(Media.id.in_(listed)).order_by(Media.id.desc()).limit(limit)
+    ).all()
+    human = db.session.scalars(
+        select(Media)
+        .join(Post, Media.post_id == Post.id)
+        .where(
+            Media.id.not_in(listed),
+            or_(Media.id.in_(cleared), Post.state == PostState.PUBLISHED),
+            Media.state == MediaState.DONE,
+        )
+        .order_by(Media.id.desc())
+        .limit(limit)
+    ).all()
+    images, labels, unreadable = [], [], []
+    for label, media in ((1, ai), (0, human)):
+        for m in media:
+            try:
+                images.append(known.work_image_of(m))
+                labels.append(label)
+            except (ValueError, OSError, Image.DecompressionBombError):
+                unreadable.append(f"media {m.id}")
+    for label, name in ((1, "ai"), (0, "human")):
+        for folder in folders.get(name, []):
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                try:
+                    images.append(known.load_work_image(path))
+                    labels.append(label)
+                except (ValueError, OSError, Image.DecompressionBombError):
+                    unreadable.append(str(path))
+    return images, labels, unreadable
 
 
 # Loaded once per process: (model path, sidecar path) -> Classifier, or the error it gave.
