@@ -158,20 +158,15 @@ def filter_check(files, model, sidecar):
 def _labelled(folder: Path, labels: Path) -> list[tuple[Path, str]]:
     """(file, "ai"/"human") from a CSV with `file` and `label` columns, files relative to
     FOLDER; a row naming a missing file or another label is an error."""
-    import csv
-
-    with labels.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"file", "label"} <= set(rows[0]):
-        raise click.ClickException(f"{labels}: needs a header with file and label columns")
+    try:
+        rows = screening.read_labels(labels.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{labels}: {exc}") from None
     out = []
-    for line, row in enumerate(rows, start=2):
-        path, label = folder / row["file"], (row["label"] or "").strip().lower()
-        if label not in ("ai", "human"):
-            raise click.ClickException(f"{labels}:{line}: label must be ai or human, not {label!r}")
-        if not path.is_file():
-            raise click.ClickException(f"{labels}:{line}: no file {path}")
-        out.append((path, label))
+    for line, (name, label) in enumerate(rows, start=2):
+        if not (folder / name).is_file():
+            raise click.ClickException(f"{labels}:{line}: no file {folder / name}")
+        out.append((folder / name, label))
     return out
 
 

@@ -4,6 +4,8 @@ The pure filter (cara.aifilter) decides from signals; this module gathers them f
 (provenance from the original bytes, known hashes, the configured classifier) and stores them.
 """
 
+import csv
+import io
 import logging
 import threading
 from collections import Counter
@@ -152,6 +154,21 @@ class Evaluation:
         """Share of `label` files the filter got right (recall of AI, or of human art)."""
         total = self.confusion[(label, "ai")] + self.confusion[(label, "human")]
         return self.confusion[(label, label)] / total if total else float("nan")
+
+
+def read_labels(text: str) -> list[tuple[str, str]]:
+    """(file, "ai"/"human") rows of a labels CSV (`file` and `label` columns, as `filter
+    evaluate --labels` takes); raises ValueError naming the line at fault."""
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+    if not rows or not {"file", "label"} <= set(rows[0]):
+        raise ValueError("needs a header with file and label columns")
+    out = []
+    for line, row in enumerate(rows, start=2):
+        label = (row["label"] or "").strip().lower()
+        if label not in ("ai", "human"):
+            raise ValueError(f"line {line}: label must be ai or human, not {label!r}")
+        out.append(((row["file"] or "").strip(), label))
+    return out
 
 
 def evaluate(files: list[tuple[Path, str]], classifier: Classifier | None = None) -> Evaluation:

@@ -111,6 +111,10 @@ class FilterForm(FlaskForm):
     crawlers = TextAreaField("Extra AI crawlers", [Length(max=60_000)])
 
 
+class EvaluateForm(FlaskForm):
+    archive = FileField("Labelled images (zip)")
+
+
 class InviteForm(FlaskForm):
     days = StringField("Valid for (days)", [Length(max=6)], default="7")
     max_uses = StringField("Number of sign-ups", [Length(max=6)], default="1")
