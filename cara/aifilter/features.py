@@ -19,9 +19,6 @@ recognises a *known* image inside such a derivative with local features:
    spread over `MIN_SPREAD` of that covered area. A collage tile or an image in a screenshot
    passes; a logo or a thumbnail-sized coincidence does not.
 
-`dihedral_pdq(img)` gives PDQ hashes of the 8 rotations/mirrors of an image (Meta's PDQ
-computes them in one pass), a cheap first-stage addition for 90/180/270° rotations.
-
 Pure library: standard library, numpy, Pillow, OpenCV and faiss only; no Flask, no database.
 
 Storage and memory (with the defaults): a stored `Features` serialises to
@@ -47,7 +44,6 @@ from dataclasses import dataclass
 import cv2
 import faiss
 import numpy as np
-import pdqhash
 from PIL import Image
 
 FEATURE_VERSION = 1
@@ -232,43 +228,6 @@ def deserialize(data: bytes) -> Features:
     xy = np.frombuffer(data, dtype="<u2", count=2 * n, offset=off).reshape(n, 2)
     desc = np.frombuffer(data, dtype=np.uint8, count=32 * n, offset=off + 4 * n).reshape(n, 32)
     return Features(xy.astype(np.float32) / _XY_SCALE, desc.copy(), (w, h))
-
-
-# ---------------------------------------------------------------------------------------------
-# PDQ dihedral hashes
-
-# pdqhash.compute_dihedral's order, measured (tests/aifilter/test_features.py): the image, then
-# as Pillow's Image.transpose would give it: ROTATE_90 (counter-clockwise), ROTATE_180,
-# ROTATE_270, FLIP_TOP_BOTTOM, FLIP_LEFT_RIGHT (the mirror), TRANSPOSE, TRANSVERSE.
-DIHEDRAL_NAMES = (
-    "orig",
-    "rot90",
-    "rot180",
-    "rot270",
-    "flip-tb",
-    "mirror",
-    "transpose",
-    "transverse",
-)
-
-
-def dihedral_pdq(img: Image.Image, side: int = 512) -> tuple[list[tuple[str, bytes]], int]:
-    """PDQ hashes (32 bytes, canonical byte order as in `hashindex`) of the image's 8
-    rotations/mirrors, and its PDQ quality. Luma, longer side at most `side` (as
-    `hashindex.HASH_SIDE`), so "orig" equals `hashindex.hash_image(img).pdq` up to resampling.
-    Store the rot90/rot180/rot270 ones as extra rows of a known image (mirror is already a
-    variant) to catch rotated copies in the first stage."""
-    g = _luma(img)
-    if max(g.size) > side:
-        g = g.copy()
-        g.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    luma = np.asarray(g, dtype=np.uint8)
-    vectors, quality = pdqhash.compute_dihedral(np.repeat(luma[:, :, None], 3, axis=2))
-    out = [
-        (name, np.packbits(np.asarray(v, dtype=np.uint8)).tobytes())
-        for name, v in zip(DIHEDRAL_NAMES, vectors, strict=True)
-    ]
-    return out, int(quality)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,9 +450,7 @@ __all__ = [
     "Features",
     "FeatureIndex",
     "FeatureMatch",
-    "DIHEDRAL_NAMES",
     "deserialize",
-    "dihedral_pdq",
     "extract",
     "query",
     "serialize",

@@ -153,28 +153,3 @@ def test_too_small_image():
     with pytest.raises(ValueError):
         fx.extract(Image.new("RGB", (20, 200)))
     assert fx.query(fx.FeatureIndex(), Image.new("RGB", (20, 200))) == []
-
-
-def _bits(h: bytes) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(h, np.uint8))
-
-
-def test_dihedral_pdq_names_follow_the_transposes():
-    img = drawn(3, size=(512, 384))
-    hashes, quality = fx.dihedral_pdq(img)
-    assert quality >= 50
-    by_name = dict(hashes)
-    assert list(by_name) == list(fx.DIHEDRAL_NAMES)
-    for name, tr in (
-        ("rot90", Image.Transpose.ROTATE_90),
-        ("rot180", Image.Transpose.ROTATE_180),
-        ("rot270", Image.Transpose.ROTATE_270),
-        ("flip-tb", Image.Transpose.FLIP_TOP_BOTTOM),
-        ("mirror", Image.Transpose.FLIP_LEFT_RIGHT),
-        ("transpose", Image.Transpose.TRANSPOSE),
-        ("transverse", Image.Transpose.TRANSVERSE),
-    ):
-        direct = dict(fx.dihedral_pdq(img.transpose(tr))[0])["orig"]
-        dist = int((_bits(direct) != _bits(by_name[name])).sum())
-        other = min(int((_bits(direct) != _bits(h)).sum()) for n, h in hashes if n != name)
-        assert dist <= 32 < 64 < other, (name, dist, other)  # PDQ match radius 32
