@@ -202,6 +202,17 @@ def filter_evaluate(folder, labels, model, sidecar):
         click.echo(f"  {path}: {label} file, decision {decision}: {evidence}")
 
 
+def _folders(label: str):
+    """`--ai DIR` / `--human DIR`, repeatable, collected as `ai_dirs` / `human_dirs`."""
+    return click.option(
+        f"--{label}",
+        f"{label}_dirs",
+        multiple=True,
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help=f"A folder of {label.upper() if label == 'ai' else label} images (repeatable).",
+    )
+
+
 @filter_group.command("train")
 @click.option(
     "--encoder",
@@ -209,20 +220,8 @@ def filter_evaluate(folder, labels, model, sidecar):
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="ONNX image encoder (e.g. a CLIP image tower); ENCODER.json: its preprocessing.",
 )
-@click.option(
-    "--ai",
-    "ai_dirs",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A folder of AI images (repeatable).",
-)
-@click.option(
-    "--human",
-    "human_dirs",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A folder of human images (repeatable).",
-)
+@_folders("ai")
+@_folders("human")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
