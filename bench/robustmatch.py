@@ -603,7 +603,7 @@ def scan_cost(scale: int, fdir: Path) -> None:
     nlist = 4096
     per_list = (scale * fx.KNOWN_FEATURES) // fx.ivf_nlist(scale * fx.KNOWN_FEATURES)
     n = nlist * per_list
-    idx = fx.FeatureIndex(ivf_min=0, nlist=nlist)
+    idx = fx.FeatureIndex(ivf_min=0, nprobe=fx.IVF_NPROBE, nlist=nlist)
     desc = rng.integers(0, 256, (n, 32), dtype=np.uint8)
     xy = rng.uniform(0, 512, (fx.KNOWN_FEATURES, 2)).astype(np.float32)
     per = fx.KNOWN_FEATURES

@@ -78,7 +78,7 @@ MIN_COVERAGE = 0.20  # fraction of the query's area the known image must cover
 MIN_SPREAD = 0.04  # inliers' convex hull / covered area
 MAX_SCALE = 8.0  # known->query scale outside [1/8, 8] is refused
 IVF_MIN = 500_000  # descriptors: below this an exact flat scan is fast enough
-IVF_NPROBE = 1
+IVF_NPROBE = 4  # lists probed per query descriptor: 1 or 2 lose crops and collages (docs)
 IVF_LIST_SIZE = 1000  # descriptors per inverted list (mean): nlist = n / this, a power of 2
 IVF_MAX_NLIST = 65536
 
