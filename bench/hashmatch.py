@@ -1,11 +1,12 @@
-"""Known-hash matching quality over the fixture images (run by hand, 2-6 minutes).
+"""Known-hash matching quality over the fixture images (run by hand, 5-10 minutes).
 
     .venv/bin/python bench/hashmatch.py [--phash-radius N] [--pdq-radius N]
 
 Every fixture image of at least 32 px is a *known* image: its `variant_hashes` go into one
 `HashIndex`. Each image is then transformed (resize, recompression, brightness, borders,
-screenshot, grayscale, mirror, crops, combinations) and looked up with `query_hashes` +
-`HashIndex.search_many`, like an upload. Printed:
+screenshot, grayscale, mirror, crops, combinations, and every transformation issue 14 lists,
+from bench/robustmatch.py) and looked up with `query_hashes` + `HashIndex.search_many`, like
+an upload; so are robustmatch's ~1,700 distinct non-known images. Printed:
 
 - recall per transformation at the chosen radii (a hit = the lookup returns a row of the
   transformed image itself), overall recall, and the false-match count: (query, other image)
@@ -36,6 +37,10 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cara.aifilter import hashindex as hx  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import robustmatch  # noqa: E402  (the issue-14 transformations and the distinct negatives)
+
 from tests.support import AI_FILTER_FIXTURES, fixture_manifest  # noqa: E402
 
 # Fixture files that show the same picture, so a match between them is not a false match:
@@ -137,6 +142,12 @@ def transformations() -> dict[str, tuple[str, Transform]]:
         "combined",
         lambda im: ImageOps.mirror(hx._crop(_screenshot(im), "bottom", 0.12)),
     )
+    # Every transformation issue 14 lists (bench/robustmatch.py draws them; its seed, which
+    # picks e.g. the rotation's sign and the collage cell, is taken from the image size here).
+    # Most are for the second stage: this shows what the first stage alone catches.
+    for name, (grp, fn) in robustmatch.transformations().items():
+        if grp in ("new", "extra"):
+            t[f"[14] {name}"] = ("issue 14", lambda im, fn=fn: fn(im, im.width + im.height))
     return t
 
 
@@ -162,6 +173,8 @@ def main() -> None:
     t0 = time.perf_counter()
 
     fixtures = load_fixtures()
+    humans = [img for name, img in fixtures if name.startswith("human/")]
+    robustmatch._FILLERS[:] = [img for img in humans if min(img.size) >= 128]  # collage tiles
     names = [name for name, _ in fixtures]
     group = {name: i for i, name in enumerate(names)}
     for same in SAME_PICTURE:
@@ -321,6 +334,23 @@ def main() -> None:
         print(f"  grid agrees with HashIndex at ({rp}, {rq}): {bool(agree)}")
     front = {r: int(gt[:, k, :].min()) for k, r in enumerate(rps)}
     print(f"  smallest other-image PDQ distance among rows within each pHash radius: {front}")
+
+    # ---- distinct images that are not in the known set (bench/robustmatch.py's negatives)
+    negs = robustmatch.negatives(humans, quick=False)
+    neg_false = []
+    for name, img in negs:
+        if min(img.size) >= hx.MIN_SIDE:
+            matched = {
+                names[int(gid[owner_arr[m.id]])] for m in index.search_many(hx.query_hashes(img))
+            }
+            # A human fixture (or a tile, screenshot or collage of one) finds itself: not false.
+            neg_false += [(name, k) for k in matched if not k.startswith("human/")]
+    print(
+        f"\ndistinct images not derived from any AI fixture: {len(negs)}; first-stage matches "
+        f"to an AI fixture: {len(neg_false)}"
+    )
+    for fp in neg_false:
+        print("  FALSE MATCH", fp)
 
     print("\nMisses by image:")
     for name, ts in sorted(misses.items(), key=lambda kv: -len(kv[1])):

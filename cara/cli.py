@@ -159,20 +159,15 @@ def filter_check(files, model, sidecar):
 def _labelled(folder: Path, labels: Path) -> list[tuple[Path, str]]:
     """(file, "ai"/"human") from a CSV with `file` and `label` columns, files relative to
     FOLDER; a row naming a missing file or another label is an error."""
-    import csv
-
-    with labels.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"file", "label"} <= set(rows[0]):
-        raise click.ClickException(f"{labels}: needs a header with file and label columns")
+    try:
+        rows = screening.read_labels(labels.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{labels}: {exc}") from None
     out = []
-    for line, row in enumerate(rows, start=2):
-        path, label = folder / row["file"], (row["label"] or "").strip().lower()
-        if label not in ("ai", "human"):
-            raise click.ClickException(f"{labels}:{line}: label must be ai or human, not {label!r}")
-        if not path.is_file():
-            raise click.ClickException(f"{labels}:{line}: no file {path}")
-        out.append((path, label))
+    for line, (name, label) in enumerate(rows, start=2):
+        if not (folder / name).is_file():
+            raise click.ClickException(f"{labels}:{line}: no file {folder / name}")
+        out.append((folder / name, label))
     return out
 
 
@@ -206,6 +201,82 @@ def filter_evaluate(folder, labels, model, sidecar):
     click.echo(f"misclassified: {len(result.wrong)}")
     for path, label, decision, evidence in result.wrong:
         click.echo(f"  {path}: {label} file, decision {decision}: {evidence}")
+
+
+def _folders(label: str):
+    """`--ai DIR` / `--human DIR`, repeatable, collected as `ai_dirs` / `human_dirs`."""
+    return click.option(
+        f"--{label}",
+        f"{label}_dirs",
+        multiple=True,
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help=f"A folder of {label.upper() if label == 'ai' else label} images (repeatable).",
+    )
+
+
+@filter_group.command("train")
+@click.option(
+    "--encoder",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="ONNX image encoder (e.g. a CLIP image tower); ENCODER.json: its preprocessing.",
+)
+@_folders("ai")
+@_folders("human")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Model to write (default: instance/classifier.onnx); its sidecar goes beside it.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Hold threshold to measure and write (default: the filter's).",
+)
+def filter_train(encoder, ai_dirs, human_dirs, out, threshold):
+    """Fit a classifier head on the encoder's embeddings of this site's moderation decisions
+    (and labelled folders); print cross-validated precision/recall; write encoder + head."""
+    import json
+
+    import numpy as np
+
+    from cara.aifilter import train
+    from cara.aifilter.classifier import ClassifierError
+    from cara.aifilter.signals import Thresholds
+
+    threshold = threshold or Thresholds().classifier_hold
+    out = out or Path(current_app.instance_path) / "classifier.onnx"
+    try:
+        enc = train.load_encoder(encoder)
+        images, labels, unreadable = screening.training_images(
+            {"ai": list(ai_dirs), "human": list(human_dirs)}
+        )
+        for name in unreadable:
+            click.echo(f"skipped (not a decodable image): {name}", err=True)
+        emb = train.embed(enc, images)
+        y = np.array(labels, int)
+        report = train.cross_validate(emb, y, threshold)
+        head = train.fit(emb, y)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        train.merge(encoder, enc, head, out)
+    except ClassifierError as exc:
+        raise click.ClickException(str(exc)) from None
+    side = out.with_suffix(".json")
+    side.write_text(json.dumps(train.sidecar(enc, report, out.stem), indent=2) + "\n")
+    click.echo(
+        f"{report.n_ai} AI and {report.n_human} human images, {report.folds}-fold "
+        f"cross-validation at hold threshold {report.threshold:.2f}:"
+    )
+    click.echo(
+        f"  precision {report.precision:.3f}  recall {report.recall:.3f}  "
+        f"human images held {report.human_held:.3f}"
+    )
+    click.echo(f"Wrote {out} and {side}.")
+    click.echo(
+        "It only ever holds images for review. To use it, set CLASSIFIER_MODEL to it and "
+        "restart the workers; try it first with `flask filter evaluate --model`."
+    )
 
 
 @click.group("hashes", help="Known-image hash lists (docs/hash-lists.md).")

@@ -19,9 +19,6 @@ recognises a *known* image inside such a derivative with local features:
    spread over `MIN_SPREAD` of that covered area. A collage tile or an image in a screenshot
    passes; a logo or a thumbnail-sized coincidence does not.
 
-`dihedral_pdq(img)` gives PDQ hashes of the 8 rotations/mirrors of an image (Meta's PDQ
-computes them in one pass), a cheap first-stage addition for 90/180/270° rotations.
-
 Pure library: standard library, numpy, Pillow, OpenCV and faiss only; no Flask, no database.
 
 Storage and memory (with the defaults): a stored `Features` serialises to
@@ -47,7 +44,6 @@ from dataclasses import dataclass
 import cv2
 import faiss
 import numpy as np
-import pdqhash
 from PIL import Image
 
 FEATURE_VERSION = 1
@@ -82,7 +78,9 @@ MIN_COVERAGE = 0.20  # fraction of the query's area the known image must cover
 MIN_SPREAD = 0.04  # inliers' convex hull / covered area
 MAX_SCALE = 8.0  # known->query scale outside [1/8, 8] is refused
 IVF_MIN = 500_000  # descriptors: below this an exact flat scan is fast enough
-IVF_NPROBE = 2
+IVF_NPROBE = 4  # lists probed per query descriptor: 1 or 2 lose crops and collages (docs)
+IVF_LIST_SIZE = 1000  # descriptors per inverted list (mean): nlist = n / this, a power of 2
+IVF_MAX_NLIST = 65536
 
 _MAGIC = b"CRF"
 _HEADER = struct.Struct("<3sBHHHH")  # magic, version, width, height, count, reserved
@@ -233,43 +231,6 @@ def deserialize(data: bytes) -> Features:
 
 
 # ---------------------------------------------------------------------------------------------
-# PDQ dihedral hashes
-
-# pdqhash.compute_dihedral's order, measured (tests/aifilter/test_features.py): the image, then
-# as Pillow's Image.transpose would give it: ROTATE_90 (counter-clockwise), ROTATE_180,
-# ROTATE_270, FLIP_TOP_BOTTOM, FLIP_LEFT_RIGHT (the mirror), TRANSPOSE, TRANSVERSE.
-DIHEDRAL_NAMES = (
-    "orig",
-    "rot90",
-    "rot180",
-    "rot270",
-    "flip-tb",
-    "mirror",
-    "transpose",
-    "transverse",
-)
-
-
-def dihedral_pdq(img: Image.Image, side: int = 512) -> tuple[list[tuple[str, bytes]], int]:
-    """PDQ hashes (32 bytes, canonical byte order as in `hashindex`) of the image's 8
-    rotations/mirrors, and its PDQ quality. Luma, longer side at most `side` (as
-    `hashindex.HASH_SIDE`), so "orig" equals `hashindex.hash_image(img).pdq` up to resampling.
-    Store the rot90/rot180/rot270 ones as extra rows of a known image (mirror is already a
-    variant) to catch rotated copies in the first stage."""
-    g = _luma(img)
-    if max(g.size) > side:
-        g = g.copy()
-        g.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    luma = np.asarray(g, dtype=np.uint8)
-    vectors, quality = pdqhash.compute_dihedral(np.repeat(luma[:, :, None], 3, axis=2))
-    out = [
-        (name, np.packbits(np.asarray(v, dtype=np.uint8)).tobytes())
-        for name, v in zip(DIHEDRAL_NAMES, vectors, strict=True)
-    ]
-    return out, int(quality)
-
-
-# ---------------------------------------------------------------------------------------------
 # The index
 
 
@@ -283,9 +244,12 @@ class FeatureIndex:
     first search after changes, or explicitly with `build()`.
     """
 
-    def __init__(self, ivf_min: int = IVF_MIN, nprobe: int = IVF_NPROBE) -> None:
+    def __init__(
+        self, ivf_min: int = IVF_MIN, nprobe: int = IVF_NPROBE, nlist: int | None = None
+    ) -> None:
         self.ivf_min = ivf_min
         self.nprobe = nprobe
+        self.nlist = nlist
         self._ids: list[int] = []  # per image slot
         self._sizes: list[tuple[int, int]] = []
         self._chunks: list[tuple[np.ndarray, np.ndarray]] = []  # pending (xy, desc)
@@ -349,9 +313,10 @@ class FeatureIndex:
             self._owner = np.concatenate([self._owner] + self._pending_owner)
             self._chunks, self._pending_owner = [], []
 
-    def build(self, train_size: int = 200_000, nlist: int | None = None) -> None:
-        """Bring the faiss index up to date: new descriptors are appended; an IVF is trained
-        (on a deterministic sample) when the index first reaches `ivf_min` descriptors."""
+    def build(self, train: np.ndarray | None = None) -> None:
+        """Bring the faiss index up to date: new descriptors are appended; the IVF's coarse
+        centroids are chosen when the index first reaches `ivf_min` descriptors, as a
+        deterministic sample of `train` (default: the index's own descriptors)."""
         self._consolidate()
         n = len(self._desc)
         if self._faiss is not None and self._ivf == (n >= self.ivf_min or self._ivf):
@@ -360,16 +325,24 @@ class FeatureIndex:
                 self._in_faiss = n
             return
         if n >= self.ivf_min:
-            nlist = nlist or int(min(16384, max(256, 2 ** round(np.log2(4 * n**0.5)))))
-            quantizer = faiss.IndexBinaryFlat(256)
-            index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
-            index.cp.niter = 10
+            src = self._desc if train is None else train
+            nlist = min(self.nlist or ivf_nlist(n), len(src))
+            # Centroids are sampled descriptors, not k-means (binary k-means over 32k lists
+            # would take hours on one core), found through a second, small IVF over them
+            # (`coarse` lists, one probed): ~2 * sqrt(nlist) comparisons per descriptor instead
+            # of nlist. Known and query descriptors go through the same assignment, so an
+            # approximate one only redraws the cells (bench/robustmatch.py measures recall).
             rng = np.random.default_rng(0)
-            size = min(n, max(train_size, 40 * nlist))
-            sample = self._desc[rng.choice(n, size=size, replace=False)]
-            index.train(sample)
+            centroids = np.ascontiguousarray(src[rng.choice(len(src), nlist, replace=False)])
+            coarse = int(2 ** round(np.log2(nlist**0.5)))
+            quantizer = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(256), 256, coarse)
+            quantizer.cp.niter = 5
+            quantizer.train(centroids)
+            quantizer.add(centroids)
+            quantizer.nprobe = 1
+            index = faiss.IndexBinaryIVF(quantizer, 256, nlist)
+            index.is_trained = True
             index.nprobe = self.nprobe
-            index.own_fields = True
             self._quantizer = quantizer  # keep the Python object alive
             self._ivf = True
         else:
@@ -461,6 +434,11 @@ class FeatureIndex:
         return inl, coverage, scale, rot
 
 
+def ivf_nlist(n: int) -> int:
+    """Inverted lists for n descriptors: a power of 2 near n / IVF_LIST_SIZE."""
+    return int(min(IVF_MAX_NLIST, max(256, 2 ** round(np.log2(max(n, 1) / IVF_LIST_SIZE)))))
+
+
 def query(index: FeatureIndex, img: Image.Image, limit: int | None = None) -> list[FeatureMatch]:
     """Convenience: extract an upload's features and search; [] for a too-small image."""
     f = extract_pil_or_none(img, query=True)
@@ -472,9 +450,7 @@ __all__ = [
     "Features",
     "FeatureIndex",
     "FeatureMatch",
-    "DIHEDRAL_NAMES",
     "deserialize",
-    "dihedral_pdq",
     "extract",
     "query",
     "serialize",

@@ -19,6 +19,8 @@ Matching, in short (docs/hash-lists.md has the long version and the measurements
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import io
 import json
@@ -31,6 +33,8 @@ import imagehash
 import numpy as np
 import pdqhash
 from PIL import Image, ImageOps
+
+from cara.aifilter import features
 
 # Images are scaled down so the longer side is at most this before hashing: hashes of a 1024 px
 # and a 2048 px derivative of the same picture then agree, and PDQ costs ~4 ms instead of ~1 s.
@@ -198,11 +202,19 @@ def _crop(img: Image.Image, side: str, fraction: float) -> Image.Image:
     return img.crop(box)
 
 
+ROTATIONS = (
+    ("rot90", Image.Transpose.ROTATE_90),
+    ("rot180", Image.Transpose.ROTATE_180),
+    ("rot270", Image.Transpose.ROTATE_270),
+)
+
+
 def variant_hashes(
     img: Image.Image, crop_steps: Sequence[float] | None = None
 ) -> list[tuple[str, ImageHashes]]:
     """What we store for a known image: (variant name, hashes) for the image, its mirror,
-    one-side crops and the border-trimmed image, each also mirrored. Names fit in 20 chars:
+    one-side crops and the border-trimmed image, each also mirrored, and the image turned by
+    90, 180 and 270° ("rot90", "rot180", "rot270"). Names fit in 20 chars:
     "orig", "mirror", "crop-l-10" (10% cut from the left), "mirror-crop-t-2.5", "trim",
     "mirror-trim". Raises ValueError if the image itself is too small to hash."""
     # Crop from a 2x working copy, then normalise each crop like an upload would be.
@@ -225,6 +237,10 @@ def variant_hashes(
         out.append((name, hashes))
         mirrored = "mirror" if name == "orig" else f"mirror-{name}"
         out.append((mirrored, hash_image(ImageOps.mirror(variant))))
+    # The dihedral rotations of the whole image (the mirror is above): a repost turned by a
+    # quarter or half turn is then a first-stage match, before the slower second stage.
+    for name, turn in ROTATIONS:
+        out.append((name, hash_image(work.transpose(turn))))
     return out
 
 
@@ -411,7 +427,8 @@ class HashIndex:
 # Hash-list files (docs/hash-lists.md)
 
 FORMAT_NAME = "cara-hash-list"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds the optional "features" array; version 1 files stay readable
+FORMAT_VERSIONS = (1, 2)
 CSV_COLUMNS = ("phash", "pdq", "variant", "note", "source")
 MAX_VARIANT = 20  # KnownHash.variant is String(20)
 MAX_SOURCE = 20  # KnownHash.source is String(20)
@@ -449,20 +466,62 @@ class HashRecord:
         return ImageHashes.from_hex(self.phash, self.pdq)
 
 
+@dataclass(frozen=True, slots=True)
+class FeatureRecord:
+    """Version 2: the local features of one known image (`features.serialize`), so the
+    second matching stage knows it too."""
+
+    data: bytes
+    note: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HashList:
+    """A parsed hash-list file: hash rows, and (JSON version 2) feature records."""
+
+    hashes: list[HashRecord]
+    features: list[FeatureRecord]
+
+
+def _text(fields: dict, name: str, default: str, limit: int, line: int) -> str:
+    value = fields.get(name)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        raise HashListError(f"{name} must be a string", line)
+    if len(value) > limit:
+        raise HashListError(f"{name} is longer than {limit} characters", line)
+    if _CONTROL.search(value):
+        raise HashListError(f"{name} contains control characters", line)
+    return value
+
+
+def _feature_record(fields: dict, line: int) -> FeatureRecord:
+    value = fields.get("data")
+    if not isinstance(value, str) or not value:
+        raise HashListError('features entry needs "data": base64 text', line)
+    try:
+        data = base64.b64decode(value, validate=True)
+        found = features.deserialize(data)
+    except (binascii.Error, ValueError) as exc:
+        raise HashListError(f"features data is not valid: {exc}", line) from None
+    if len(found) > features.KNOWN_FEATURES:
+        raise HashListError(
+            f"features entry has {len(found)} keypoints (at most {features.KNOWN_FEATURES})", line
+        )
+    return FeatureRecord(
+        data,
+        _text(fields, "note", "", MAX_NOTE, line),
+        _text(fields, "source", "", MAX_SOURCE, line),
+    )
+
+
 def _record(fields: dict, line: int) -> HashRecord:
     """Validate one record's fields (strings from CSV or values from JSON)."""
 
     def text(name: str, default: str, limit: int) -> str:
-        value = fields.get(name)
-        if value is None or value == "":
-            return default
-        if not isinstance(value, str):
-            raise HashListError(f"{name} must be a string", line)
-        if len(value) > limit:
-            raise HashListError(f"{name} is longer than {limit} characters", line)
-        if _CONTROL.search(value):
-            raise HashListError(f"{name} contains control characters", line)
-        return value
+        return _text(fields, name, default, limit, line)
 
     phash = fields.get("phash")
     pdq = fields.get("pdq")
@@ -484,9 +543,15 @@ def _record(fields: dict, line: int) -> HashRecord:
     )
 
 
-def dump_hash_list(records: Iterable[HashRecord], fmt: str) -> str:
-    """Serialise records as "csv" or "json" (one record per line either way)."""
+def dump_hash_list(
+    records: Iterable[HashRecord], fmt: str, feature_records: Sequence[FeatureRecord] = ()
+) -> str:
+    """Serialise records as "csv" or "json" (one record per line either way). Feature records
+    need JSON, which is then written as version 2; without them it stays version 1, so older
+    readers can import it."""
     if fmt == "csv":
+        if feature_records:
+            raise ValueError("features can only be written to a JSON hash list")
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
@@ -507,16 +572,35 @@ def dump_hash_list(records: Iterable[HashRecord], fmt: str) -> str:
             )
             for r in records
         ]
-        head = f'{{\n  "format": "{FORMAT_NAME}",\n  "version": {FORMAT_VERSION},\n  "hashes": ['
-        body = ",\n".join(f"    {row}" for row in rows)
-        return f"{head}\n{body}\n  ]\n}}\n" if rows else f"{head}]\n}}\n"
+        version = 2 if feature_records else 1
+        out = f'{{\n  "format": "{FORMAT_NAME}",\n  "version": {version},\n'
+        out += _json_array("hashes", rows) + ("," if feature_records else "") + "\n"
+        if feature_records:
+            frows = [
+                json.dumps(
+                    {
+                        "data": base64.b64encode(f.data).decode("ascii"),
+                        "note": f.note,
+                        "source": f.source,
+                    },
+                    ensure_ascii=False,
+                )
+                for f in feature_records
+            ]
+            out += _json_array("features", frows) + "\n"
+        return out + "}\n"
     raise ValueError(f"unknown hash-list format {fmt!r} (csv or json)")
 
 
-def parse_hash_list(text: str, fmt: str) -> list[HashRecord]:
+def _json_array(key: str, rows: list[str]) -> str:
+    body = ",\n".join(f"    {row}" for row in rows)
+    return f'  "{key}": [\n{body}\n  ]' if rows else f'  "{key}": []'
+
+
+def parse_hash_list(text: str, fmt: str) -> HashList:
     """Parse a "csv" or "json" hash list; raises HashListError naming the line at fault."""
     if fmt == "csv":
-        return _parse_csv(text)
+        return HashList(_parse_csv(text), [])
     if fmt == "json":
         return _parse_json(text)
     raise ValueError(f"unknown hash-list format {fmt!r} (csv or json)")
@@ -612,9 +696,9 @@ class _JsonScanner:
                 return
 
 
-def _object(pairs: object, line: int) -> dict:
+def _object(pairs: object, line: int, key: str = "hashes") -> dict:
     if not isinstance(pairs, list) or not all(isinstance(p, tuple) for p in pairs):
-        raise HashListError("each entry of hashes must be an object", line)
+        raise HashListError(f"each entry of {key} must be an object", line)
     fields: dict = {}
     for key, value in pairs:
         if key in fields:
@@ -623,25 +707,27 @@ def _object(pairs: object, line: int) -> dict:
     return fields
 
 
-def _parse_json(text: str) -> list[HashRecord]:
+def _parse_json(text: str) -> HashList:
     s = _JsonScanner(text.removeprefix("\ufeff"))
     header: dict[str, tuple[object, int]] = {}  # key -> (value, line)
-    records: list[HashRecord] | None = None
+    arrays: dict[str, tuple[list, int]] = {}  # "hashes" / "features" -> (records, line)
+    readers = {"hashes": _record, "features": _feature_record}
     for key, line in s.keys():
-        if key in header or (key == "hashes" and records is not None):
+        if key in header or key in arrays:
             raise HashListError(f"duplicate key {key!r}", line)
-        if key != "hashes":
+        if key not in readers:
             header[key] = (s.value(), line)
             continue
-        records = []
-        s.expect("[", "'[' starting the hashes array")
+        records: list = []
+        arrays[key] = (records, line)
+        s.expect("[", f"'[' starting the {key} array")
         if s.peek() == "]":
             s.pos += 1
             continue
         while True:
             s.peek()
             start = s.line()
-            records.append(_record(_object(s.value(), start), start))
+            records.append(readers[key](_object(s.value(), start, key), start))
             if s.expect(",]", "',' or ']'") == "]":
                 break
     if s.peek():
@@ -650,8 +736,14 @@ def _parse_json(text: str) -> list[HashRecord]:
     if fmt != FORMAT_NAME:
         raise HashListError(f'"format" must be "{FORMAT_NAME}"', line)
     version, line = header.get("version", (None, 1))
-    if type(version) is not int or version != FORMAT_VERSION:
-        raise HashListError(f'unsupported "version" {version!r} (expected {FORMAT_VERSION})', line)
-    if records is None:
+    if type(version) is not int or version not in FORMAT_VERSIONS:
+        raise HashListError(
+            f'unsupported "version" {version!r} (expected one of '
+            f"{', '.join(map(str, FORMAT_VERSIONS))})",
+            line,
+        )
+    if "hashes" not in arrays:
         raise HashListError('missing "hashes" array', 1)
-    return records
+    if version == 1 and "features" in arrays:
+        raise HashListError('"features" needs "version": 2', arrays["features"][1])
+    return HashList(arrays["hashes"][0], arrays.get("features", ([], 0))[0])

@@ -349,7 +349,8 @@ def import_list(
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise hashindex.HashListError("not UTF-8 text", line) from None
-    records = hashindex.parse_hash_list(text, list_format(filename, fmt))
+    parsed = hashindex.parse_hash_list(text, list_format(filename, fmt))
+    records = parsed.hashes
     note = note.strip()
     rows = [
         {
@@ -366,13 +367,15 @@ def import_list(
     ]
     if rows:
         db.session.execute(insert(KnownHash), rows)
+    local_features.import_records(parsed.features, trusted=trusted, note=note, who=who)
     db.session.commit()
     return len(rows)
 
 
 def export_list(fmt: str) -> tuple[str, int]:
     """The known-AI hashes this site vouches for (trusted listed rows) as a hash list, and
-    how many. Allowed rows (hashes of cleared human art) and untrusted imports stay here."""
+    how many; a JSON list also carries their local features (version 2). Allowed rows
+    (hashes of cleared human art) and untrusted imports stay here."""
     stmt = (
         select(KnownHash)
         .where(KnownHash.allow.is_(False), KnownHash.trusted.is_(True))
@@ -382,7 +385,8 @@ def export_list(fmt: str) -> tuple[str, int]:
         hashindex.HashRecord(row.phash, row.pdq, row.variant, row.note, row.source)
         for row in db.session.scalars(stmt)
     ]
-    return hashindex.dump_hash_list(records, fmt), len(records)
+    extra = local_features.export_records() if fmt == "json" else []
+    return hashindex.dump_hash_list(records, fmt, extra), len(records)
 
 
 def stats() -> dict[str, int]:

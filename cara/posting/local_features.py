@@ -11,13 +11,14 @@ while there is at least one row, so instances without known images pay nothing.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flask import current_app
 from PIL import Image
 from sqlalchemy import case, delete, func, select
 
-from cara.aifilter import features
+from cara.aifilter import features, hashindex
 from cara.core.extensions import db
 from cara.core.models import KnownFeature, User
 
@@ -72,6 +73,33 @@ def store(
             created_by_id=who.id if who else None,
         )
     )
+
+
+def import_records(
+    records: Sequence[hashindex.FeatureRecord], *, trusted: bool, note: str, who: User | None
+) -> None:
+    """Add the feature records of an imported hash list (version 2), validated by the parser;
+    `note` as for its hash rows. The caller commits."""
+    db.session.add_all(
+        KnownFeature(
+            data=r.data,
+            trusted=trusted,
+            source="import",
+            note="; ".join(part for part in (note, r.source, r.note) if part),
+            created_by_id=who.id if who else None,
+        )
+        for r in records
+    )
+
+
+def export_records() -> list[hashindex.FeatureRecord]:
+    """The features of the known AI images this site vouches for (trusted rows)."""
+    rows = db.session.execute(
+        select(KnownFeature.data, KnownFeature.note, KnownFeature.source)
+        .where(KnownFeature.trusted.is_(True))
+        .order_by(KnownFeature.id)
+    ).all()
+    return [hashindex.FeatureRecord(bytes(r.data), r.note, r.source) for r in rows]
 
 
 def forget(media_id: int) -> None:

@@ -4,6 +4,8 @@ The pure filter (cara.aifilter) decides from signals; this module gathers them f
 (provenance from the original bytes, known hashes, the configured classifier) and stores them.
 """
 
+import csv
+import io
 import logging
 import re
 import threading
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from flask import current_app
 from PIL import Image
+from sqlalchemy import or_, select
 
 from cara import imaging
 from cara.aifilter import hashindex, provenance
@@ -30,7 +33,7 @@ from cara.aifilter.signals import (
 )
 from cara.core import settings, storage
 from cara.core.extensions import db
-from cara.core.models import Media, Post, PostState, Verdict, utcnow
+from cara.core.models import KnownHash, Media, MediaState, Post, PostState, Verdict, utcnow
 from cara.posting import known
 from cara.social import notify
 
@@ -155,6 +158,21 @@ class Evaluation:
         return self.confusion[(label, label)] / total if total else float("nan")
 
 
+def read_labels(text: str) -> list[tuple[str, str]]:
+    """(file, "ai"/"human") rows of a labels CSV (`file` and `label` columns, as `filter
+    evaluate --labels` takes); raises ValueError naming the line at fault."""
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+    if not rows or not {"file", "label"} <= set(rows[0]):
+        raise ValueError("needs a header with file and label columns")
+    out = []
+    for line, row in enumerate(rows, start=2):
+        label = (row["label"] or "").strip().lower()
+        if label not in ("ai", "human"):
+            raise ValueError(f"line {line}: label must be ai or human, not {label!r}")
+        out.append(((row["file"] or "").strip(), label))
+    return out
+
+
 def evaluate(files: list[tuple[Path, str]], classifier: Classifier | None = None) -> Evaluation:
     """Judge each (file, label) as an upload would be judged now; nothing is stored."""
     result = Evaluation()
@@ -171,6 +189,55 @@ def evaluate(files: list[tuple[Path, str]], classifier: Classifier | None = None
             evidence = "; ".join(s.evidence for s in decision.reasons) or "no AI signal"
             result.wrong.append((str(path), label, decision.decision, evidence))
     return result
+
+
+MAX_TRAINING_IMAGES = 5000  # per class from the database: bounds `filter train`'s run time
+
+
+def training_images(
+    folders: dict[str, list[Path]], limit: int = MAX_TRAINING_IMAGES
+) -> tuple[list[Image.Image], list[int], list[str]]:
+    """Labelled work images for `filter train` (labels 1 = AI): media a moderator confirmed as
+    AI (listed KnownHash rows), against media a moderator cleared and the images of published
+    posts, newest first; then every image file under the given folders ({"ai": [...],
+    "human": [...]}). Also returns the files that could not be read."""
+    listed = (
+        select(KnownHash.media_id)
+        .where(KnownHash.media_id.is_not(None), KnownHash.allow.is_(False))
+        .distinct()
+    )
+    cleared = select(KnownHash.media_id).where(KnownHash.allow.is_(True))
+    ai = db.session.scalars(
+        select(Media).where(Media.id.in_(listed)).order_by(Media.id.desc()).limit(limit)
+    ).all()
+    human = db.session.scalars(
+        select(Media)
+        .join(Post, Media.post_id == Post.id)
+        .where(
+            Media.id.not_in(listed),
+            or_(Media.id.in_(cleared), Post.state == PostState.PUBLISHED),
+            Media.state == MediaState.DONE,
+        )
+        .order_by(Media.id.desc())
+        .limit(limit)
+    ).all()
+    images, labels, unreadable = [], [], []
+    for label, media in ((1, ai), (0, human)):
+        for m in media:
+            try:
+                images.append(known.work_image_of(m))
+                labels.append(label)
+            except (ValueError, OSError, Image.DecompressionBombError):
+                unreadable.append(f"media {m.id}")
+    for label, name in ((1, "ai"), (0, "human")):
+        for folder in folders.get(name, []):
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                try:
+                    images.append(known.load_work_image(path))
+                    labels.append(label)
+                except (ValueError, OSError, Image.DecompressionBombError):
+                    unreadable.append(str(path))
+    return images, labels, unreadable
 
 
 # Loaded once per process: (model path, sidecar path) -> Classifier, or the error it gave.

@@ -123,6 +123,10 @@ class FilterForm(Form):
     crawlers = TextAreaField("Extra AI crawlers", [Length(max=60_000)])
 
 
+class EvaluateForm(Form):
+    archive = FileField("Labelled images (zip)")
+
+
 class InviteForm(Form):
     days = StringField("Valid for (days)", [Length(max=6)], default="7")
     max_uses = StringField("Number of sign-ups", [Length(max=6)], default="1")

@@ -5,6 +5,7 @@ No Flask app. bench/hashmatch.py runs the full transformation matrix; this keeps
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ import pdqhash
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
+from cara.aifilter import features
 from cara.aifilter import hashindex as hx
 from tests.support import AI_FILTER_FIXTURES, fixture_manifest
 
@@ -322,8 +324,8 @@ RECORDS = [
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_hash_list_round_trip(fmt):
     text = hx.dump_hash_list(RECORDS, fmt)
-    assert hx.parse_hash_list(text, fmt) == RECORDS
-    assert hx.parse_hash_list(hx.dump_hash_list([], fmt), fmt) == []
+    assert hx.parse_hash_list(text, fmt) == hx.HashList(RECORDS, [])
+    assert hx.parse_hash_list(hx.dump_hash_list([], fmt), fmt) == hx.HashList([], [])
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
@@ -333,7 +335,7 @@ def test_hash_list_round_trip_from_images(images, variants, fmt):
         hx.HashRecord.from_hashes(h, name, source="moderator")
         for name, h in variants["ai/comfy_lora.png"]
     ]
-    parsed = hx.parse_hash_list(hx.dump_hash_list(records, fmt), fmt)
+    parsed = hx.parse_hash_list(hx.dump_hash_list(records, fmt), fmt).hashes
     index = hx.HashIndex()
     index.add(range(len(parsed)), [r.hashes() for r in parsed])
     assert index.search_many(hx.query_hashes(_crop(img, top=0.15)))
@@ -341,7 +343,7 @@ def test_hash_list_round_trip_from_images(images, variants, fmt):
 
 def test_hash_list_csv_is_lenient_about_case_order_and_extra_columns():
     text = f"\ufeffSource,PDQ,pHash,extra\nmod,{'AB' * 32},0123456789ABCDEF,whatever\n\n"
-    assert hx.parse_hash_list(text, "csv") == [
+    assert hx.parse_hash_list(text, "csv").hashes == [
         hx.HashRecord("0123456789abcdef", "ab" * 32, "orig", "", "mod")
     ]
 
@@ -383,7 +385,7 @@ JSON_ERRORS = [
     (_json(GOOD, "    [1, 2]"), 5, "must be an object"),
     (_json(GOOD, '    {"phash": "' + GOOD_PH + '", "phash": "' + GOOD_PH + '"}'), 5, "duplicate"),
     (_json(GOOD, '    {"phash": "' + GOOD_PH + '",, }'), 5, "invalid JSON"),
-    (_json(GOOD, head='"format": "cara-hash-list",\n  "version": 2'), 3, "unsupported"),
+    (_json(GOOD, head='"format": "cara-hash-list",\n  "version": 3'), 3, "unsupported"),
     (_json(GOOD, head='"format": "other", "version": 1'), 2, '"format" must be'),
     ('{"format": "cara-hash-list", "version": 1}', 1, 'missing "hashes"'),
     (_json(GOOD) + "trailing", 7, "unexpected text"),
@@ -410,10 +412,74 @@ def test_documented_examples_parse_and_match(images):
     """The CSV and JSON examples in docs/hash-lists.md are valid and are the firefly image."""
     doc = (Path(__file__).resolve().parents[2] / "docs" / "hash-lists.md").read_text()
     blocks = dict(re.findall(r"```(csv|json)\n(.*?)```", doc, flags=re.S))
-    records = hx.parse_hash_list(blocks["csv"], "csv")
+    records = hx.parse_hash_list(blocks["csv"], "csv").hashes
     assert [r.variant for r in records] == ["orig", "mirror"]
-    assert hx.parse_hash_list(blocks["json"], "json") == records[:1]
+    assert hx.parse_hash_list(blocks["json"], "json").hashes == records[:1]
     index = hx.HashIndex()
     index.add(range(len(records)), [r.hashes() for r in records])
     matches = index.search_many(hx.query_hashes(images["ai/c2pars_firefly.png"]))
     assert matches and matches[0].id == 0
+
+
+def test_rotations_are_first_stage_matches(images):
+    img = images["ai/comfy_lora.png"]
+    index = hx.HashIndex()
+    rows = hx.variant_hashes(img)
+    assert [name for name, _ in rows[-3:]] == ["rot90", "rot180", "rot270"]
+    index.add(range(len(rows)), [h for _, h in rows])
+    for turn in (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180):
+        matches = index.search_many(hx.query_hashes(img.transpose(turn)))
+        assert matches and rows[matches[0].id][0].startswith("rot")
+    without = hx.HashIndex()
+    without.add(range(len(rows) - 3), [h for _, h in rows[:-3]])
+    assert not without.search_many(hx.query_hashes(img.transpose(Image.Transpose.ROTATE_90)))
+
+
+def _blob(seed: int = 0, n: int = 20) -> bytes:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 500, (n, 2)).astype(np.float32)
+    desc = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    return features.serialize(features.Features(xy, desc, (512, 512)))
+
+
+def test_hash_list_version_2_carries_features_and_version_1_stays_readable():
+    feats = [hx.FeatureRecord(_blob(1), "Firefly sample", "moderator"), hx.FeatureRecord(_blob(2))]
+    text = hx.dump_hash_list(RECORDS, "json", feats)
+    assert '"version": 2' in text
+    assert hx.parse_hash_list(text, "json") == hx.HashList(RECORDS, feats)
+    v1 = hx.dump_hash_list(RECORDS, "json")
+    assert '"version": 1' in v1 and '"features"' not in v1
+    assert hx.parse_hash_list(v1, "json") == hx.HashList(RECORDS, [])
+    with pytest.raises(ValueError, match="JSON"):
+        hx.dump_hash_list(RECORDS, "csv", feats)
+
+
+def _json2(*features: str) -> str:
+    return (
+        '{\n  "format": "cara-hash-list", "version": 2,\n  "hashes": [\n' + GOOD + "\n  ],\n"
+        '  "features": [\n' + ",\n".join(features) + "\n  ]\n}\n"
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+FEATURE_ERRORS = [
+    (_json2('    {"data": "' + _b64(_blob()) + '"}', '    {"note": "x"}'), 8, '"data"'),
+    (_json2('    {"data": "not base64!"}'), 7, "not valid"),
+    (_json2('    {"data": "' + _b64(b"XYZ" + _blob()[3:]) + '"}'), 7, "not a feature blob"),
+    (_json2('    {"data": "' + _b64(_blob()[:-1]) + '"}'), 7, "wrong length"),
+    (_json2('    {"data": "' + _b64(_blob(n=401)) + '"}'), 7, "at most 400"),
+    (_json2('    {"data": "' + _b64(_blob()) + '", "note": 3}'), 7, "note must be a string"),
+    (_json2("    7"), 7, "each entry of features must be an object"),
+    (_json2().replace('"version": 2', '"version": 1'), 6, '"features" needs "version": 2'),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "message"), FEATURE_ERRORS)
+def test_hash_list_feature_errors(text, line, message):
+    with pytest.raises(hx.HashListError) as err:
+        hx.parse_hash_list(text, "json")
+    assert err.value.line == line, str(err.value)
+    assert message in str(err.value)

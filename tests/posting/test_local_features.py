@@ -8,7 +8,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import func, select
 
 from cara.core.extensions import db
-from cara.core.models import KnownFeature, PostState
+from cara.core.models import KnownFeature, KnownHash, PostState
 from cara.posting import known
 from tests.support import AI_FILTER_FIXTURES
 
@@ -96,3 +96,30 @@ def test_confirming_a_post_stores_its_features_and_clearing_removes_them(app, ma
     known.allow_image(post.media[0], who=moderator)
     db.session.commit()
     assert db.session.scalar(select(func.count(KnownFeature.id))) == 0
+
+
+def test_a_version_2_hash_list_carries_the_second_stage_to_another_site(
+    app, registered, make_post, tmp_path
+):
+    """Export as JSON (version 2: hashes and features), empty the tables, import: a rotated
+    copy that only the second stage catches is rejected again. A CSV list carries no features."""
+    runner = app.test_cli_runner()
+    path = tmp_path / "list.json"
+    assert runner.invoke(args=["hashes", "export", str(path)]).exit_code == 0
+    assert '"version": 2' in path.read_text() and '"features"' in path.read_text()
+    db.session.execute(KnownFeature.__table__.delete())
+    db.session.execute(KnownHash.__table__.delete())
+    db.session.commit()
+    with Image.open(KNOWN) as img:
+        data = _jpeg(img.convert("RGB").rotate(10, expand=True, fillcolor="white"))
+    assert make_post(images=[data]).state == PostState.PUBLISHED
+    result = runner.invoke(args=["hashes", "import", str(path), "--note", "peer"])
+    assert result.exit_code == 0, result.output
+    (row,) = db.session.scalars(select(KnownFeature))
+    assert row.source == "import" and row.note.startswith("peer; admin")
+    post = make_post(images=[data])
+    assert post.state == PostState.REJECTED
+    assert any("cropped, rotated" in s["evidence"] for s in post.media[0].verdict.signals)
+    csv_path = tmp_path / "list.csv"
+    assert runner.invoke(args=["hashes", "export", str(csv_path)]).exit_code == 0
+    assert "features" not in csv_path.read_text().splitlines()[0]

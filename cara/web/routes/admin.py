@@ -5,10 +5,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from cara import admin
+from cara.admin import evaluate
 from cara.core.models import Invite, Role, User, utcnow
 from cara.core.policy import can_admin
+from cara.posting import screening
 from cara.web.forms import (
     EmptyForm,
+    EvaluateForm,
     FilterForm,
     InviteForm,
     PageForm,
@@ -72,6 +75,31 @@ def site():
 @bp.post("/filter")
 def filter_settings():
     return _save(FilterForm(), admin.save_filter, "Filter settings saved.", "filter_form")
+
+
+@bp.route("/filter/evaluate", methods=["GET", "POST"])
+def filter_evaluate():
+    """The filter's report on a zip of labelled images (`flask filter evaluate` on the web)."""
+    form, result, status = EvaluateForm(), None, 200
+    if form.validate_on_submit():
+        upload = form.archive.data
+        if not upload or not upload.filename:
+            form.archive.errors.append("Choose a zip file of labelled images.")
+        else:
+            try:
+                result = evaluate.evaluate_zip(upload.stream, screening.classifier())
+            except evaluate.EvaluateError as exc:
+                form.archive.errors.append(str(exc))
+        status = 200 if result is not None else 422
+    elif form.is_submitted():
+        status = 422
+    return render_template(
+        "admin/evaluate.html",
+        form=form,
+        result=result,
+        limits=evaluate,
+        classifier=screening.classifier_status(),
+    ), status
 
 
 @bp.route("/pages/<any(about, rules, terms, privacy, copyright):name>", methods=["GET", "POST"])
