@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import true as sa_true
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -218,9 +219,11 @@ class Post(db.Model):
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     removed_reason: Mapped[str] = mapped_column(Text, default="")  # state REMOVED: why
-    # Folded words of caption and tags, written by cara.social.search; the full-text indexes
-    # over it (FTS5, GIN) live in migrations only (SEARCH_INDEXES). Deferred: cards never read it.
-    search_text: Mapped[str] = mapped_column(Text, default="", server_default="", deferred=True)
+    # Folded words of caption and tags, written by cara.social.search (a tsvector on Postgres);
+    # the full-text indexes (FTS5, GIN) are in migrations only. Deferred: cards never read it.
+    search_text: Mapped[str] = mapped_column(
+        Text().with_variant(TSVECTOR(), "postgresql"), default="", server_default="", deferred=True
+    )
 
     author: Mapped[User] = relationship(back_populates="posts")
     media: Mapped[list[Media]] = relationship(

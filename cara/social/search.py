@@ -12,18 +12,20 @@ import unicodedata
 
 from sqlalchemy import (
     Float,
-    Integer,
+    String,
     bindparam,
     cast,
     event,
     func,
     inspect,
+    literal,
     literal_column,
     or_,
     select,
-    text,
+    table,
     update,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 
 from cara.core import pagination, policy
@@ -39,7 +41,8 @@ CANDIDATES = 1000  # the newest matching posts a search ranks (docs/social.md)
 PEOPLE_MAX = 20
 TAGS_MAX = 20
 _WORD = re.compile(r"\w+")
-_SIMPLE = literal_column("'simple'::regconfig")  # literal: the GIN index's exact expression
+_FTS = literal_column("posts_fts")  # the FTS5 table as a value: MATCH and bm25() take it
+_FTS_ROWID = literal_column("posts_fts.rowid")
 
 
 def words(text: str) -> list[str]:
@@ -60,51 +63,64 @@ def _prefix(column, prefix: str):
     return column >= prefix, column < _upper(prefix)
 
 
-def _tokens(q: str) -> list[str]:
-    """The query's words as both engines split them ('_' separates words)."""
-    parts = (p for w in words(q)[:TERMS_MAX] for p in w.split("_"))
+def _tokens(text: str) -> list[str]:
+    """Words as the indexes hold them: '_' separates words ('ink_wash' is 'ink', 'wash'), so
+    tokens are letters and digits only, safe inside FTS5 and tsquery quotes."""
+    parts = (p for w in words(text) for p in w.split("_"))
     return list(dict.fromkeys(p for p in parts if len(p) >= TERM_MIN))
 
 
-def _matches(tokens: list[str]):
-    """(post_id, score): the newest CANDIDATES posts with a word starting with every token,
-    scored by the engine's relevance (higher is better)."""
+def search_text(caption: str | None, tag_names) -> str:
+    """What the full-text indexes hold for a post: the folded words of its caption and tags
+    (a tsvector on Postgres, read from this space-separated form as is: no parser)."""
+    return " ".join(_tokens(" ".join([caption or "", *tag_names])))
+
+
+def _tsquery(query: str):
+    # Inline, not a parameter: psycopg prepares a statement run 5 times, and Postgres's generic
+    # plan for an unknown tsquery walks every post for a rare word (150 ms instead of 2).
+    return cast(literal(query, String, literal_execute=True), TSQUERY)
+
+
+def _matches(viewer, tokens: list[str]):
+    """(post_id, score): the newest CANDIDATES posts `viewer` may see with a word starting with
+    every token, scored by the engine's relevance (higher is better)."""
     if db.session.get_bind().dialect.name == "postgresql":
-        query = func.to_tsquery(_SIMPLE, " & ".join(f"'{t}':*" for t in tokens))
-        vector = func.to_tsvector(_SIMPLE, Post.search_text)
-        stmt = (
-            # Normalisation 1: divided by 1 + log(words), as bm25 favours short captions too.
-            select(
-                Post.id.label("post_id"), cast(func.ts_rank(vector, query, 1), Float).label("score")
-            )
-            .where(vector.op("@@")(query))
-            .order_by(Post.id.desc())
-            .limit(CANDIDATES)
-        )
-        return stmt.subquery("matches")
-    # FTS5 walks its doclists newest rowid first and stops at the limit; bm25 is lower-better.
-    fts = text(
-        "SELECT rowid AS post_id, -bm25(posts_fts) AS score FROM posts_fts "
-        "WHERE posts_fts MATCH :match ORDER BY rowid DESC LIMIT :candidates"
-    ).bindparams(match=" ".join(f'"{t}"*' for t in tokens), candidates=CANDIDATES)
-    return fts.columns(post_id=Integer, score=Float).subquery("matches")
+        every = _tsquery(" & ".join(f"'{t}':*" for t in tokens))
+        # Ranked with "any word": ts_rank of an AND query needs positions, which are not kept.
+        anyof = _tsquery(" | ".join(f"'{t}':*" for t in tokens))
+        score, newest = func.ts_rank(Post.search_text, anyof, 1), Post.id
+        stmt = select(Post.id.label("post_id"), cast(score, Float).label("score"))
+        stmt = stmt.where(Post.search_text.op("@@")(every))
+    else:
+        # FTS5 yields its matches newest rowid first and the LIMIT stops it; bm25 is lower-better.
+        newest = _FTS_ROWID
+        stmt = select(Post.id.label("post_id"), cast(-func.bm25(_FTS), Float).label("score"))
+        stmt = stmt.select_from(table("posts_fts")).join(Post, Post.id == _FTS_ROWID)
+        stmt = stmt.where(_FTS.op("MATCH")(" ".join(f'"{t}"*' for t in tokens)))
+    stmt = stmt.join(Post.author).where(*policy.visible(viewer))
+    stmt = stmt.order_by(newest.desc()).limit(CANDIDATES)
+    return stmt.subquery("matches")
 
 
 def posts(viewer, q: str, before: str | None = None, limit: int = feeds.PAGE_SIZE) -> feeds.Page:
     """Posts whose caption or tags have a word starting with each query word, best match first
     (then newest), among the newest CANDIDATES matches."""
-    tokens = _tokens(q)
+    tokens = _tokens(q)[:TERMS_MAX]
     if not tokens:
         return feeds.FeedPage([], None)
-    matches = _matches(tokens)
-    stmt = (
-        select(Post)
-        .join(Post.author)
-        .join(matches, matches.c.post_id == Post.id)
-        .where(*policy.visible(viewer))
-    )
+    matches = _matches(viewer, tokens)
     key = pagination.decode_key(before, float, int)
-    return feeds.keyset_page(policy.signed_in(viewer), stmt, matches.c.score, key, limit)
+    # Page the (id, score) window, then load the page's posts: joining posts to the window
+    # would let Postgres hash-join (scan) all of posts.
+    columns = (matches.c.score, matches.c.post_id)
+    page = pagination.keyset(select(matches.c.post_id), columns, key, limit)
+    loaded = db.session.scalars(
+        select(Post).where(Post.id.in_(page.items)).options(*feeds._card_options())
+    )
+    by_id = {post.id: post for post in loaded}
+    items = [by_id[i] for i in page.items if i in by_id]
+    return feeds.FeedPage(items, page.next_cursor, feeds.marks_for(viewer, items))
 
 
 def people(viewer, q: str, limit: int = PEOPLE_MAX) -> list[User]:
@@ -141,11 +157,6 @@ def tags(viewer, q: str, limit: int = TAGS_MAX) -> list[Tag]:
     )
     stmt = select(Tag).where(*_prefix(Tag.name, terms[0]), seen.exists())
     return list(db.session.scalars(stmt.order_by(Tag.name).limit(limit)))
-
-
-def search_text(caption: str | None, tag_names) -> str:
-    """What the full-text indexes hold for a post: the folded words of its caption and tags."""
-    return " ".join(words(" ".join([caption or "", *tag_names])))
 
 
 def reindex(batch: int = 1000) -> int:

@@ -7,7 +7,7 @@ and tags, written by cara.social.search) is indexed by what each database has:
   triggers on posts (so core writes and cascades are indexed too). A later batch migration
   that *recreates* posts on SQLite drops these triggers and must create them again
   (tests/social/test_search.py fails if it does not).
-- Postgres: a GIN index on to_tsvector('simple', search_text).
+- Postgres: search_text is a tsvector (the words as they are, no parser) with a GIN index.
 
 Neither is in the models: cara.core.extensions.include_name hides them from autogenerate and
 from the models-vs-migrations test. Existing posts keep their words (copied from
@@ -20,6 +20,7 @@ Create Date: 2026-12-02 04:40:00
 """
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = '5e1f7a2c9d30'
 down_revision = '24d130f257d7'
@@ -41,9 +42,11 @@ FTS_TRIGGERS = {
 
 def upgrade():
     with op.batch_alter_table('posts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('search_text', sa.Text(), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('search_text', sa.Text().with_variant(postgresql.TSVECTOR(), 'postgresql'), server_default='', nullable=False))
     postgres = op.get_bind().dialect.name == "postgresql"
-    words = "string_agg(term, ' ')" if postgres else "group_concat(term, ' ')"
+    # The words the old index held ('_' now separates words, as in cara.social.search).
+    words = "replace(term, '_', ' ')"
+    words = f"string_agg({words}, ' ')::tsvector" if postgres else f"group_concat({words}, ' ')"
     op.execute(
         f"UPDATE posts SET search_text = coalesce((SELECT {words} FROM search_terms "
         "WHERE search_terms.post_id = posts.id), '')"
@@ -54,10 +57,9 @@ def upgrade():
     if postgres:
         op.execute(
             "CREATE INDEX ix_posts_search ON posts "
-            "USING gin (to_tsvector('simple'::regconfig, search_text))"
+            "USING gin (search_text)"
         )
         return
-    # '_' splits words, as Postgres's parser does: 'ink_wash' is 'ink' and 'wash' on both.
     op.execute(
         "CREATE VIRTUAL TABLE posts_fts USING fts5(search_text, content='posts', "
         "content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3')"
