@@ -32,11 +32,12 @@ def indexed(word: str) -> int:
     return db.session.scalar(select(func.count()).select_from(search._matches(None, [word])))
 
 
-def test_posts_match_every_word_by_prefix(client):
+def test_posts_match_every_word_the_last_by_prefix(client):
     bob = person("bob")
     dusk = make_post(bob, "Dusk over the ridge, watercolour", tags=["landscape"])
     make_post(bob, "Morning ridge study in ink")
     assert [p.id for p in search.posts(None, "ridge WATER").items] == [dusk.id]
+    assert search.posts(None, "ridg water").items == []  # whole words, but the last
     assert [p.id for p in search.posts(None, "landsc").items] == [dusk.id]  # tags count
     assert len(search.posts(None, "ridge").items) == 2
     assert search.posts(None, "ridge nothing").items == []
