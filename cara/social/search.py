@@ -12,6 +12,7 @@ import unicodedata
 
 from sqlalchemy import (
     Float,
+    Integer,
     String,
     bindparam,
     cast,
@@ -76,10 +77,14 @@ def search_text(caption: str | None, tag_names) -> str:
     return " ".join(_tokens(" ".join([caption or "", *tag_names])))
 
 
-def _tsquery(query: str):
+def _inline(value):
     # Inline, not a parameter: psycopg prepares a statement run 5 times, and Postgres's generic
     # plan for an unknown tsquery walks every post for a rare word (150 ms instead of 2).
-    return cast(literal(query, String, literal_execute=True), TSQUERY)
+    return literal(value, Integer if isinstance(value, int) else String, literal_execute=True)
+
+
+def _tsquery(query: str):
+    return cast(_inline(query), TSQUERY)
 
 
 def _matches(viewer, tokens: list[str]):
@@ -97,7 +102,7 @@ def _matches(viewer, tokens: list[str]):
             .join(Post.author)
             .where(Post.search_text.op("@@")(every), *policy.visible(viewer))
             .order_by(Post.id.desc())
-            .limit(CANDIDATES)
+            .limit(_inline(CANDIDATES))
             .subquery()
         )
         # Ranked after the limit, so only the window pays for ts_rank; with "any word": ts_rank
