@@ -77,7 +77,6 @@ def demo_command(if_empty):
 def worker(burst):
     """Run an RQ worker for background jobs (needs REDIS_URL), with RQ's scheduler for
     delayed retries and the periodic sweep."""
-    import os
 
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: jobs run inside the web process.")
@@ -86,16 +85,35 @@ def worker(burst):
     warning = tasks.redis_eviction_warning(conn)
     if warning:
         current_app.logger.warning(warning)
-    # Load the classifier before the loop: the first job should not pay for it, and a broken
-    # model is reported at start rather than on the first upload.
+    # Warm before the loop: the first job should not pay for loading, and a broken model is
+    # reported at start rather than on the first upload.
     click.echo(f"classifier: {screening.classifier_status()}")
-    # RQ forks its scheduler; it must not outlive this process (it would hold the lock).
-    os.register_at_fork(after_in_child=tasks.die_with_parent)
+    _warm_up()
     # Pick up whatever a dead worker or a Redis outage left behind, now and every sweep.
     tasks.sweep_periodically(current_app._get_current_object())
-    tasks.Worker([tasks.QUEUE_NAME, tasks.LOW_QUEUE_NAME], connection=conn).work(
+    # Maintenance every minute, not RQ's 10: it also restarts the scheduler thread, which after
+    # a killed worker waits for the dead one's lock to lapse (61 s).
+    queues = [tasks.QUEUE_NAME, tasks.LOW_QUEUE_NAME]
+    tasks.Worker(queues, connection=conn, maintenance_interval=60).work(
         burst=burst, with_scheduler=True, logging_level="INFO"
     )
+
+
+def _warm_up() -> None:
+    """Run one small image through every codec and the known-hash index, so that libaom,
+    libwebp and the index (read from the database) are loaded before the first real job."""
+    import tempfile
+
+    from cara import imaging
+    from cara.posting import known
+
+    with tempfile.TemporaryDirectory() as folder:
+        original = Path(folder) / "warm.png"
+        Image.radial_gradient("L").convert("RGB").resize((700, 500)).save(original)
+        rendition = imaging.make_derivatives(original, Path(folder), "warm-1")
+        imaging.make_avif(original, Path(folder), "warm-1")
+    known.signals_for(rendition.work_image)
+    db.session.remove()
 
 
 @click.command("sweep")

@@ -28,6 +28,16 @@ class Base(DeclarativeBase):
     )
 
 
+# Database-specific search indexes made by migrations, unknown to the models (docs/social.md):
+# the SQLite FTS5 table (and its shadow tables) and the Postgres GIN expression index.
+SEARCH_INDEXES = ("posts_fts", "ix_posts_search")
+
+
+def include_name(name, type_, parent_names) -> bool:
+    """Alembic's filter: autogenerate and the models test leave the search indexes alone."""
+    return not (name or "").startswith(SEARCH_INDEXES)
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
@@ -39,7 +49,9 @@ limiter = Limiter(key_func=get_remote_address)
 def init_app(app: Flask) -> None:
     db.init_app(app)
     migrations = os.path.join(app.root_path, "..", "migrations")
-    migrate.init_app(app, db, directory=migrations, render_as_batch=True)  # batch: SQLite ALTERs
+    migrate.init_app(  # batch: SQLite ALTERs
+        app, db, directory=migrations, render_as_batch=True, include_name=include_name
+    )
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import true as sa_true
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -223,6 +224,11 @@ class Post(db.Model):
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     removed_reason: Mapped[str] = mapped_column(Text, default="")  # state REMOVED: why
+    # Folded words of caption and tags, written by cara.social.search (a tsvector on Postgres);
+    # the full-text indexes (FTS5, GIN) are in migrations only. Deferred: cards never read it.
+    search_text: Mapped[str] = mapped_column(
+        Text().with_variant(TSVECTOR(), "postgresql"), default="", server_default="", deferred=True
+    )
 
     author: Mapped[User] = relationship(back_populates="posts")
     media: Mapped[list[Media]] = relationship(
@@ -532,17 +538,6 @@ class Job(db.Model):
 def count(stmt) -> int:
     """Row count of a select statement."""
     return db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-
-
-class SearchTerm(db.Model):
-    """One word of a post's caption or tags: a portable inverted index (docs/social.md)."""
-
-    __tablename__ = "search_terms"
-
-    term: Mapped[str] = mapped_column(String(50), primary_key=True)
-    post_id: Mapped[int] = mapped_column(
-        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
 
 
 class TrendingScore(db.Model):

@@ -7,11 +7,8 @@ so a killed worker or a Redis outage loses nothing. This module knows no domain.
 """
 
 import contextlib
-import ctypes
 import logging
-import os
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +19,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry
+from rq.scheduler import RQScheduler
 
 from cara.core.extensions import db
 
@@ -219,30 +217,49 @@ class RQRunner:
         return sum(FailedJobRegistry(queue=self.queue(low)).count for low in (False, True))
 
 
+class _SchedulerThread(threading.Thread):
+    pid = None  # RQ signals a forked scheduler's pid to stop it: a thread is asked instead
+
+
+class ThreadScheduler(RQScheduler):
+    """RQ's scheduler (delayed retries) as a thread of the worker rather than a forked child:
+    the child was a second copy of the warmed-up worker (about 100 MB of RSS)."""
+
+    def start(self):
+        self._status = self.Status.STARTED
+        self._process = _SchedulerThread(target=self.work, name="rq-scheduler", daemon=True)
+        self._process.start()
+        return self._process
+
+    def _install_signal_handlers(self):
+        pass  # signals reach the main thread only; Worker.stop_scheduler stops this one
+
+
 class Worker(SimpleWorker):
     """Runs jobs in this process, inside the app context, so models (the ONNX classifier,
-    the hash index) load once per worker rather than once per job."""
+    the hash index) load once per worker rather than once per job; its scheduler is a thread."""
+
+    def _start_scheduler(self, burst=False, logging_level="INFO", *args, **kwargs):
+        if burst:  # RQ then enqueues what is due once, in this process
+            return super()._start_scheduler(burst, logging_level, *args, **kwargs)
+        self.scheduler = ThreadScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks(auto_start=True)
+
+    def stop_scheduler(self):
+        self.scheduler.request_stop()  # it releases its locks on its next turn
+        if self.scheduler._process is not None:
+            self.scheduler._process.join(timeout=self.scheduler.interval + 5)
 
     def perform_job(self, job, queue):
         try:
             return super().perform_job(job, queue)
         finally:
             db.session.remove()  # each job starts with a fresh session
-
-
-PR_SET_PDEATHSIG = 1  # prctl(2)
-
-
-def die_with_parent() -> None:
-    """In a forked child (RQ's scheduler process): get SIGTERM when the worker dies, even by
-    SIGKILL, instead of living on as an orphan that holds the scheduler lock. Linux only."""
-    parent = os.getppid()
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: nothing to ask for
-        return
-    if os.getppid() != parent:  # the worker died before the request took effect
-        os._exit(0)
 
 
 def wait_for_redis(conn: Redis, longest: float = 5.0) -> None:

@@ -26,7 +26,7 @@ from cara.imaging.xmp import Rights, build_xmp, exif_bytes
 
 # Bump whenever derivative bytes would change for the same input (encoder settings, XMP
 # layout...): callers fold it into the stem so old and new files never share a name.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 # 960 sits between the phone and desktop rungs: a 412 px phone at DPR 1.75 needs ~650 px.
 DEFAULT_WIDTHS: tuple[int, ...] = (320, 640, 960, 1280, 2048)
@@ -39,12 +39,16 @@ WEBP_LOSSLESS_METHOD = 0  # lossless effort: higher levels are 4x slower for ~6%
 WEBP_LOSSLESS_QUALITY = 0
 JPEG_QUALITY = 82
 JPEG_QUALITY_PROTECTED = 95
-AVIF_QUALITY = 60
-# Rungs up to 640 px are what phones load in feeds: quality 50 keeps them within the 40 KB
-# page-weight budget (measured: a detailed 640 px photo 52 KB at 60, 36 KB at 50).
-AVIF_QUALITY_SMALL = 50
-AVIF_SMALL_WIDTH = 640
-AVIF_SPEED = 6
+# AVIF only up to the widths phones pick (a 360 px phone at DPR 2 takes 640 w from a card):
+# that is where its bytes matter, and the larger rungs were 80 % of its encode time. Wider
+# screens get WebP: templates/macros/media.html carries the AVIF srcset on with it.
+AVIF_MAX_WIDTH = 640
+# Quality 50 keeps a feed image within the 40 KB page-weight budget (measured: a detailed
+# 640 px photo 52 KB at 60, 36 KB at 50).
+AVIF_QUALITY = 50
+# Speed 8 encodes ~3x faster than 6 for an SSIM 0.007-0.012 lower at 320-640 px (bench/worker.py
+# --avif, docs/performance.md); 9 is faster still but loses 0.03 on flat painted colour.
+AVIF_SPEED = 8
 # The big first step (decoded image -> largest width) dominates the resize cost: HAMMING is
 # 2.3x cheaper than LANCZOS there and within ~49 dB PSNR of it (bench/pipeline.py). Later
 # steps start from the previous, already small, width, so LANCZOS costs little.
@@ -334,8 +338,7 @@ def _encode(
         # the fallback is rarely served (feed readers, link previews, old browsers).
         flat.save(buf, "JPEG", optimize=True, **params)
     elif fmt == "avif":
-        quality = AVIF_QUALITY_SMALL if im.width <= AVIF_SMALL_WIDTH else AVIF_QUALITY
-        params.update(quality=quality, speed=AVIF_SPEED, max_threads=1)
+        params.update(quality=AVIF_QUALITY, speed=AVIF_SPEED, max_threads=1)
         im.save(buf, "AVIF", **params)
     else:  # pragma: no cover - internal
         raise ValueError(fmt)
@@ -461,14 +464,16 @@ def make_avif(
     rights: Rights | None = None,
     max_pixels: int | None = None,
 ) -> list[Derivative]:
-    """AVIF derivatives at the same widths and names as make_derivatives (slow: run it in a
-    lower-priority job). Returns [] when AVIF is unavailable or the image is protected
+    """AVIF derivatives at the widths of make_derivatives up to AVIF_MAX_WIDTH, with the same
+    names (a lower-priority job). Returns [] when AVIF is unavailable or the image is protected
     (lossy AVIF would wash out a Glaze/Nightshade cloak; lossless WebP is served instead)."""
     _check_stem(stem)
     if protected or not avif_supported():
         return []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Only the small widths: the JPEG is then decoded at a fraction of its size (draft).
+    widths = [w for w in widths if w <= AVIF_MAX_WIDTH] or [min(widths)]
     prep = _prepare_or_raise(Path(original), widths, max_pixels)
     xmp = build_xmp(rights) if rights is not None else None
     files = []

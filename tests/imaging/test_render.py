@@ -256,6 +256,20 @@ def test_avif_derivatives_carry_rights_and_are_stable(tmp_path):
     assert files[0].path.read_bytes() == first
 
 
+@pytest.mark.skipif(not render.avif_supported(), reason="Pillow built without an AVIF encoder")
+def test_avif_only_for_the_widths_phones_pick(jpeg_12mp, tmp_path):
+    """AVIF stops at AVIF_MAX_WIDTH (issue 16: the larger rungs were most of its encode time),
+    with the names of the WebP rungs of the same widths."""
+    webp = render.make_derivatives(jpeg_12mp, tmp_path, "p-1", jpeg_widths=())
+    avif = render.make_avif(jpeg_12mp, tmp_path, "p-1")
+    assert (
+        [d.width for d in avif]
+        == [320, 640]
+        == [d.width for d in webp.files if d.width <= render.AVIF_MAX_WIDTH]
+    )
+    assert [d.path.stem for d in avif] == [d.path.stem for d in webp.files[:2]]
+
+
 def test_colour_profile_is_converted_to_srgb_and_dropped(tmp_path):
     with Image.open(HUMAN / "pillow_xmp_test.jpg") as im:
         adobe_rgb = im.info["icc_profile"]

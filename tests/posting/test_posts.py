@@ -389,16 +389,20 @@ def test_square_crop_follows_the_chosen_focus(client, artist, make_post):
     assert "srcset=" in client.get("/@ana").get_data(as_text=True)
 
 
-def test_avif_follows_in_a_second_job(artist, make_post):
+def test_avif_follows_in_a_second_job(artist, make_post, client):
     from cara.imaging import avif_supported
 
     assert avif_supported(), "the pinned Pillow writes AVIF"
-    post = make_post(author=artist, images=[image_bytes("JPEG", size=(700, 500))])
+    post = make_post(author=artist, images=[image_bytes("JPEG", size=(1400, 1000))])
     media = post.media[0]
     formats = {r["fmt"] for r in media.renditions}
     assert {"webp", "jpeg", "avif"} <= formats
     for r in media.renditions:
         assert (storage.derivative_dir(media.id) / r["name"]).exists()
+    # AVIF stops at 640 px; the AVIF srcset goes on with WebP for wider screens.
+    html = client.get(f"/posts/{post.id}").get_data(as_text=True)
+    avif = html.split('<source type="image/avif"', 1)[1].split(">", 1)[0]
+    assert "-640.avif 640w" in avif and "-1280.webp 1280w" in avif and "1280.avif" not in avif
 
 
 def test_avatar_is_processed_and_public(client, artist, app):

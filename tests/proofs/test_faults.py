@@ -74,7 +74,7 @@ def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
             os.kill(worker.pid, signal.SIGKILL)  # its pid only, as the OOM killer would
             worker.wait(timeout=10)
             killed_at = i + 1
-            # RQ's scheduler child is told to stop when its parent dies (PR_SET_PDEATHSIG).
+            # The scheduler is a thread of the worker (tasks.ThreadScheduler): nothing outlives it.
             orphaned = wait_for(lambda: not group_alive(worker.pid), timeout=5) is False
     left_by_the_dead = UPLOADS - _published(post_ids)
 

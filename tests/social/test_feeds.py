@@ -345,7 +345,7 @@ def test_cached_cards_are_reused_until_the_post_changes(app, client):
     bob, ana = person("bob", display_name="Bob Ink"), person("ana")
     post = make_post(bob, "dusk study", images=1)
     html = client.get("/latest").get_data(as_text=True)
-    assert "dusk study" in html and "0<span class=\"visually-hidden\"> likes<" in html
+    assert "dusk study" in html and '0<span class="visually-hidden"> likes<' in html
     cache = app.extensions["cara.card_cache"]
     # Reused: a marker put into the cached image part comes back while the post is unchanged.
     (key, (version, parts)), *_ = [(k, v) for k, v in cache.entries.items() if k[1] != "actions"]
@@ -354,7 +354,8 @@ def test_cached_cards_are_reused_until_the_post_changes(app, client):
     # ... and every change to what a card shows renders it anew, at once.
     actions.like(ana, post)
     html = client.get("/latest").get_data(as_text=True)
-    assert "<!-- from the cache -->" not in html and "1<span class=\"visually-hidden\"> like<" in html
+    assert "<!-- from the cache -->" not in html
+    assert '1<span class="visually-hidden"> like<' in html
     login(client, "bob")
     _edit(client, post, caption="dawn study", alt="A ridge at dawn")
     client.post("/logout")
