@@ -176,6 +176,15 @@ def signed_in(role: str, state: str) -> bool:
     return not (role == "own" and state in ("deleted", "suspended"))
 
 
+# The owner's "Drafts & review" tab: the artist alone (anyone else who sees the account: 403).
+DRAFTS = {
+    state: {
+        role: (role == "own" and signed_in(role, state)) or 403 if cell is True else cell
+        for role, cell in cells.items()
+    }
+    for state, cells in ACCOUNT.items()
+}
+
 # --- the outcome rules ----------------------------------------------------------------------
 
 LOGIN = 302  # login_required: to /login?next=...
@@ -382,6 +391,7 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
         Route(see(POST), "post"),
         Route(see(POST), "post", headers=hx("post-{post_id}-status"), variant="htmx status"),
     ],
+    "GET /posts/<int:post_id>/images/<int:n>": Route(see(POST), "post", args={"n": 1}),
     "GET /media/<int:media_id>/<name>": Route(see(POST, media_cache=True), "media"),
     "GET /posts/new": login(),
     "POST /posts/new": login(422),
@@ -450,6 +460,7 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "GET /@<username>/feed.atom": Route(see(ATOM_FEED, lists=ATOM), "post"),
     "GET /@<username>/followers": Route(see(LISTS), "user"),
     "GET /@<username>/following": Route(see(LISTS), "user"),
+    "GET /@<username>/drafts": Route(see(DRAFTS), "user"),
     "POST /@<username>/follow": [
         Route(login_see(ACCOUNT, ok, overrides=FOLLOW_REFUSALS), "user", headers=h, variant=v)
         for ok, h, v in ((303, {}, ""), (200, hx("profile-actions"), "htmx"))
@@ -509,6 +520,7 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "POST /settings/email/confirm/<token>": Route(open_(303), args={"token": "nope"}),
     "POST /settings/delete": login(422),
     "GET /settings/export": login(private_cache=True),
+    "POST /settings/appearance": login(422),
     "POST /settings/export": login(303, overrides={("own", "*"): 429}),  # they have one
     "GET /settings/export/<token>": Route(owner(SELF, 200, private_cache=True), "export"),
     "POST /settings/sessions/<int:session_id>/end": Route(owner(SELF), "session"),
@@ -558,6 +570,8 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "GET /admin/": admins(),
     "POST /admin/site": admins(422),
     "POST /admin/filter": admins(303),
+    "GET /admin/filter/evaluate": admins(),
+    "POST /admin/filter/evaluate": admins(422),
     "GET /admin/pages/<any(about, rules, terms, privacy, copyright):name>": Route(
         admins(), args={"name": "rules"}
     ),
