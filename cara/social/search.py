@@ -136,11 +136,7 @@ def posts(viewer, q: str, before: str | None = None, limit: int = feeds.PAGE_SIZ
     # would let Postgres hash-join (scan) all of posts.
     columns = (matches.c.score, matches.c.post_id)
     page = pagination.keyset(select(matches.c.post_id), columns, key, limit)
-    loaded = db.session.scalars(
-        select(Post).where(Post.id.in_(page.items)).options(*feeds._card_options())
-    )
-    by_id = {post.id: post for post in loaded}
-    items = [by_id[i] for i in page.items if i in by_id]
+    items = feeds.cards(page.items)  # the page's cards, in the page's order
     return feeds.FeedPage(items, page.next_cursor, feeds.marks_for(viewer, items))
 
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
+from flask_migrate import upgrade
 from werkzeug.routing import MapAdapter
 
 from cara import create_app, moderation
@@ -272,7 +273,7 @@ def world(tmp_path_factory):
     app = create_app(settings)
     app.test_client_class = factories.IsolatedClient
     with app.app_context():
-        db.create_all()
+        upgrade()  # the migrations' schema, search indexes and triggers included
         built = build(app, root)
         built.snapshot()
         yield built
