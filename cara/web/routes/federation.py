@@ -167,7 +167,7 @@ def follow():
     _, error = follows.follow(current_user, handle)
     if error:
         return _page(handle, error), 422
-    return redirect(url_for("federation.index"))
+    return redirect(url_for("federation.index"), 303)
 
 
 @bp.get("/federation/media/<int:post_id>/<name>")
@@ -185,7 +185,7 @@ def remote_image(post_id: int, name: str):
 @login_required
 def unfollow(actor_id: int):
     follows.unfollow(current_user, actor_id)
-    return redirect(url_for("federation.index"))
+    return redirect(url_for("federation.index"), 303)
 
 
 @bp.post("/federation/requests/<int:follow_id>/<any(approve, reject):answer>")
@@ -194,7 +194,7 @@ def answer(follow_id: int, answer: str):
     decide = follows.approve if answer == "approve" else follows.reject
     if not decide(current_user, follow_id):
         abort(404)
-    return redirect(url_for("federation.index"))
+    return redirect(url_for("federation.index"), 303)
 
 
 # --- admin commands: flask federation block / unblock ------------------------------------------
