@@ -190,6 +190,7 @@ state       anon mem own fol pend blkd mod adm susp
 public      y    y   y   y   y    y    y   y   y
 followers   .    .   .   y   .    .    .   .   .
 """)
+PAINTER = {"username": "painter", "domain": "127.0.0.1:9"}  # the world's remote actor
 # What /federation lists: the posts of the remote actors one follows.
 REMOTE_LISTED = {state: {r: r == "fol" for r in ROLES} for state in REMOTE}
 
@@ -643,6 +644,9 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "POST /inbox": federated(Route(open_(401), form={"a": "b"})),
     "GET /federation": federated(Route(login(lists=REMOTE_LISTED, word="far"), "remote")),
     "POST /federation/follow": federated(Route(login(400), form={"handle": "nobody"})),
+    "GET /@<username>@<domain>": federated(
+        Route(login(lists=REMOTE, word="far"), "remote", args=PAINTER, variant="remote profile")
+    ),
     "GET /federation/media/<int:post_id>/<name>": federated(Route(login_see(REMOTE), "remote")),
     "POST /federation/unfollow/<int:actor_id>": federated(Route(login(303), "remote")),
     "POST /federation/requests/<int:follow_id>/<any(approve, reject):answer>": federated(

@@ -158,6 +158,27 @@ def index():
     return _page(request.args.get("handle", ""))
 
 
+@bp.get("/@<username>@<domain>")
+@login_required
+def profile(username: str, domain: str):
+    """Someone on another server: who they are, their posts we received, a Follow button.
+    Signed in only: an unknown address is looked up (fetched) on the viewer's behalf."""
+    handle = f"@{username}@{domain}"
+    if domain.lower() == documents.domain().lower():
+        return redirect(url_for("profiles.view", username=username), 303)
+    try:
+        person = actors.find(handle, signer=current_user)
+    except actors.FetchError as error:
+        abort(404, f"Could not find {handle}: {error}")
+    mine = [f for f in follows.following(current_user) if f.actor_id == person.id]
+    return render(
+        "federation/profile.html",
+        person=person,
+        follow=mine[0] if mine else None,
+        posts=inbox.visible_posts_of(current_user, person),
+    )
+
+
 @bp.post("/federation/follow")
 @login_required
 def follow():
@@ -167,6 +188,9 @@ def follow():
     _, error = follows.follow(current_user, handle)
     if error:
         return _page(handle, error), 422
+    if request.form.get("back") == "profile":  # the Follow button of a remote profile
+        name, domain = actors.parse_handle(handle)
+        return redirect(url_for("federation.profile", username=name, domain=domain), 303)
     return redirect(url_for("federation.index"), 303)
 
 
