@@ -62,3 +62,15 @@ def test_an_address_nobody_answers_for_is_a_404(client, auth, make_user):
     assert answer.status_code == 404 and "Could not find @nobody@127.0.0.1:9" in answer.get_data(
         as_text=True
     )
+
+
+def test_the_following_feed_starts_with_posts_from_elsewhere(
+    client, auth, make_user, peer, follows_peer
+):
+    follows_peer(make_user("ana"))
+    peer.post_to(client, _create(peer, _note(peer, 1, content="<p>Sketch from afar</p>")))
+    auth.login("ana")
+    page = client.get("/following").get_data(as_text=True)
+    assert "New from other servers" in page and "Sketch from afar" in page
+    assert f'href="{_page(peer)}"' in page  # the name links to their profile here
+    assert "Sketch from afar" not in client.get("/following?before=x").get_data(as_text=True)
