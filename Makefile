@@ -4,6 +4,7 @@ PY      := $(VENV)/bin/python
 FLASK   := $(VENV)/bin/flask --app app
 STAMP   := $(VENV)/.installed
 HTMX    := static/vendor/htmx.min.js
+FEDIFY  := tests/federation/interop/node_modules/.package-lock.json
 PORT    ?= 5000
 # The app reads PORT too: in development BASE_URL (links in feeds, images, exports) follows it.
 export PORT
@@ -22,7 +23,11 @@ $(HTMX): package.json package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js $(HTMX)
 
-setup: $(STAMP) $(HTMX)
+# The fedify peer of the interop test, and the Node.js 22 it needs, both npm packages.
+$(FEDIFY): tests/federation/interop/package.json tests/federation/interop/package-lock.json
+	cd tests/federation/interop && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+setup: $(STAMP) $(HTMX) $(FEDIFY)
 
 migrate: setup
 	$(FLASK) db upgrade

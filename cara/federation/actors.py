@@ -5,7 +5,7 @@ import re
 from urllib.parse import quote, urlsplit
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cara.core.extensions import db
 from cara.core.models import RemoteActor, User, utcnow
@@ -92,6 +92,21 @@ def by_key_id(key_id: str, refresh: bool = False) -> RemoteActor:
     if actor.key_id != key_id:
         raise FetchError("the key does not belong to its actor")
     return actor
+
+
+def find(handle: str, signer: User) -> RemoteActor:
+    """The actor `@user@host`: the one stored here, else looked up by WebFinger (signed by
+    `signer`). Raises FetchError."""
+    parsed = parse_handle(handle)
+    if parsed is None:
+        raise FetchError("write the address as @name@server")
+    name, host = parsed
+    known = db.session.scalar(
+        select(RemoteActor).where(
+            func.lower(RemoteActor.username) == name.lower(), RemoteActor.domain == host
+        )
+    )
+    return known or lookup(handle, signer=signer)
 
 
 def lookup(handle: str, signer: User | None = None) -> RemoteActor:

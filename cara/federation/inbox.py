@@ -187,6 +187,12 @@ def posts_of(actor: RemoteActor, limit: int = 40) -> list[RemotePost]:
     return list(db.session.scalars(stmt.order_by(RemotePost.published_at.desc()).limit(limit)))
 
 
+def visible_posts_of(viewer: User, actor: RemoteActor) -> list[RemotePost]:
+    """The actor's posts `viewer` may see: public ones, and all of them once they follow."""
+    followed = any(f.actor_id == actor.id and not f.pending for f in follows.following(viewer))
+    return [p for p in posts_of(actor) if p.public or followed]
+
+
 def visible_post(viewer: User, post_id: int) -> RemotePost | None:
     """A remote post `viewer` may see: public, or they follow its author."""
     post = db.session.get(RemotePost, post_id)

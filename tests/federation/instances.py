@@ -3,6 +3,7 @@ port, started as a subprocess with `make run`'s server, federation on, loopback 
 small browser-like HTTP client (cookies, forms, uploads) to drive them."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
 
+from tests.factories import GOOD
 from tests.support import REPO, free_port
 
 
@@ -135,3 +137,23 @@ def wait_for(check, what: str, seconds: float = 40):
             return result
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def login(server, name):
+    """A browser signed in as `name` (password GOOD)."""
+    browser = Browser(server)
+    status, _ = browser.post("/login", {"login": name, "password": GOOD})
+    assert status == 200  # redirected to the home page
+    return browser
+
+
+def publish(browser, image: bytes, caption: str, alt: str) -> None:
+    """Upload and publish through the real forms."""
+    status, page = browser.upload("/posts/new", "images", "art.png", image)
+    assert status == 200, page
+    post_id = re.search(r'action="/posts/(\d+)/edit"', page).group(1)
+    media_id = re.search(r'name="alt-(\d+)"', page).group(1)
+    status, page = browser.post(
+        f"/posts/{post_id}/edit", {"caption": caption, f"alt-{media_id}": alt}
+    )
+    assert status == 200, page

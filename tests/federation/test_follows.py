@@ -37,7 +37,7 @@ def test_a_private_account_approves_or_rejects(client, auth, make_user, peer):
     auth.login("ana")
     page = client.get("/federation").get_data(as_text=True)
     assert peer.handle in page
-    assert client.post(f"/federation/requests/{request.id}/approve").status_code == 302
+    assert client.post(f"/federation/requests/{request.id}/approve").status_code == 303
     assert not db.session.get(RemoteFollow, request.id).pending
     assert [a["type"] for a in peer.received] == ["Accept"]
 
@@ -47,7 +47,7 @@ def test_a_private_account_approves_or_rejects(client, auth, make_user, peer):
     peer.post_to(client, peer.follow(2))
     [request] = follows.requests(ana)
     request_id = request.id
-    assert client.post(f"/federation/requests/{request_id}/reject").status_code == 302
+    assert client.post(f"/federation/requests/{request_id}/reject").status_code == 303
     assert db.session.query(RemoteFollow).count() == 0
     assert peer.of_type("Reject")[0]["object"]["id"] == f"{peer.actor_id}/follows/2"
     assert client.post(f"/federation/requests/{request_id}/approve").status_code == 404
@@ -58,7 +58,7 @@ def test_following_someone_elsewhere(client, auth, make_user, peer):
     peer.trust(ana)
     auth.login("ana")
     response = client.post("/federation/follow", data={"handle": peer.handle})
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert f"/users/{peer.username}" in peer.signed_gets  # the actor fetched with a signature
     [sent] = peer.of_type("Follow")
     assert sent["actor"] == "http://cara.test/@ana"
@@ -78,7 +78,7 @@ def test_following_someone_elsewhere(client, auth, make_user, peer):
     assert not follow.pending
     assert client.get("/@ana/ap/following").get_json()["totalItems"] == 1
 
-    assert client.post(f"/federation/unfollow/{follow.actor_id}").status_code == 302
+    assert client.post(f"/federation/unfollow/{follow.actor_id}").status_code == 303
     [undo] = peer.of_type("Undo")
     assert undo["object"]["id"] == sent["id"]
     assert db.session.query(RemoteFollow).count() == 0

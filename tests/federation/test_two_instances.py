@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.factories import GOOD, generator_png, image_bytes
-from tests.federation.instances import Browser, Server, wait_for
+from tests.federation.instances import Browser, Server, login, publish, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -27,28 +27,9 @@ def servers(tmp_path_factory):
         b.stop()
 
 
-def _login(server, name):
-    browser = Browser(server)
-    status, _ = browser.post("/login", {"login": name, "password": GOOD})
-    assert status == 200  # redirected to the home page
-    return browser
-
-
-def _publish(browser, image: bytes, caption: str, alt: str) -> None:
-    """Upload and publish through the real forms."""
-    status, page = browser.upload("/posts/new", "images", "art.png", image)
-    assert status == 200, page
-    post_id = re.search(r'action="/posts/(\d+)/edit"', page).group(1)
-    media_id = re.search(r'name="alt-(\d+)"', page).group(1)
-    status, page = browser.post(
-        f"/posts/{post_id}/edit", {"caption": caption, f"alt-{media_id}": alt}
-    )
-    assert status == 200, page
-
-
 def test_follow_across_instances_and_receive_a_post(servers):
     a, b = servers
-    alice, bob = _login(a, "alice"), _login(b, "bob")
+    alice, bob = login(a, "alice"), login(b, "bob")
 
     status, page = bob.post("/federation/follow", {"handle": f"@alice@{a.host}"})
     assert status == 200, page
@@ -61,8 +42,8 @@ def test_follow_across_instances_and_receive_a_post(servers):
     assert '"totalItems": 1' in followers
 
     # An AI image first: A's filter holds it, so it never leaves A.
-    _publish(alice, generator_png(), "Made by a machine", "A generated picture")
-    _publish(alice, image_bytes(size=(400, 300)), "Harbour at dawn #ink", "A harbour in blue ink")
+    publish(alice, generator_png(), "Made by a machine", "A generated picture")
+    publish(alice, image_bytes(size=(400, 300)), "Harbour at dawn #ink", "A harbour in blue ink")
 
     def arrived():
         page = bob.get("/federation")[1]

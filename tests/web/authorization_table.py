@@ -10,7 +10,7 @@ author, so it is a different account per state (the private account's, the delet
 A suspended or deleted account has no session: its requests are logged out ones.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ROLES = ("anon", "mem", "own", "fol", "pend", "blkd", "mod", "adm", "susp")
 ROLE_NAMES = {
@@ -49,6 +49,8 @@ SUBJECT_STATES = {
     "user": ACCOUNT_STATES,
     "export": ACCOUNT_STATES,
     "session": ACCOUNT_STATES,
+    # A post of a remote actor (federation): public, or to its followers only.
+    "remote": ("public", "followers"),
 }
 
 
@@ -185,6 +187,23 @@ DRAFTS = {
     for state, cells in ACCOUNT.items()
 }
 
+# Federation documents are for anyone (a server fetches them logged out): a post's Note is
+# served when a logged-out visitor may see the post; an actor (and its collections) while the
+# account is neither deleted nor suspended, private ones included (they approve followers).
+NOTE = {state: dict.fromkeys(ROLES, POST[state]["anon"]) for state in STATES}
+ACTOR = {state: dict.fromkeys(ROLES, state in ("public", "private")) for state in ACCOUNT_STATES}
+# A remote post, for the signed-in people here: public ones to all, followers-only ones to
+# those who follow its author (fol; pend waits). Logged-out visitors are sent to log in.
+REMOTE = grid("""
+state       anon mem own fol pend blkd mod adm susp
+public      y    y   y   y   y    y    y   y   y
+followers   .    .   .   y   .    .    .   .   .
+""")
+PAINTER = {"username": "painter", "domain": "127.0.0.1:9"}  # the world's remote actor
+# What /federation lists: the posts of the remote actors one follows.
+REMOTE_LISTED = {state: {r: r == "fol" for r in ROLES} for state in REMOTE}
+
+
 # --- the outcome rules ----------------------------------------------------------------------
 
 LOGIN = 302  # login_required: to /login?next=...
@@ -266,6 +285,7 @@ KINDS = {
     "anonymous": _anonymous,
     "moderators": _moderators,
     "admins": _admins,
+    "off": lambda rule, role, state: HIDDEN,
 }
 
 
@@ -281,6 +301,7 @@ class Route:
     form: dict = field(default_factory=dict)
     headers: dict = field(default_factory=dict)
     variant: str = ""  # what this request of a rule is, when a rule has several
+    federation: bool = False  # sent with federation on (the test app has it off)
 
 
 def open_(ok=200, **kw):
@@ -324,6 +345,20 @@ def admins(ok=200, **kw):
     return Rule("admins", ok, **kw)
 
 
+def off() -> Rule:
+    """A federation route while federation is off (the default): 404 for everyone."""
+    return Rule("off", HIDDEN)
+
+
+def federated(*routes: Route) -> list[Route]:
+    """A federation route: 404 for all with federation off; `routes` are sent with it on."""
+    on = [replace(r, federation=True, variant=r.variant or "on") for r in routes]
+    return [replace(routes[0], rule=off(), variant="off"), *on]
+
+
+AP_ACCEPT = {"Accept": "application/activity+json"}
+
+
 def hx(target: str) -> dict:
     return {"HX-Request": "true", "HX-Target": target}
 
@@ -345,6 +380,8 @@ AUTHOR = {state: ACCOUNT[_account(state)] for state in STATES}
 ATOM_FEED = {
     state: dict.fromkeys(ROLES, _account(state) in ("public", "suspended")) for state in STATES
 }
+# The actor of a post's author (an outbox reached from a post).
+ACTOR_OF_POST = {state: ACTOR[_account(state)] for state in STATES}
 OWN_OR_MODS = _only(POST, "own", "mod", "adm")  # deleting a comment: the post's artist, mods
 # Reposting: public posts of public accounts, not one's own (the artist is refused, a 403).
 REPOST = {**NO_ONE, "public": {**INTERACT["public"], "own": False}}
@@ -452,7 +489,12 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "POST /@<username>/report": Route(login_see(REPORTABLE, 422), "user"),
     "GET /report": Route(login(303), query={"username": "artist"}),
     # --- profiles and people ---------------------------------------------------------------
-    "GET /@<username>": Route(see(AUTHOR, lists=PORTFOLIO, word="alt"), "post"),
+    "GET /@<username>": [
+        Route(see(AUTHOR, lists=PORTFOLIO, word="alt"), "post"),
+        # Asking for the actor: the page while federation is off, the Person once it is on.
+        Route(see(AUTHOR), "post", headers=AP_ACCEPT, variant="actor, off"),
+        Route(see(ACTOR_OF_POST), "post", headers=AP_ACCEPT, federation=True, variant="actor"),
+    ],
     "GET /@<username>/posts": [
         Route(see(AUTHOR, lists=TIMELINE), "post"),
         Route(see(AUTHOR, lists=TIMELINE), "post", headers=hx("feed-more"), variant="htmx"),
@@ -599,4 +641,29 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "GET /.well-known/tdm-policy.json": open_(),
     "GET /healthz": open_(),
     "GET /metrics": admins(),  # or with its bearer token
+    # --- federation (docs/federation.md): off by default, then documents and inboxes ---------
+    "GET /.well-known/webfinger": federated(
+        Route(see(ACTOR), "user", query={"resource": "acct:{username}@cara.test"}),
+        Route(open_(400), variant="no resource"),
+    ),
+    "GET /.well-known/host-meta": federated(Route(open_())),
+    "GET /.well-known/nodeinfo": federated(Route(open_())),
+    "GET /nodeinfo/2.1": federated(Route(open_())),
+    "GET /@<username>/outbox": federated(Route(see(ACTOR_OF_POST, lists=ATOM), "post")),
+    "GET /@<username>/ap/followers": federated(Route(see(ACTOR), "user")),
+    "GET /@<username>/ap/following": federated(Route(see(ACTOR), "user")),
+    "GET /ap/posts/<int:post_id>": federated(Route(see(NOTE), "post")),
+    # Unsigned activities: refused (401) before anything else, once the account exists.
+    "POST /@<username>/inbox": federated(Route(see(ACTOR, 401), "user", form={"a": "b"})),
+    "POST /inbox": federated(Route(open_(401), form={"a": "b"})),
+    "GET /federation": federated(Route(login(lists=REMOTE_LISTED, word="far"), "remote")),
+    "POST /federation/follow": federated(Route(login(400), form={"handle": "nobody"})),
+    "GET /@<username>@<domain>": federated(
+        Route(login(lists=REMOTE, word="far"), "remote", args=PAINTER, variant="remote profile")
+    ),
+    "GET /federation/media/<int:post_id>/<name>": federated(Route(login_see(REMOTE), "remote")),
+    "POST /federation/unfollow/<int:actor_id>": federated(Route(login(303), "remote")),
+    "POST /federation/requests/<int:follow_id>/<any(approve, reject):answer>": federated(
+        *[Route(owner(SELF), "user", args={"answer": a}, variant=a) for a in ("approve", "reject")]
+    ),
 }

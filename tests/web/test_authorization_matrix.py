@@ -36,12 +36,16 @@ from cara.core.models import (
     Notification,
     Post,
     PostState,
+    RemoteActor,
+    RemoteFollow,
+    RemotePost,
     Report,
     Role,
     User,
     UserSession,
     utcnow,
 )
+from cara.federation import media
 from cara.posting import drafts
 from tests import factories
 from tests.support import MATRIX_FIGURES
@@ -133,6 +137,60 @@ def _derivatives(media, public: bool) -> None:
         (folder / r["name"]).write_bytes(factories.image_bytes(fmt, size=(r["w"], r["h"])))
         renditions.append({**r, "pub": True} if public else r)
     media.renditions = renditions
+
+
+def _remote(world: World) -> None:
+    """A remote actor (on a loopback address: deliveries to it are refused, nothing leaves
+    the machine) with a public and a followers-only post, followed by fol (pend waits), and a
+    remote follow request to each account."""
+    users = world.users
+    actor = RemoteActor(
+        uri="https://127.0.0.1:9/users/painter",
+        username="painter",
+        domain="127.0.0.1:9",
+        inbox="https://127.0.0.1:9/users/painter/inbox",
+        key_id="https://127.0.0.1:9/users/painter#main-key",
+        public_pem="",
+    )
+    db.session.add(actor)
+    db.session.flush()
+    for name, pending in (("fol", False), ("pend", True)):
+        uri = f"https://cara.test/follows/{name}"
+        db.session.add(
+            RemoteFollow(
+                user_id=users[name].id,
+                actor_id=actor.id,
+                inbound=False,
+                activity_uri=uri,
+                pending=pending,
+            )
+        )
+    for state in table.SUBJECT_STATES["remote"]:
+        post = RemotePost(
+            uri=f"https://127.0.0.1:9/notes/{state}",
+            actor_id=actor.id,
+            content=f"<p>Remote {marker(state, 'far')}</p>",
+            public=state == "public",
+            attachments=[{"state": media.SHOWN, "file": "0.jpg", "name": "A remote study"}],
+        )
+        db.session.add(post)
+        db.session.flush()
+        path = media.folder(post.id) / "0.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(factories.image_bytes(size=(32, 24)))
+        world.ids[("remote", state)] = {"post_id": post.id, "name": "0.jpg", "actor_id": actor.id}
+    for state in table.ACCOUNT_STATES:
+        user = users[author(state)]
+        follow = RemoteFollow(
+            user_id=user.id,
+            actor_id=actor.id,
+            inbound=True,
+            activity_uri=f"https://127.0.0.1:9/follows/{user.username}",
+            pending=True,
+        )
+        db.session.add(follow)
+        db.session.flush()
+        world.ids[("user", state)]["follow_id"] = follow.id
 
 
 def build(app, root) -> World:
@@ -234,6 +292,7 @@ def build(app, root) -> World:
         world.ids[("user", state)] = {"username": user.username}
         world.ids[("export", state)] = {"token": lifecycle.download_token(row)}
         world.ids[("session", state)] = {"session_id": session_row.id}
+    _remote(world)
     invite = Invite(code="matrix-invite", expires_at=utcnow() + timedelta(days=1))
     db.session.add(invite)
     db.session.commit()
@@ -290,7 +349,8 @@ def _url(adapter: MapAdapter, rule, route: table.Route, ids: dict) -> str:
     defaults = rule.defaults or {}
     needed = {a: values[a] for a in rule.arguments if a not in defaults}
     url = adapter.build(rule.endpoint, {**needed, **defaults}, force_external=False)
-    return url + ("?" + urlencode(route.query) if route.query else "")
+    query = {k: v.format(**values) for k, v in route.query.items()}
+    return url + ("?" + urlencode(query) if query else "")
 
 
 class Figures:
@@ -351,6 +411,14 @@ def test_authorization_matrix(world, request):
 
 
 def _walk(world, figures, adapter, rule, method, route: table.Route):
+    world.app.config["FEDERATION"] = route.federation
+    try:
+        _walk_states(world, figures, adapter, rule, method, route)
+    finally:
+        world.app.config["FEDERATION"] = False
+
+
+def _walk_states(world, figures, adapter, rule, method, route: table.Route):
     states = table.SUBJECT_STATES[route.subject]
     answers = {}  # (client, url) -> response: a page that is the same for several states
     for state in states:

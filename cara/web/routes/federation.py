@@ -158,6 +158,27 @@ def index():
     return _page(request.args.get("handle", ""))
 
 
+@bp.get("/@<username>@<domain>")
+@login_required
+def profile(username: str, domain: str):
+    """Someone on another server: who they are, their posts we received, a Follow button.
+    Signed in only: an unknown address is looked up (fetched) on the viewer's behalf."""
+    handle = f"@{username}@{domain}"
+    if domain.lower() == documents.domain().lower():
+        return redirect(url_for("profiles.view", username=username), 303)
+    try:
+        person = actors.find(handle, signer=current_user)
+    except actors.FetchError as error:
+        abort(404, f"Could not find {handle}: {error}")
+    mine = [f for f in follows.following(current_user) if f.actor_id == person.id]
+    return render(
+        "federation/profile.html",
+        person=person,
+        follow=mine[0] if mine else None,
+        posts=inbox.visible_posts_of(current_user, person),
+    )
+
+
 @bp.post("/federation/follow")
 @login_required
 def follow():
@@ -167,7 +188,10 @@ def follow():
     _, error = follows.follow(current_user, handle)
     if error:
         return _page(handle, error), 422
-    return redirect(url_for("federation.index"))
+    if request.form.get("back") == "profile":  # the Follow button of a remote profile
+        name, domain = actors.parse_handle(handle)
+        return redirect(url_for("federation.profile", username=name, domain=domain), 303)
+    return redirect(url_for("federation.index"), 303)
 
 
 @bp.get("/federation/media/<int:post_id>/<name>")
@@ -185,7 +209,7 @@ def remote_image(post_id: int, name: str):
 @login_required
 def unfollow(actor_id: int):
     follows.unfollow(current_user, actor_id)
-    return redirect(url_for("federation.index"))
+    return redirect(url_for("federation.index"), 303)
 
 
 @bp.post("/federation/requests/<int:follow_id>/<any(approve, reject):answer>")
@@ -194,7 +218,7 @@ def answer(follow_id: int, answer: str):
     decide = follows.approve if answer == "approve" else follows.reject
     if not decide(current_user, follow_id):
         abort(404)
-    return redirect(url_for("federation.index"))
+    return redirect(url_for("federation.index"), 303)
 
 
 # --- admin commands: flask federation block / unblock ------------------------------------------

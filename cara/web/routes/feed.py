@@ -24,8 +24,10 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
+from cara import federation
 from cara.core import policy, text
 from cara.core.models import utcnow
+from cara.federation import inbox as remote
 from cara.social import feeds
 from cara.web import context
 from cara.web.assets import data_saver
@@ -36,6 +38,7 @@ bp = Blueprint("feed", __name__)
 
 # The infinite-scroll trigger (id feed-more) is replaced by the next page's cards.
 FRAGMENTS = {"feed-more": "items"}
+ELSEWHERE = 3  # remote posts above the Following feed (all of them: /federation)
 TAG = re.compile(r"[a-z0-9_]{1,50}")
 ATOM = "application/atom+xml; charset=utf-8"
 CACHE_SECONDS = 10  # default of FEED_CACHE_SECONDS; 0 turns the microcache off
@@ -128,10 +131,18 @@ def _before() -> str | None:
     return request.args.get("before")
 
 
+def _elsewhere() -> dict:
+    """Above page 1 of Following: the newest posts of people elsewhere the viewer follows."""
+    if _before() or not federation.enabled():
+        return {}
+    return {"elsewhere": remote.posts_for(current_user, limit=ELSEWHERE)}
+
+
 @bp.get("/")
 def home():
     if feeds.follows_anyone(current_user):
-        return _feed(partial(feeds.following, current_user, _before()), "Following", "feed.home")
+        load = partial(feeds.following, current_user, _before())
+        return _feed(load, "Following", "feed.home", **_elsewhere())
     return _feed(partial(feeds.latest, current_user, _before()), "Latest", "feed.home")
 
 
@@ -149,6 +160,7 @@ def following():
         "Following",
         "feed.following",
         empty=empty,
+        **_elsewhere(),
     )
 
 
