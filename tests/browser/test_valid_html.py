@@ -68,6 +68,8 @@ def _args(live, rule) -> dict | None:
         "job_id": live.posts["job"],
         "token": "not-a-token",
         "appeal_id": 1,
+        "n": 1,
+        "domain": "remote.example",
     }
     if not set(rule.arguments) <= set(known) | {"kind"}:
         return None

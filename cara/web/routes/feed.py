@@ -47,10 +47,14 @@ PICTURE_ENTRIES = 10_000  # a few MB
 PICTURE_SECONDS = 3600
 # The card grid (cara.css .feed: columns of at least 320 px with 1.5rem gaps in main's 1200 px
 # less 3rem of padding; edge to edge on phones up to 600 px): one column below 712 px, two up
-# to 1056 px, then three of at most 368 px.
+# to 1056 px, then three of at most 368 px. On phones a card asks for 320 CSS px, not the
+# screen's 360-412: a DPR-2 phone then takes the 640 px rendition (AVIF, within the 40 KB
+# budget on a slow connection) instead of the 960 px WebP at twice the bytes; 0.9x of the
+# screen's pixels does not show in a feed, and the post page and viewer give full size
+# (docs/decisions.md).
 CARD_SIZES = (
     "(min-width: 1200px) 368px, (min-width: 1056px) calc((100vw - 6rem) / 3), "
-    "(min-width: 712px) calc((100vw - 4.5rem) / 2), (min-width: 601px) calc(100vw - 3rem), 100vw"
+    "(min-width: 712px) calc((100vw - 4.5rem) / 2), (min-width: 601px) calc(100vw - 3rem), 320px"
 )
 
 
