@@ -130,7 +130,8 @@ def test_the_first_image_is_fetched_first_and_never_lazily(client):
         images = re.findall(r"<img [^>]*>", client.get(path).get_data(as_text=True))
         assert len(images) >= 3, name
         assert 'fetchpriority="high"' in images[0] and "lazy" not in images[0], name
-        assert all('fetchpriority="high"' not in i for i in images[2:]), name
+        # At most the first two cards' first images (a carousel's further slides wait).
+        assert sum('fetchpriority="high"' in i for i in images) <= 2, name
     # The post's further images wait until they are scrolled to.
     images = re.findall(r"<img [^>]*>", client.get(f"/posts/{post.id}").get_data(as_text=True))
     assert all('loading="lazy"' in i for i in images[1:])
