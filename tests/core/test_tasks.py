@@ -109,10 +109,18 @@ def test_killed_worker_loses_no_upload(app, make_user):
     with worker(app) as (_, log):
         finished = wait_for(lambda: db.session.get(Post, post_id).state == PostState.PUBLISHED)
     assert finished, log
-    media = db.session.get(Media, media_id)
-    files = sorted(p.name for p in storage.derivative_dir(media_id).iterdir())
-    assert files == sorted(r["name"] for r in media.renditions)  # exactly one set, no temp files
-    assert media.attempts == 2
+    # The post goes live before its files take their public names (follow_visibility copies,
+    # commits, then prunes the old ones): exactly one set, no temp files, once that is done.
+    assert wait_for(lambda: _files(media_id) == _names(media_id), timeout=30), _files(media_id)
+    assert db.session.get(Media, media_id).attempts == 2
+
+
+def _files(media_id: int) -> list[str]:
+    return sorted(p.name for p in storage.derivative_dir(media_id).iterdir())
+
+
+def _names(media_id: int) -> list[str]:
+    return sorted(r["name"] for r in db.session.get(Media, media_id).renditions)
 
 
 def test_redis_outage_loses_nothing(app, make_user):
