@@ -293,8 +293,7 @@ def clear(post: Post, moderator: User, reason: str = "") -> None:
     audit(moderator, "clear", "post", post.id, reason)
     text = "A moderator reviewed your post and published it."
     notify.notify(post.author_id, "moderation", post_id=post.id, text=text)
-    db.session.commit()
-    processing.follow_visibility(post)
+    processing.follow_visibility(post)  # commits: it goes live with its public image names
 
 
 # --- removal for a rule violation (never the AI list) ---------------------------------------

@@ -208,12 +208,10 @@ def update(post: Post, form: dict) -> dict[str, list[str]]:
         db.session.rollback()
         return errors
     post.updated_at = utcnow()
-    changed = render_options() != before
-    db.session.commit()
-    if changed:
-        rerender(post)  # the new names follow the visibility too
+    if render_options() != before:
+        rerender(post)  # commits; the new names follow the visibility too
     else:
-        processing.follow_visibility(post)
+        processing.follow_visibility(post)  # commits
     return {}
 
 

@@ -124,25 +124,39 @@ def add_avif(media: Media) -> None:
 
 
 def follow_visibility(post: Post) -> None:
-    """After a commit that may change who sees the post (its state, its visibility, its
-    author's privacy), give its processed images the names their visibility calls for."""
-    for media in post.media:
-        _follow_visibility(media)
+    """Commit a change that may change who sees the post (its state, its visibility, its
+    author's privacy) together with the image names that visibility calls for."""
+    _follow(post.media)
 
 
-def _follow_visibility(media: Media) -> None:
-    """Same bytes under new names when only the visibility changed (copy, commit, then delete
-    the old names, so a failure loses nothing); a full rerender when more did."""
+def _follow(media_list: list[Media]) -> None:
+    """Copy the files to their new names before the commit and delete the old names after
+    it, so no page ever names a missing file and a failure at any step loses nothing."""
+    changes = [(m, _follow_visibility(m)) for m in media_list]
+    db.session.commit()
+    for media, change in changes:
+        if change == RERENDER:
+            start_processing(media)
+        elif change:
+            storage.prune_derivatives(media.id, change)
+
+
+RERENDER = "rerender"
+
+
+def _follow_visibility(media: Media) -> str | None:
+    """Copy the media's files to the names its visibility calls for and point it at them
+    (uncommitted); the new stem, to prune the rest by, or RERENDER when more than the
+    visibility changed and the images must be made again."""
     if media.state != MediaState.DONE or not media.version:
-        return  # pending or processing: that run computes the names itself
+        return None  # pending or processing: that run computes the names itself
     rights, protected, public, stem = _options(media)
     version = stem.partition("-")[2]
     if media.version == version:
-        return
+        return None
     if media.version != content_version(media, rights, protected, not public):
         media.state, media.attempts = MediaState.PENDING, 0
-        start_processing(media)
-        return
+        return RERENDER
     old = f"{media.id}-{media.version}"
     renamed = []
     for r in media.renditions:
@@ -150,8 +164,7 @@ def _follow_visibility(media: Media) -> None:
         storage.copy_derivative(media.id, r["name"], name, public)
         renamed.append(_stored({**r, "name": name}, public))
     media.renditions, media.version = renamed, version
-    db.session.commit()
-    storage.prune_derivatives(media.id, stem)
+    return stem
 
 
 def finish(post: Post) -> None:
@@ -219,8 +232,7 @@ def process_media(media_id: int) -> None:
     media.processed_at = utcnow()
     media.lease_until = None
     media.error = ""
-    db.session.commit()
-    _follow_visibility(media)  # it may have changed while this job ran
+    _follow([media])  # commits; the visibility may have changed while this job ran
     if media.post_id:
         finish_post(media.post_id)
     tasks.enqueue(make_avif, media_id, low=True)
@@ -270,8 +282,7 @@ def finish_post(post_id: int) -> None:
     if any(m.state in (MediaState.PENDING, MediaState.PROCESSING) for m in post.media):
         return
     finish(post)
-    db.session.commit()
-    follow_visibility(post)
+    follow_visibility(post)  # commits: the post goes live with its images' public names
 
 
 def retry_failed(post: Post) -> None:

@@ -2,13 +2,14 @@
 every derivative name (issue 12, M1), nginx's X-Accel-Redirect, refused configurations."""
 
 import pytest
+from sqlalchemy import event
 
 from cara import create_app
 from cara.accounts import profiles
 from cara.core import storage
 from cara.core.extensions import db
 from cara.core.models import Post, PostState
-from cara.posting import processing
+from cara.posting import drafts, processing
 from tests.factories import generator_png, login, make_user
 
 
@@ -189,3 +190,21 @@ def test_suspension_and_removal_take_the_public_names_away(client, artist, make_
     assert client.get(other_url).status_code == 404
     db.session.refresh(other)
     assert not {r.get("pub") for m in other.media for r in m.renditions} - {None, False}
+
+
+def test_a_post_goes_live_in_the_commit_that_names_its_public_images(artist, make_post):
+    """No page may name files that are about to be deleted: publishing commits the state and
+    the public names together (the files were copied before), then deletes the draft's."""
+    draft = make_post(author=artist, publish=False)
+    seen = []
+
+    def record(session):
+        seen.append((draft.state, all(r.get("pub") for m in draft.media for r in m.renditions)))
+
+    event.listen(db.session, "before_commit", record)
+    try:
+        assert drafts.publish(draft, {"alt": {m.id: "alt" for m in draft.media}}) == {}
+    finally:
+        event.remove(db.session, "before_commit", record)
+    assert draft.state == PostState.PUBLISHED
+    assert (PostState.PUBLISHED, False) not in seen and (PostState.PUBLISHED, True) in seen
