@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from cara.core import tasks
 from cara.core.extensions import db
 from cara.core.models import RemoteActor, RemotePost, User, utcnow
+from cara.core.text import site_url
 from cara.federation import actors, fetch, follows, instances, media, reactions, signatures
 from cara.federation.documents import PUBLIC, local_username
 
@@ -34,16 +35,21 @@ def verify(method: str, path: str, headers: dict, body: bytes) -> RemoteActor:
     """The actor whose valid signature the request carries; Refused(401) otherwise. A failed
     check with a stored key fetches the key again once (keys rotate)."""
     skew = current_app.config["FEDERATION_SIGNATURE_SKEW"]
+
+    def check_signature(actor: RemoteActor) -> None:
+        key = actor.public_pem
+        signatures.verify(params, method, path, headers, body, key, skew, base_url=site_url())
+
     try:
-        params = signatures.parse(headers.get("signature"))
+        params = signatures.parse_request(headers)
         if instances.is_blocked(params["keyId"]):
             raise Refused(403, "this server is blocked here")
         actor = actors.by_key_id(params["keyId"])
         try:
-            signatures.verify(params, method, path, headers, body, actor.public_pem, skew)
+            check_signature(actor)
         except signatures.SignatureError:
             actor = actors.by_key_id(params["keyId"], refresh=True)
-            signatures.verify(params, method, path, headers, body, actor.public_pem, skew)
+            check_signature(actor)
     except signatures.SignatureError as error:
         raise Refused(401, str(error)) from None
     except fetch.FetchError as error:

