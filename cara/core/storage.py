@@ -81,14 +81,29 @@ class LocalStorage:
             original_path(original_relative).unlink(missing_ok=True)
 
     def send(self, media_id: int, name: str, public: bool, mimetype: str) -> Response | None:
-        path = derivative_dir(media_id) / name
+        return self._send(f"d/{media_id}/{name}", mimetype)
+
+    def _send(self, relative: str, mimetype: str) -> Response | None:
+        path = media_root() / relative
         if not path.is_file():
             return None
         if current_app.config["MEDIA_SERVE"] == "accel":  # nginx sends the file (deploy/)
             response = Response(mimetype=mimetype)
-            response.headers["X-Accel-Redirect"] = f"{self.accel_prefix}/d/{media_id}/{name}"
+            response.headers["X-Accel-Redirect"] = f"{self.accel_prefix}/{relative}"
             return response
         return send_file(path, mimetype=mimetype, conditional=True, etag=True)
+
+    # Remote images (federation): our re-encoded copy, remote/<remote post id>/<name>.
+    def save_remote(self, post_id: int, path: Path) -> None:
+        folder = media_root() / "remote" / str(post_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        os.replace(path, folder / path.name)
+
+    def send_remote(self, post_id: int, name: str, mimetype: str) -> Response | None:
+        return self._send(f"remote/{post_id}/{name}", mimetype)
+
+    def delete_remote(self, post_id: int) -> None:
+        shutil.rmtree(media_root() / "remote" / str(post_id), ignore_errors=True)
 
 
 def init_app(app: Flask) -> None:
@@ -177,6 +192,20 @@ def delete_media_files(media_id: int, original_relative: str | None) -> None:
 def send(media_id: int, name: str, public: bool, mimetype: str) -> Response | None:
     """A response carrying the derivative (streamed, or handed to the proxy), None if missing."""
     return backend().send(media_id, name, public, mimetype) if safe_name(name) else None
+
+
+def save_remote(post_id: int, path: Path) -> None:
+    """Keep a remote post's re-encoded image (moved from `path`: a file of a temporary folder)."""
+    backend().save_remote(post_id, path)
+
+
+def send_remote(post_id: int, name: str, mimetype: str) -> Response | None:
+    """The response for a remote post's image, None if there is no such file."""
+    return backend().send_remote(post_id, name, mimetype) if safe_name(name) else None
+
+
+def delete_remote(post_id: int) -> None:
+    backend().delete_remote(post_id)
 
 
 def redirect_cache_control() -> str:

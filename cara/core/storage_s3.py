@@ -154,13 +154,14 @@ class S3Storage:
 
     def send(self, media_id: int, name: str, public: bool, mimetype: str) -> Response | None:
         """Streamed through the app: the only way non-public images leave the bucket."""
+        return self._send(self._key(media_id, name, public), mimetype)
+
+    def _send(self, key: str, mimetype: str) -> Response | None:
         extra = {}
         if request.if_none_match:
             extra["IfNoneMatch"] = request.headers["If-None-Match"]
         try:
-            obj = self.client.get_object(
-                Bucket=self.bucket, Key=self._key(media_id, name, public), **extra
-            )
+            obj = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("304", "NotModified"):
                 return Response(status=304)
@@ -173,6 +174,27 @@ class S3Storage:
         response.headers["ETag"] = obj["ETag"]
         response.call_on_close(body.close)
         return response
+
+    # --- remote images (federation): remote/<remote post id>/<name>, private ---------------
+
+    def _remote_folder(self, post_id: int) -> str:
+        return f"{self.prefix}remote/{post_id}/"
+
+    def save_remote(self, post_id: int, path: Path) -> None:
+        key = self._remote_folder(post_id) + path.name
+        self.client.upload_file(
+            str(path), self.bucket, key, ExtraArgs=self._headers(path.name, False)
+        )
+        path.unlink()
+
+    def send_remote(self, post_id: int, name: str, mimetype: str) -> Response | None:
+        return self._send(self._remote_folder(post_id) + name, mimetype)
+
+    def delete_remote(self, post_id: int) -> None:
+        listed = self.client.list_objects_v2(
+            Bucket=self.bucket, Prefix=self._remote_folder(post_id)
+        )
+        self._delete([obj["Key"] for obj in listed.get("Contents", [])])
 
     def url(self, media_id: int, name: str) -> str:
         """A URL for a PUBLIC derivative: the public bucket's, or a presigned one."""

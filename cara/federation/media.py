@@ -3,11 +3,10 @@ fetcher, validated, judged (provenance, known AI hashes, the classifier), and re
 our own derivatives (pixels only). An image the filter does not pass is held: kept out of
 sight, its file never written. Nothing is hotlinked."""
 
-import shutil
 import tempfile
 from pathlib import Path
 
-from flask import current_app
+from flask import Response, current_app
 from sqlalchemy import select
 
 from cara import imaging
@@ -20,10 +19,6 @@ from cara.posting import drafts, known, screening
 
 SHOWN, HELD, FAILED = "shown", "held", "failed"
 MAX_WIDTH = 1280  # the one size shown: remote art is seen at feed size here
-
-
-def folder(post_id: int) -> Path:
-    return storage.media_root() / "remote" / str(post_id)
 
 
 def import_images(post_id: int) -> None:
@@ -48,37 +43,34 @@ def _import(post_id: int, index: int, item: dict) -> dict:
         info = imaging.inspect_upload(answer.body, "remote image", limits)
     except (fetch.FetchError, imaging.MediaError) as error:
         return {"state": FAILED, "error": str(error)[:300]}
-    out = folder(post_id)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=out, prefix=".incoming-") as original:
-        original.write(answer.body)
-        original.flush()
-        work = known.load_work_image(original.name)
+    with tempfile.TemporaryDirectory(prefix="cara-remote-") as folder:
+        out = Path(folder)
+        original = out / ".incoming"
+        original.write_bytes(answer.body)
+        work = known.load_work_image(str(original))
         _, decision = screening.judge(answer.body, work, screening.classifier())
         if decision.decision != Outcome.PUBLISH:
             return {"state": HELD, "reasons": [s.name for s in decision.reasons]}
         rendition = imaging.make_derivatives(
-            Path(original.name), out, f"{index}-{info.sha256[:16]}", max_pixels=limits.max_pixels
+            original, out, f"{index}-{info.sha256[:16]}", max_pixels=limits.max_pixels
         )
-    jpegs = [d for d in rendition.files if d.format == "jpeg"] or rendition.files
-    fitting = [d for d in jpegs if d.width <= MAX_WIDTH] or jpegs
-    best = max(fitting, key=lambda d: d.width)
-    for derivative in rendition.files:  # keep only the one served
-        if derivative.path != best.path:
-            derivative.path.unlink(missing_ok=True)
+        jpegs = [d for d in rendition.files if d.format == "jpeg"] or rendition.files
+        fitting = [d for d in jpegs if d.width <= MAX_WIDTH] or jpegs
+        best = max(fitting, key=lambda d: d.width)
+        storage.save_remote(post_id, best.path)  # only the one served is kept
     return {"state": SHOWN, "file": best.path.name, "w": best.width, "h": best.height}
 
 
-def shown_file(post: RemotePost, name: str) -> Path | None:
-    """The derivative `name` of a remote post, if it is one of its shown images."""
+def send_shown(post: RemotePost, name: str) -> Response | None:
+    """The response for the derivative `name` of a remote post, if it is one of its shown
+    images (from the disk or the bucket, as the media storage is configured)."""
     if not any(i.get("state") == SHOWN and i.get("file") == name for i in post.attachments):
         return None
-    path = folder(post.id) / name
-    return path if path.is_file() else None
+    return storage.send_remote(post.id, name, storage.MIME[name.rpartition(".")[2]])
 
 
 def remove(post_id: int) -> None:
-    shutil.rmtree(folder(post_id), ignore_errors=True)
+    storage.delete_remote(post_id)
 
 
 def remove_actors(actor_ids: list[int]) -> None:

@@ -116,3 +116,20 @@ def test_public_bucket_urls_and_a_switch_to_followers_only(client, artist, make_
     response = client.get(f"/media/{media.id}/{new_name}")
     assert response.status_code == 200 and "Location" not in response.headers
     assert app.test_client().get(f"/media/{media.id}/{new_name}").status_code == 404
+
+
+def test_remote_images_live_in_the_bucket_privately(app, tmp_path):
+    """A remote post's re-encoded image (federation) goes to the bucket under remote/, is
+    streamed from it, and goes when the post does: web and workers on other machines see it."""
+    image = tmp_path / "0-abc.jpg"
+    image.write_bytes(b"\xff\xd8 not really a jpeg")
+    with app.test_request_context():
+        storage.save_remote(7, image)
+        assert not image.exists()  # moved, not copied: nothing is left on the local disk
+        assert "remote/7/0-abc.jpg" in keys(app)
+        response = storage.send_remote(7, "0-abc.jpg", "image/jpeg")
+        assert b"".join(response.response) == b"\xff\xd8 not really a jpeg"
+        assert storage.send_remote(7, "other.jpg", "image/jpeg") is None
+        assert storage.send_remote(7, "../0-abc.jpg", "image/jpeg") is None
+        storage.delete_remote(7)
+    assert not any(key.startswith("remote/") for key in keys(app))

@@ -5,12 +5,12 @@ off."""
 import json
 
 import click
-from flask import Blueprint, Response, abort, current_app, redirect, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 
 from cara import federation
-from cara.core import storage, tasks
+from cara.core import tasks
 from cara.core.extensions import limiter
 from cara.federation import actors, documents, follows, inbox, instances, local, media
 from cara.web.htmx import render
@@ -199,8 +199,7 @@ def follow():
 def remote_image(post_id: int, name: str):
     """A remote image as we re-encoded it (never the other server's file)."""
     post = inbox.visible_post(current_user, post_id) or abort(404)
-    path = media.shown_file(post, name) or abort(404)
-    response = send_file(path, mimetype=storage.MIME[path.suffix.lstrip(".")], conditional=True)
+    response = media.send_shown(post, name) or abort(404)
     response.headers["Cache-Control"] = "private, max-age=86400"
     return response
 
