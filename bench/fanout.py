@@ -93,13 +93,13 @@ def followers(db, user, inboxes: Inboxes, n: int, instances: int, shared: bool) 
     db.session.commit()
 
 
-def run(app, user, inboxes: Inboxes, env: dict, workers: int, image: bytes) -> dict:
+def run(user_id: int, inboxes: Inboxes, env: dict, workers: int, image: bytes) -> dict:
     """Publish one post with `workers` worker processes running; wait for every delivery."""
     from sqlalchemy import func, select
 
     from cara import imaging
     from cara.core.extensions import db
-    from cara.core.models import Delivery, Post, PostState
+    from cara.core.models import Delivery, Post, PostState, User
     from cara.posting import drafts
 
     flask = str(Path(sys.executable).with_name("flask"))
@@ -113,6 +113,7 @@ def run(app, user, inboxes: Inboxes, env: dict, workers: int, image: bytes) -> d
         cpu_before = sum(cpu_seconds(p.pid) for p in procs)
         inboxes.received.clear()
         before = db.session.scalar(select(func.count(Delivery.id))) or 0
+        user = db.session.get(User, user_id)
         post, errors = drafts.add_images(
             user, None, [drafts.Upload("fanout.png", image)], imaging.Limits(), 10
         )
@@ -194,6 +195,7 @@ def main() -> int:
         db.session.commit()
         began = time.perf_counter()
         followers(db, user, inboxes, args.followers, args.instances, not args.no_shared)
+        user_id = user.id
         print(f"{args.followers} followers on {args.instances} servers "
               f"({'one inbox each' if args.no_shared else 'shared inboxes'}), "
               f"inserted in {time.perf_counter() - began:.1f} s; answer time "
@@ -203,7 +205,7 @@ def main() -> int:
         for i, workers in enumerate(int(w) for w in args.workers.split(",")):
             buf = io.BytesIO()
             Image.new("RGB", (640, 480), (40 * i % 255, 90, 140)).save(buf, "PNG")
-            r = run(app, user, inboxes, env, workers, buf.getvalue())
+            r = run(user_id, inboxes, env, workers, buf.getvalue())
             print(f"{r['workers']:>7} {r['deliveries']:>7} {r['queue_s']:>8.2f} "
                   f"{r['drain_s']:>8.2f} {r['deliveries'] / r['drain_s']:>8.1f} "
                   f"{1000 * r['cpu'] / r['deliveries']:>12.1f} {r['failed']:>6} "

@@ -9,6 +9,7 @@ carries `Signature-Input: sig1=("@method" "@target-uri" … "content-digest");cr
 """
 
 import base64
+import functools
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -78,8 +79,7 @@ def sign(
     if body is not None:
         headers["digest"] = digest(body)
         names = SIGNED_POST
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    signed = key.sign(
+    signed = _private_key(private_pem).sign(
         _signing_string(method, path, headers, names).encode(),
         padding.PKCS1v15(),
         hashes.SHA256(),
@@ -89,6 +89,13 @@ def sign(
         f'signature="{base64.b64encode(signed).decode()}"'
     )
     return {name.title(): value for name, value in headers.items()}
+
+
+@functools.lru_cache(maxsize=1024)
+def _private_key(private_pem: str) -> rsa.RSAPrivateKey:
+    """The loaded key, kept: loading checks the key's maths, ~50 ms of CPU, which would be
+    most of a delivery's cost (bench/fanout.py); a fan-out signs with one key many times."""
+    return serialization.load_pem_private_key(private_pem.encode(), password=None)
 
 
 def parse_request(headers: dict) -> dict:
