@@ -270,6 +270,7 @@ class Media(db.Model):
     version: Mapped[str] = mapped_column(String(32), default="")
     renditions: Mapped[list] = mapped_column(JSON, default=list)  # [{w, h, fmt, name}]
     placeholder_color: Mapped[str] = mapped_column(String(7), default="#888888")
+    blurhash: Mapped[str | None] = mapped_column(String(64))  # for federated attachments
     phash: Mapped[str | None] = mapped_column(String(16))
     pdq: Mapped[str | None] = mapped_column(String(64))
     crop_x: Mapped[float] = mapped_column(default=0.5)  # square-crop focus, 0..1

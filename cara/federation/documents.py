@@ -182,6 +182,7 @@ def image(media: Media, rendition: dict, mime: str) -> dict:
         "height": rendition["h"],
         # Mastodon's focal point: x and y from -1 to 1, y upwards.
         "focalPoint": [round(media.crop_x * 2 - 1, 2), round(1 - media.crop_y * 2, 2)],
+        **({"blurhash": media.blurhash} if media.blurhash else {}),
     }
 
 

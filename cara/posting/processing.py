@@ -16,6 +16,7 @@ from cara.core import storage, tasks, text
 from cara.core.extensions import db
 from cara.core.models import Media, MediaState, Post, PostState, User, utcnow
 from cara.core.policy import can_view
+from cara.imaging import placeholder
 from cara.posting import screening
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def process(media: Media) -> None:
     media.version = stem.partition("-")[2]
     media.width, media.height = rendition.width, rendition.height
     media.placeholder_color = rendition.placeholder_color
+    media.blurhash = placeholder.blurhash(rendition.work_image)
     files = [_entry(d, public) for d in rendition.files]
     media.renditions = files + [_entry(square, public, sq=True)]
     storage.prune_derivatives(media.id, stem)  # earlier versions of this image's derivatives

@@ -1,6 +1,8 @@
 """WebFinger, host-meta, NodeInfo, the actor and collections, checked against what Mastodon
 documents that it needs (docs.joinmastodon.org/spec/webfinger, /spec/activitypub)."""
 
+import blurhash
+import numpy as np
 import pytest
 
 from cara.core.extensions import db
@@ -109,6 +111,12 @@ def test_note_shape(client, make_user, make_post):
     assert image["url"].startswith(f"http://cara.test/media/{post.media[0].id}/")
     assert image["width"] > 0 and image["height"] > 0
     assert image["focalPoint"] == [-0.5, -0.5]
+    # A 4x4-component BlurHash whose mean colour is the image's (its placeholder colour).
+    assert len(image["blurhash"]) == 36
+    mean = np.asarray(blurhash.decode(image["blurhash"], 16, 16)).reshape(-1, 3).mean(axis=0)
+    colour = post.media[0].placeholder_color
+    expected = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    assert all(abs(m - e) < 40 for m, e in zip(mean, expected, strict=True)), (mean, expected)
     assert note["license"] == "all-rights-reserved"
     assert note["tdmReservation"] == "DMI-PROHIBITED-AIMLTRAINING"
     # The image is really there, for anyone.
