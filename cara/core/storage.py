@@ -75,6 +75,10 @@ class LocalStorage:
             if not path.name.startswith(f"{stem}-"):
                 path.unlink(missing_ok=True)
 
+    def delete_derivatives(self, media_id: int, names: list[str], public: bool) -> None:
+        for name in names:
+            (derivative_dir(media_id) / name).unlink(missing_ok=True)
+
     def delete_media_files(self, media_id: int, original_relative: str | None) -> None:
         shutil.rmtree(derivative_dir(media_id), ignore_errors=True)
         if original_relative:
@@ -182,6 +186,11 @@ def copy_derivative(media_id: int, old: str, new: str, public: bool) -> None:
 def prune_derivatives(media_id: int, stem: str) -> None:
     """Delete the media's derivatives not named `<stem>-...` (earlier versions)."""
     backend().prune_derivatives(media_id, stem)
+
+
+def delete_derivatives(media_id: int, names: list[str], public: bool) -> None:
+    """Delete these derivatives of the media (stored for `public`); missing files are fine."""
+    backend().delete_derivatives(media_id, names, public)
 
 
 def delete_media_files(media_id: int, original_relative: str | None) -> None:

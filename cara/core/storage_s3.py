@@ -144,6 +144,9 @@ class S3Storage:
         keys = self._keys_of(media_id)
         self._delete([k for k in keys if not k.rpartition("/")[2].startswith(f"{stem}-")])
 
+    def delete_derivatives(self, media_id: int, names: list[str], public: bool) -> None:
+        self._delete([self._key(media_id, name, public) for name in names])
+
     def delete_media_files(self, media_id: int, original_relative: str | None) -> None:
         keys = self._keys_of(media_id)
         if original_relative:

@@ -111,18 +111,30 @@ def _stored(entry: dict, public: bool) -> dict:
 
 
 def add_avif(media: Media) -> None:
-    """AVIF versions of the current derivatives (slow, so a lower-priority job of its own)."""
+    """AVIF versions of the current derivatives (slow, so a lower-priority job of its own).
+
+    The encode takes seconds, during which the post may go live and its images be renamed:
+    the new list is written only if the names are still the ones it encoded for."""
     rights, protected, public, stem = _options(media)
-    if media.state != MediaState.DONE or not media.version or not stem.endswith(media.version):
+    version = media.version
+    if media.state != MediaState.DONE or not version or not stem.endswith(version):
         return  # changed since: the newer processing run enqueues its own AVIF job
+    if any(r["fmt"] == "avif" for r in media.renditions):
+        return  # made already (a rename copies them)
     with (
         storage.original_file(media.original_path) as original,
         storage.new_derivatives(media.id, public) as out_dir,
     ):
         files = imaging.make_avif(original, out_dir, stem, protected=protected, rights=rights)
-    names = {r["name"] for r in media.renditions}
-    new = [_entry(d, public) for d in files if d.path.name not in names]
-    media.renditions = media.renditions + new
+    written = db.session.execute(
+        update(Media)
+        .where(Media.id == media.id, Media.version == version, Media.state == MediaState.DONE)
+        .values(renditions=media.renditions + [_entry(d, public) for d in files])
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not written:  # renamed or remade meanwhile: that change enqueued AVIF for its names
+        storage.delete_derivatives(media.id, [d.path.name for d in files], public)
 
 
 def follow_visibility(post: Post) -> None:
@@ -141,6 +153,7 @@ def _follow(media_list: list[Media]) -> None:
             start_processing(media)
         elif change:
             storage.prune_derivatives(media.id, change)
+            tasks.enqueue(make_avif, media.id, low=True)  # unless the rename copied them
 
 
 RERENDER = "rerender"
@@ -254,7 +267,6 @@ def make_avif(media_id: int) -> None:
     media = db.session.get(Media, media_id)
     if media is not None:
         add_avif(media)
-        db.session.commit()
 
 
 def _retry_or_fail(media: Media, exc: Exception) -> None:

@@ -208,3 +208,29 @@ def test_a_post_goes_live_in_the_commit_that_names_its_public_images(artist, mak
         event.remove(db.session, "before_commit", record)
     assert draft.state == PostState.PUBLISHED
     assert (PostState.PUBLISHED, False) not in seen and (PostState.PUBLISHED, True) in seen
+
+
+def test_an_avif_job_overtaken_by_publishing_keeps_the_public_names(
+    app, artist, make_post, monkeypatch
+):
+    """The AVIF job encodes for the names it read, for seconds; when the post goes live
+    meanwhile (its images renamed), its list must not replace the new one (CI saw the page
+    name the draft's deleted files), and its files for the old names are removed."""
+    monkeypatch.setattr(processing, "make_avif", lambda media_id: None)
+    draft = make_post(author=artist, publish=False)
+    monkeypatch.undo()
+    worker_view = draft.media[0]  # this session read the draft's names, as the job's did
+    draft_names = {r["name"] for r in worker_view.renditions}
+    assert not any(r["fmt"] == "avif" for r in worker_view.renditions)
+    with app.app_context():  # the web request: another session publishes
+        post = db.session.get(Post, draft.id)
+        assert drafts.publish(post, {"alt": {m.id: "alt" for m in post.media}}) == {}
+        assert post.state == PostState.PUBLISHED
+    processing.make_avif(worker_view.id)  # the job, with what its session read before
+    db.session.expire_all()
+    media = db.session.get(Post, draft.id).media[0]
+    kept = {r["name"] for r in media.renditions}
+    assert not kept & draft_names
+    assert "avif" in {r["fmt"] for r in media.renditions}  # made for the public names
+    on_disk = {p.name for p in storage.derivative_dir(media.id).iterdir()}
+    assert kept == on_disk

@@ -175,9 +175,10 @@ def _remote(world: World) -> None:
         )
         db.session.add(post)
         db.session.flush()
-        path = media.folder(post.id) / "0.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = world.root / f"remote-{state}" / "0.jpg"
+        path.parent.mkdir(parents=True)
         path.write_bytes(factories.image_bytes(size=(32, 24)))
+        storage.save_remote(post.id, path)
         world.ids[("remote", state)] = {"post_id": post.id, "name": "0.jpg", "actor_id": actor.id}
     for state in table.ACCOUNT_STATES:
         user = users[author(state)]
