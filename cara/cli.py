@@ -363,6 +363,69 @@ def hashes_export(file, fmt):
     click.echo(f"Exported {count} hashes.", err=True)
 
 
+@hashes_group.command("subscribe")
+@click.argument("address")
+@click.option("--untrusted", is_flag=True, help="Matches hold posts for review, never reject.")
+def hashes_subscribe(address, untrusted):
+    """Subscribe to another instance's shared AI-hash list (e.g. https://art.example)."""
+    from cara import federation
+    from cara.federation import hashfeed
+
+    if not federation.enabled():
+        raise click.ClickException("federation is off: lists are pulled over federation")
+    sub, error = hashfeed.subscribe(address, trusted=not untrusted)
+    if error:
+        raise click.ClickException(error)
+    kind = "trusted" if sub.trusted else "untrusted"
+    click.echo(f"Subscribed to {sub.url} ({kind}); {sub.error or 'first pull enqueued'}.")
+
+
+@hashes_group.command("unsubscribe")
+@click.argument("address")
+def hashes_unsubscribe(address):
+    """Stop pulling a shared list and remove every hash it brought."""
+    from cara.federation import hashfeed
+
+    sub = hashfeed.by_address(address)
+    if sub is None:
+        raise click.ClickException(f"not subscribed to {address}")
+    url = sub.url
+    removed = hashfeed.unsubscribe(sub)
+    click.echo(f"Unsubscribed from {url}; removed {removed} hashes.")
+
+
+@hashes_group.command("subscriptions")
+def hashes_subscriptions():
+    """List the shared lists this instance pulls."""
+    from cara.federation import hashfeed
+    from cara.posting import known
+
+    counts = known.shared_counts()
+    for sub in hashfeed.subscriptions():
+        kind = "trusted" if sub.trusted else "untrusted"
+        pulled = sub.pulled_at.isoformat(timespec="seconds") if sub.pulled_at else "never"
+        error = f" error: {sub.error}" if sub.error else ""
+        click.echo(f"{sub.url}\t{kind}\t{counts.get(sub.id, 0)} hashes\tpulled {pulled}{error}")
+
+
+@hashes_group.command("pull")
+def hashes_pull():
+    """Pull every subscribed list now (the worker does it every FEDERATION_HASH_PULL_SECONDS)."""
+    from cara.federation import hashfeed
+
+    failed = False
+    for sub in hashfeed.subscriptions():
+        try:
+            added = hashfeed.pull(sub)
+        except hashfeed.FeedError as exc:
+            failed = True
+            click.echo(f"{sub.url}: {exc}", err=True)
+            continue
+        click.echo(f"{sub.url}: {added} hashes added.")
+    if failed:
+        raise SystemExit(1)
+
+
 @click.group("crawlers", help="The AI crawler list (robots.txt and the 403).")
 def crawlers_group():
     pass

@@ -152,6 +152,10 @@ class Defaults:
     FEDERATION_TIMEOUT = 10  # seconds, each outgoing request
     FEDERATION_MAX_BYTES = 1024 * 1024  # the largest JSON document fetched or accepted
     FEDERATION_SIGNATURE_SKEW = 300  # seconds a signed request's Date may be off
+    FEDERATION_HASH_PULL_SECONDS = 900  # how often each subscribed AI-hash feed is pulled
+    # The feed serves entries this many seconds old and older: a transaction that took its
+    # id earlier but committed later is then not skipped by a subscriber's cursor.
+    FEDERATION_HASH_FEED_SETTLE_SECONDS = 10
     # POSTs to the inboxes per sending address (a busy server uses its shared inbox); "": none.
     FEDERATION_INBOX_RATE_LIMIT = "300 per minute; 6000 per hour"
 

@@ -439,6 +439,12 @@ class KnownHash(db.Model):
     media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    # Rows pulled from another instance's shared list (source "subscription"): which
+    # subscription, and the feed entry they came with (a removal names it).
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hash_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    feed_ref: Mapped[str | None] = mapped_column(String(64))
 
 
 class KnownFeature(db.Model):
@@ -456,6 +462,57 @@ class KnownFeature(db.Model):
         ForeignKey("media.id", ondelete="SET NULL"), index=True
     )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hash_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    feed_ref: Mapped[str | None] = mapped_column(String(64))
+
+
+class HashFeedEntry(db.Model):
+    """One entry of this instance's published AI-hash feed (docs/hash-lists.md): an image a
+    moderator confirmed as AI (`add`, with its hash variants and local features) or the
+    retraction of one (`remove`). The id is the feed's cursor; an `add` that was retracted
+    is deleted, so new subscribers never receive the hashes of a cleared picture."""
+
+    __tablename__ = "hash_feed"
+    # Cursors never go back: SQLite would reuse the id of a deleted last row without this.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    op: Mapped[str] = mapped_column(String(6))  # add, remove
+    ref: Mapped[str] = mapped_column(String(64), index=True)  # stable per image: "m<media id>"
+    hashes: Mapped[list] = mapped_column(JSON, default=list)  # [[phash, pdq, variant], ...]
+    features: Mapped[bytes | None] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class HashSubscription(db.Model):
+    """Another instance's AI-hash feed this one pulls (an admin subscribed to it)."""
+
+    __tablename__ = "hash_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(500), unique=True)  # the feed, without ?after=
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_id: Mapped[str] = mapped_column(String(500))
+    public_pem: Mapped[str] = mapped_column(Text)  # pinned when subscribing
+    cursor: Mapped[str] = mapped_column(String(64), default="")
+    pulled_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class InstanceKey(db.Model):
+    """The instance's own keypair (RSA 2048, made on first use): it signs the hash feed."""
+
+    __tablename__ = "instance_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_pem: Mapped[str] = mapped_column(Text)
+    private_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 

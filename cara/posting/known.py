@@ -37,7 +37,7 @@ from cara.aifilter.signals import (
 )
 from cara.core import storage
 from cara.core.extensions import db
-from cara.core.models import KnownHash, Media, User
+from cara.core.models import HashFeedEntry, KnownFeature, KnownHash, Media, User
 from cara.posting import local_features
 
 UNTRUSTED = "known-hash-untrusted"
@@ -48,7 +48,9 @@ SOURCE_LABELS = {
     "moderator": "confirmed by a moderator",
     "import": "from an imported list",
     "admin": "registered by an admin",
+    "subscription": "from another instance's shared list",
 }
+SHARED = "subscription"  # the source of rows pulled from a subscribed feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,9 +247,10 @@ def _store(media: Media, *, allow: bool, source: str, who: User | None, note: st
     db.session.execute(delete(KnownHash).where(KnownHash.media_id == media.id))
     local_features.forget(media.id)
     work = work_image_of(media)
+    blob = None
     if not allow:
-        local_features.store(media.id, work, trusted=True, source=source, note=note, who=who)
-    return _add_variants(
+        blob = local_features.store(media.id, work, trusted=True, source=source, note=note, who=who)
+    variants = _add_variants(
         work,
         allow=allow,
         source=source,
@@ -256,6 +259,23 @@ def _store(media: Media, *, allow: bool, source: str, who: User | None, note: st
         note=note,
         media_id=media.id,
     )
+    _publish(media.id, variants if not allow and source == "moderator" else None, blob)
+    return len(variants)
+
+
+def _publish(media_id: int, variants: list | None, features_blob: bytes | None) -> None:
+    """Keep the published feed (docs/hash-lists.md, "The shared feed") in step with a
+    moderator's decision: a confirmed image is an `add` entry; a decision that replaces an
+    earlier confirmation retracts it (a `remove` entry, and the earlier `add` is deleted, so
+    later subscribers never receive a cleared picture's hashes). Moderators' reasons are not
+    published. The caller commits."""
+    ref = f"m{media_id}"
+    earlier = delete(HashFeedEntry).where(HashFeedEntry.ref == ref, HashFeedEntry.op == "add")
+    if db.session.execute(earlier).rowcount:
+        db.session.add(HashFeedEntry(op="remove", ref=ref, hashes=[]))
+    if variants:
+        hashes = [[h.phash_hex, h.pdq_hex, name] for name, h in variants]
+        db.session.add(HashFeedEntry(op="add", ref=ref, hashes=hashes, features=features_blob))
 
 
 def list_file(path, *, trusted: bool = True, who: User | None = None, note: str = "") -> int:
@@ -264,15 +284,17 @@ def list_file(path, *, trusted: bool = True, who: User | None = None, note: str 
     with imaging.truncated_ok():
         work = load_work_image(path)
     local_features.store(None, work, trusted=trusted, source="admin", note=note, who=who)
-    return _add_variants(work, allow=False, source="admin", trusted=trusted, who=who, note=note)
+    return len(
+        _add_variants(work, allow=False, source="admin", trusted=trusted, who=who, note=note)
+    )
 
 
-def _add_variants(work: Image.Image, *, allow, source, trusted, who, note, media_id=None) -> int:
-    """Add the hash variants (mirror, crops, trims) of one work image; returns how many."""
+def _add_variants(work: Image.Image, *, allow, source, trusted, who, note, media_id=None) -> list:
+    """Add the hash variants (mirror, crops, trims) of one work image; returns them."""
     try:
         variants = hashindex.variant_hashes(work)
     except ValueError:  # too small to hash: nothing to remember
-        return 0
+        return []
     db.session.add_all(
         KnownHash(
             phash=h.phash_hex,
@@ -287,7 +309,7 @@ def _add_variants(work: Image.Image, *, allow, source, trusted, who, note, media
         )
         for name, h in variants
     )
-    return len(variants)
+    return variants
 
 
 def work_image_of(media: Media) -> Image.Image:
@@ -352,24 +374,33 @@ def import_list(
     parsed = hashindex.parse_hash_list(text, list_format(filename, fmt))
     records = parsed.hashes
     note = note.strip()
-    rows = [
-        {
-            "phash": r.phash,
-            "pdq": r.pdq,
-            "variant": r.variant,
-            "allow": False,
-            "source": "import",
-            "trusted": trusted,
-            "note": "; ".join(part for part in (note, r.source, r.note) if part),
-            "created_by_id": who.id if who else None,
-        }
-        for r in records
-    ]
+    rows = _listed_rows(
+        records,
+        lambda r: "; ".join(part for part in (note, r.source, r.note) if part),
+        source="import",
+        trusted=trusted,
+        created_by_id=who.id if who else None,
+    )
     if rows:
         db.session.execute(insert(KnownHash), rows)
     local_features.import_records(parsed.features, trusted=trusted, note=note, who=who)
     db.session.commit()
     return len(rows)
+
+
+def _listed_rows(records, note_of, **fields) -> list[dict]:
+    """KnownHash insert values for hash-list records: listed (known AI), with `fields`."""
+    return [
+        {
+            "phash": r.phash,
+            "pdq": r.pdq,
+            "variant": r.variant,
+            "allow": False,
+            "note": note_of(r),
+            **fields,
+        }
+        for r in records
+    ]
 
 
 def export_list(fmt: str) -> tuple[str, int]:
@@ -407,3 +438,73 @@ def stats() -> dict[str, int]:
         "untrusted": total - n_allowed - listed_trusted,
         "allowed": n_allowed,
     }
+
+
+# --- rows from subscribed feeds (cara.federation.hashfeed) ------------------------------------
+
+
+def add_shared(
+    subscription_id: int,
+    ref: str,
+    parsed: hashindex.HashList,
+    *,
+    trusted: bool,
+    note: str,
+) -> int:
+    """Store one `add` entry of a subscribed feed (validated as a hash list): its hash rows and
+    features keep their source (the subscription) and the entry's ref. An entry seen again
+    replaces its rows. The caller commits."""
+    remove_shared(subscription_id, ref)
+    rows = _listed_rows(
+        parsed.hashes,
+        lambda r: note,
+        source=SHARED,
+        trusted=trusted,
+        subscription_id=subscription_id,
+        feed_ref=ref,
+    )
+    if rows:
+        db.session.execute(insert(KnownHash), rows)
+    local_features.import_records(
+        parsed.features,
+        trusted=trusted,
+        note=note,
+        who=None,
+        source=SHARED,
+        subscription_id=subscription_id,
+        feed_ref=ref,
+    )
+    return len(rows)
+
+
+def remove_shared(subscription_id: int, ref: str) -> int:
+    """Drop the rows a subscribed feed's entry brought (it was retracted); the caller commits."""
+    db.session.execute(
+        delete(KnownFeature).where(
+            KnownFeature.subscription_id == subscription_id, KnownFeature.feed_ref == ref
+        )
+    )
+    return db.session.execute(
+        delete(KnownHash).where(
+            KnownHash.subscription_id == subscription_id, KnownHash.feed_ref == ref
+        )
+    ).rowcount
+
+
+def forget_subscription(subscription_id: int) -> int:
+    """Drop every row a subscription brought (unsubscribing); the caller commits."""
+    db.session.execute(delete(KnownFeature).where(KnownFeature.subscription_id == subscription_id))
+    return db.session.execute(
+        delete(KnownHash).where(KnownHash.subscription_id == subscription_id)
+    ).rowcount
+
+
+def shared_counts() -> dict[int, int]:
+    """Hash rows per subscription, for the admin page."""
+    return dict(
+        db.session.execute(
+            select(KnownHash.subscription_id, func.count(KnownHash.id))
+            .where(KnownHash.subscription_id.is_not(None))
+            .group_by(KnownHash.subscription_id)
+        ).all()
+    )

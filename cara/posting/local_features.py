@@ -56,16 +56,18 @@ def store(
     source: str,
     note: str,
     who: User | None,
-) -> None:
-    """Add the features of a known AI image (the caller commits); nothing for a tiny image."""
+) -> bytes | None:
+    """Add the features of a known AI image (the caller commits); nothing for a tiny image.
+    Returns the stored blob (the hash feed publishes it), None when nothing was stored."""
     if not enabled():
-        return
+        return None
     found = features.extract_pil_or_none(work_image)
     if found is None:
-        return
+        return None
+    data = features.serialize(found)
     db.session.add(
         KnownFeature(
-            data=features.serialize(found),
+            data=data,
             trusted=trusted,
             source=source,
             note=note,
@@ -73,20 +75,30 @@ def store(
             created_by_id=who.id if who else None,
         )
     )
+    return data
 
 
 def import_records(
-    records: Sequence[hashindex.FeatureRecord], *, trusted: bool, note: str, who: User | None
+    records: Sequence[hashindex.FeatureRecord],
+    *,
+    trusted: bool,
+    note: str,
+    who: User | None,
+    source: str = "import",
+    subscription_id: int | None = None,
+    feed_ref: str | None = None,
 ) -> None:
-    """Add the feature records of an imported hash list (version 2), validated by the parser;
-    `note` as for its hash rows. The caller commits."""
+    """Add the feature records of an imported hash list (version 2) or of a subscribed feed's
+    entry, validated by the parser; `note` as for its hash rows. The caller commits."""
     db.session.add_all(
         KnownFeature(
             data=r.data,
             trusted=trusted,
-            source="import",
+            source=source,
             note="; ".join(part for part in (note, r.source, r.note) if part),
             created_by_id=who.id if who else None,
+            subscription_id=subscription_id,
+            feed_ref=feed_ref,
         )
         for r in records
     )

@@ -132,6 +132,11 @@ class InviteForm(Form):
     max_uses = StringField("Number of sign-ups", [Length(max=6)], default="1")
 
 
+class SubscriptionForm(Form):
+    address = StringField("Instance address", [REQUIRED, Length(max=400)])
+    trusted = BooleanField("Trusted: matches are rejected (otherwise they are held for review)")
+
+
 class RoleForm(Form):
     username = StringField("Username", [REQUIRED, Length(max=30)])
     role = SelectField("Role")

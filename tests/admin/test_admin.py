@@ -38,7 +38,14 @@ def test_everyone_but_admins_gets_a_404_on_every_admin_route(app, client, make_u
         login(client, "moe")
     rules = admin_rules(app)
     assert len(rules) >= 8
-    values = {"name": "rules", "invite_id": 1, "user_id": 1, "decision": "approve", "post_id": 1}
+    values = {
+        "name": "rules",
+        "invite_id": 1,
+        "user_id": 1,
+        "decision": "approve",
+        "post_id": 1,
+        "subscription_id": 1,
+    }
     for rule in rules:
         path = rule.build({k: v for k, v in values.items() if k in rule.arguments})[1]
         for method in rule.methods - {"HEAD", "OPTIONS"}:

@@ -147,8 +147,8 @@ def login(server, name):
     return browser
 
 
-def publish(browser, image: bytes, caption: str, alt: str) -> None:
-    """Upload and publish through the real forms."""
+def publish(browser, image: bytes, caption: str, alt: str) -> int:
+    """Upload and publish through the real forms; returns the post's id."""
     status, page = browser.upload("/posts/new", "images", "art.png", image)
     assert status == 200, page
     post_id = re.search(r'action="/posts/(\d+)/edit"', page).group(1)
@@ -157,3 +157,4 @@ def publish(browser, image: bytes, caption: str, alt: str) -> None:
         f"/posts/{post_id}/edit", {"caption": caption, f"alt-{media_id}": alt}
     )
     assert status == 200, page
+    return int(post_id)

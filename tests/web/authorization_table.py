@@ -623,6 +623,9 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "GET /admin/invites": admins(),
     "POST /admin/invites": admins(201),  # the page with the new link
     "POST /admin/invites/<int:invite_id>/revoke": admins(303),
+    "GET /admin/hash-lists": admins(),
+    "POST /admin/hash-lists": admins(422),  # no address given
+    "POST /admin/hash-lists/<int:subscription_id>/delete": admins(303),
     "GET /admin/accounts": admins(),
     "POST /admin/accounts/role": admins(422),
     "POST /admin/accounts/<int:user_id>/<any(approve, reject):decision>": Route(
@@ -649,6 +652,8 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "GET /.well-known/host-meta": federated(Route(open_())),
     "GET /.well-known/nodeinfo": federated(Route(open_())),
     "GET /nodeinfo/2.1": federated(Route(open_())),
+    "GET /federation/hashes": federated(Route(open_())),
+    "GET /federation/hashes/key": federated(Route(open_())),
     "GET /@<username>/outbox": federated(Route(see(ACTOR_OF_POST, lists=ATOM), "post")),
     "GET /@<username>/ap/followers": federated(Route(see(ACTOR), "user")),
     "GET /@<username>/ap/following": federated(Route(see(ACTOR), "user")),

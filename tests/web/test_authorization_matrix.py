@@ -30,6 +30,7 @@ from cara.core.models import (
     Export,
     ExportState,
     Follow,
+    HashSubscription,
     Invite,
     Job,
     MediaState,
@@ -295,7 +296,10 @@ def build(app, root) -> World:
         world.ids[("session", state)] = {"session_id": session_row.id}
     _remote(world)
     invite = Invite(code="matrix-invite", expires_at=utcnow() + timedelta(days=1))
-    db.session.add(invite)
+    subscription = HashSubscription(
+        url="http://127.0.0.1:9/federation/hashes", key_id="", public_pem="", trusted=False
+    )
+    db.session.add_all([invite, subscription])
     db.session.commit()
     held = db.session.get(Post, world.ids[("post", "held")]["post_id"])
     sketch = drafts.Upload("sketch.png", factories.image_bytes(size=(64, 48)))
@@ -304,6 +308,7 @@ def build(app, root) -> World:
     appeal = db.session.scalar(db.select(Appeal))
     world.ids[("site", "")] = {
         "invite_id": invite.id,
+        "subscription_id": subscription.id,
         "user_id": users["waiting"].id,
         "appeal_id": appeal.id,
         "media_id": appeal.evidence_media_ids[0],

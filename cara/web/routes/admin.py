@@ -4,11 +4,12 @@ registration and invites, the filter, roles and accounts awaiting approval."""
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from cara import admin
+from cara import admin, federation
 from cara.admin import evaluate
-from cara.core.models import Invite, Role, User, utcnow
+from cara.core.models import HashSubscription, Invite, Role, User, utcnow
 from cara.core.policy import can_admin
-from cara.posting import screening
+from cara.federation import hashfeed
+from cara.posting import known, screening
 from cara.web.forms import (
     EmptyForm,
     EvaluateForm,
@@ -17,6 +18,7 @@ from cara.web.forms import (
     PageForm,
     RoleForm,
     SiteForm,
+    SubscriptionForm,
     add_errors,
 )
 from cara.web.helpers import get_or_404
@@ -203,3 +205,47 @@ def decide(user_id: int, decision: str):
         act(_me(), user)
         flash(f"{username}: {done}.", "info")
     return redirect(url_for("admin.accounts"), 303)
+
+
+def _hash_lists(status=200, form=None):
+    return render_template(
+        "admin/hash_lists.html",
+        form=form or SubscriptionForm(),
+        subscriptions=hashfeed.subscriptions(),
+        counts=known.shared_counts(),
+        federation_on=federation.enabled(),
+        action=EmptyForm(),
+    ), status
+
+
+@bp.get("/hash-lists")
+def hash_lists():
+    """Other instances' shared AI-hash lists this one subscribes to (docs/admin.md)."""
+    return _hash_lists()
+
+
+@bp.post("/hash-lists")
+def subscribe():
+    form = SubscriptionForm()
+    if form.validate_on_submit():
+        if not federation.enabled():
+            error = "Turn federation on first: lists are pulled over federation."
+        else:
+            sub, error = hashfeed.subscribe(
+                form.address.data, trusted=bool(form.trusted.data), who=_me()
+            )
+        if error is None:
+            flash(f"Subscribed to {sub.url}.", "success")
+            return redirect(url_for("admin.hash_lists"), 303)
+        add_errors(form, {"address": [error]})
+    return _hash_lists(422, form=form)
+
+
+@bp.post("/hash-lists/<int:subscription_id>/delete")
+def unsubscribe(subscription_id: int):
+    sub = get_or_404(HashSubscription, subscription_id)
+    if EmptyForm().validate_on_submit():
+        url = sub.url
+        removed = hashfeed.unsubscribe(sub)
+        flash(f"Unsubscribed from {url}; {removed} hashes removed.", "info")
+    return redirect(url_for("admin.hash_lists"), 303)

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from cara import federation
 from cara.core import tasks
 from cara.core.extensions import limiter
-from cara.federation import actors, documents, follows, inbox, instances, local, media
+from cara.federation import actors, documents, follows, hashfeed, inbox, instances, local, media
 from cara.web.htmx import render
 
 bp = Blueprint("federation", __name__)
@@ -73,6 +73,20 @@ def nodeinfo_links():
 def nodeinfo():
     schema = f'application/json; profile="{documents.NODEINFO_SCHEMA}#"'
     return _json(local.nodeinfo(), schema)
+
+
+@bp.get("/federation/hashes")
+def hash_feed():
+    """This instance's signed feed of confirmed AI hashes (docs/hash-lists.md)."""
+    after = hashfeed.parse_cursor(request.args.get("after"))
+    if after is None:
+        abort(400, "after must be a cursor from this feed")
+    return _json(hashfeed.page(after), "application/json")
+
+
+@bp.get("/federation/hashes/key")
+def hash_feed_key():
+    return _json(hashfeed.key_document(), "application/json")
 
 
 @bp.get("/@<username>/outbox")

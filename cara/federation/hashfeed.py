@@ -1,0 +1,336 @@
+"""Shared AI-hash lists between instances (docs/hash-lists.md, "The shared feed").
+
+Publishing: each instance serves the images its moderators confirmed as AI (the
+`hash_feed` entries `cara.posting.known` writes) as a signed, incremental feed,
+`GET /federation/hashes?after=<cursor>`, a page of entries and the next cursor. Each page
+carries a detached signature (rsa-sha256) by the instance's own key, over the page's
+canonical JSON; the key is served at `/federation/hashes/key`.
+
+Subscribing: an admin subscribes to another instance's feed (its key is fetched and pinned
+then), trusted (matches reject) or untrusted (matches hold). A sweeper enqueues a pull of
+each subscription every FEDERATION_HASH_PULL_SECONDS; a pull fetches the pages after the
+subscription's cursor through the SSRF-safe fetcher, checks each page's signature with the
+pinned key, and stores its entries as KnownHash (and KnownFeature) rows that keep their
+subscription; removals drop the rows of the entry they name. Unsubscribing drops them all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
+
+from flask import current_app
+from sqlalchemy import select
+
+from cara import federation
+from cara.aifilter import hashindex
+from cara.core import tasks
+from cara.core.extensions import db
+from cara.core.models import HashFeedEntry, HashSubscription, InstanceKey, User, utcnow
+from cara.core.text import site_url
+from cara.federation import fetch, instances, signatures
+from cara.posting import known
+
+FORMAT = "cara-hash-feed"
+VERSION = 1
+PATH = "/federation/hashes"
+KEY_PATH = "/federation/hashes/key"
+PAGE_SIZE = 20  # images per page: with features (~25 KB each) a page stays under 1 MiB
+MAX_PAGES = 50  # per pull; the next pull goes on from the cursor
+
+
+class FeedError(Exception):
+    """A feed page (or the key) could not be used: the message says why."""
+
+
+# --- publishing ------------------------------------------------------------------------------
+
+
+def instance_key() -> InstanceKey:
+    """The instance's keypair, made (RSA 2048) and stored the first time it is needed."""
+    key = db.session.scalar(select(InstanceKey).order_by(InstanceKey.id).limit(1))
+    if key is None:
+        public, private = signatures.new_keypair()
+        key = InstanceKey(public_pem=public, private_pem=private)
+        db.session.add(key)
+        db.session.commit()
+    return key
+
+
+def key_document() -> dict:
+    key = instance_key()
+    return {
+        "id": site_url(KEY_PATH),
+        "owner": site_url("/"),
+        "publicKeyPem": key.public_pem,
+    }
+
+
+def canonical(doc: dict) -> bytes:
+    """The bytes a page's signature covers: the page without "signature", keys sorted, no
+    spaces, UTF-8."""
+    rest = {k: v for k, v in doc.items() if k != "signature"}
+    return json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def parse_cursor(value: str | None) -> int | None:
+    """The position a cursor names (0 for none); None for a malformed one."""
+    value = (value or "").strip()
+    if not value:
+        return 0
+    if not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+def _entry(row: HashFeedEntry) -> dict:
+    entry: dict = {"cursor": str(row.id), "op": row.op, "ref": row.ref}
+    if row.op == "add":
+        entry["hashes"] = [{"phash": p, "pdq": q, "variant": v} for p, q, v in row.hashes]
+        if row.features:
+            entry["features"] = [{"data": base64.b64encode(row.features).decode()}]
+    return entry
+
+
+def page(after: int, limit: int = PAGE_SIZE) -> dict:
+    """One signed page of the feed: the entries after `after`, oldest first."""
+    settled = utcnow() - timedelta(
+        seconds=current_app.config["FEDERATION_HASH_FEED_SETTLE_SECONDS"]
+    )
+    rows = db.session.scalars(
+        select(HashFeedEntry)
+        .where(HashFeedEntry.id > after, HashFeedEntry.created_at <= settled)
+        .order_by(HashFeedEntry.id)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = str(rows[-1].id) if rows else (str(after) if after else "")
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "instance": site_url("/"),
+        "id": site_url(PATH + (f"?{urlencode({'after': after})}" if after else "")),
+        "after": str(after) if after else "",
+        "next": cursor,
+        "more": more,
+        "entries": [_entry(row) for row in rows],
+    }
+    key = instance_key()
+    doc["signature"] = {
+        "keyId": site_url(KEY_PATH),
+        "algorithm": "rsa-sha256",
+        "value": signatures.sign_bytes(key.private_pem, canonical(doc)),
+    }
+    return doc
+
+
+# --- subscribing -----------------------------------------------------------------------------
+
+
+def feed_url(address: str) -> str | None:
+    """The feed URL an admin's input names: an instance address (`https://host`, or a bare
+    host) or the feed URL itself; None when it is not one."""
+    address = address.strip()
+    if not address:
+        return None
+    if "://" not in address:
+        address = "https://" + address
+    parts = urlsplit(address)
+    if not parts.hostname or parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    path = parts.path.rstrip("/")
+    if path not in ("", PATH):
+        return None
+    return f"{parts.scheme}://{parts.netloc}{PATH}"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _get(url: str) -> dict:
+    if instances.is_blocked(url):
+        raise FeedError(f"{instances.domain_of(url)} is blocked (defederated)")
+    try:
+        return fetch.get_json(url, {"Accept": "application/json"})
+    except fetch.FetchError as exc:
+        raise FeedError(str(exc)) from None
+
+
+def _fetch_key(feed: str, key_id: str) -> str:
+    """The public key `key_id` names, which must be the feed's own instance's."""
+    if not isinstance(key_id, str) or _origin(key_id) != _origin(feed):
+        raise FeedError("the feed is signed with a key of another server")
+    doc = _get(key_id)
+    pem = doc.get("publicKeyPem")
+    if doc.get("id") != key_id or not isinstance(pem, str):
+        raise FeedError("the key document is not the one the feed names")
+    return pem
+
+
+def verify(doc: dict, public_pem: str, feed: str, after: str) -> None:
+    """A page is ours to use: our format and version, signed by the pinned key, from the
+    subscribed instance, and the page that was asked for (not another one replayed)."""
+    if doc.get("format") != FORMAT:
+        raise FeedError("not a cara hash feed")
+    if doc.get("version") != VERSION:
+        raise FeedError(f"unsupported feed version {doc.get('version')!r} (expected {VERSION})")
+    sig = doc.get("signature")
+    if not isinstance(sig, dict) or sig.get("algorithm") != "rsa-sha256":
+        raise FeedError("the page is not signed (rsa-sha256)")
+    try:
+        signatures.verify_bytes(public_pem, canonical(doc), str(sig.get("value", "")))
+    except signatures.SignatureError as exc:
+        raise FeedError(f"bad signature: {exc}") from None
+    if doc.get("instance", "").rstrip("/") != _origin(feed):
+        raise FeedError("the page is from another instance")
+    if doc.get("after") != after:
+        raise FeedError("the page is not the one asked for")
+    if not isinstance(doc.get("entries"), list) or not isinstance(doc.get("next"), str):
+        raise FeedError("the page has no entries or next cursor")
+
+
+def _page_url(feed: str, cursor: str) -> str:
+    return feed + (f"?{urlencode({'after': cursor})}" if cursor else "")
+
+
+def subscribe(address: str, *, trusted: bool, who: User | None = None):
+    """Subscribe to another instance's feed: its first page is fetched and its key pinned.
+    Returns (subscription, None) or (None, error message). The first pull is enqueued."""
+    feed = feed_url(address)
+    if feed is None:
+        return None, "Give the other instance's address, e.g. https://art.example."
+    if _origin(feed) == _origin(site_url("/")):
+        return None, "That is this instance."
+    if db.session.scalar(select(HashSubscription).where(HashSubscription.url == feed)):
+        return None, "Already subscribed to that list."
+    try:
+        first = _get(feed)
+        key_id = (first.get("signature") or {}).get("keyId")
+        pem = _fetch_key(feed, key_id)
+        verify(first, pem, feed, "")
+    except FeedError as exc:
+        return None, f"Could not use {feed}: {exc}"
+    sub = HashSubscription(
+        url=feed,
+        trusted=trusted,
+        key_id=key_id,
+        public_pem=pem,
+        cursor="",
+        error="",
+        pulled_at=utcnow(),  # the first pull is enqueued here; the sweeper comes later
+        created_by_id=who.id if who else None,
+    )
+    db.session.add(sub)
+    db.session.commit()
+    tasks.enqueue(pull_job, sub.id)
+    return sub, None
+
+
+def unsubscribe(sub: HashSubscription) -> int:
+    """Stop pulling a feed and drop every row it brought; returns the hash rows removed."""
+    removed = known.forget_subscription(sub.id)
+    db.session.delete(sub)
+    db.session.commit()
+    return removed
+
+
+def subscriptions() -> list[HashSubscription]:
+    return list(db.session.scalars(select(HashSubscription).order_by(HashSubscription.id)))
+
+
+def by_address(address: str) -> HashSubscription | None:
+    feed = feed_url(address)
+    if feed is None:
+        return None
+    return db.session.scalar(select(HashSubscription).where(HashSubscription.url == feed))
+
+
+def _note(sub: HashSubscription) -> str:
+    return f"shared list of {urlsplit(sub.url).netloc}"
+
+
+def _apply(sub: HashSubscription, entry, position: int) -> int:
+    """Store one entry; returns the hash rows added. FeedError for a malformed entry."""
+    if not isinstance(entry, dict):
+        raise FeedError(f"entry {position} is not an object")
+    op, ref = entry.get("op"), entry.get("ref")
+    if not isinstance(ref, str) or not 0 < len(ref) <= 64:
+        raise FeedError(f"entry {position}: ref must be text of 1 to 64 characters")
+    if op == "remove":
+        known.remove_shared(sub.id, ref)
+        return 0
+    if op != "add":
+        raise FeedError(f"entry {position}: unknown op {op!r}")
+    listing = {
+        "format": "cara-hash-list",
+        "version": 2,
+        "hashes": entry.get("hashes", []),
+        "features": entry.get("features", []),
+    }
+    try:  # the entry's hashes and features are checked as a hash list's (one reader)
+        parsed = hashindex.parse_hash_list(json.dumps(listing), "json")
+    except hashindex.HashListError as exc:
+        raise FeedError(f"entry {position}: {exc}") from None
+    return known.add_shared(sub.id, ref, parsed, trusted=sub.trusted, note=_note(sub))
+
+
+def pull(sub: HashSubscription, max_pages: int = MAX_PAGES) -> int:
+    """Fetch and store the subscription's new entries, page by page (each page in its own
+    transaction, its cursor with it); returns the hash rows added. FeedError stops the pull
+    at the page at fault, which is tried again next time."""
+    added = 0
+    for _ in range(max_pages):
+        doc = _get(_page_url(sub.url, sub.cursor))
+        verify(doc, sub.public_pem, sub.url, sub.cursor)
+        try:
+            for position, entry in enumerate(doc["entries"], 1):
+                added += _apply(sub, entry, position)
+        except FeedError:
+            db.session.rollback()
+            raise
+        sub.cursor = doc["next"]
+        sub.error = ""
+        sub.pulled_at = utcnow()
+        db.session.commit()
+        if not doc.get("more"):
+            break
+    return added
+
+
+def pull_job(subscription_id: int) -> None:
+    """The background pull of one subscription; an error is kept on it for the admin page."""
+    sub = db.session.get(HashSubscription, subscription_id)
+    if sub is None or not federation.enabled():
+        return
+    try:
+        pull(sub)
+    except FeedError as exc:
+        sub = db.session.get(HashSubscription, subscription_id)
+        if sub is not None:
+            sub.error = str(exc)[:1000]
+            sub.pulled_at = utcnow()
+            db.session.commit()
+
+
+@tasks.sweeper
+def sweep_subscriptions() -> int:
+    """Enqueue a pull of each subscription not pulled for FEDERATION_HASH_PULL_SECONDS."""
+    if not federation.enabled():
+        return 0
+    due = utcnow() - timedelta(seconds=current_app.config["FEDERATION_HASH_PULL_SECONDS"])
+    subs = db.session.scalars(
+        select(HashSubscription).where(
+            (HashSubscription.pulled_at.is_(None)) | (HashSubscription.pulled_at < due)
+        )
+    ).all()
+    for sub in subs:
+        sub.pulled_at = utcnow()  # the attempt: not enqueued again until the next interval
+    db.session.commit()
+    for sub in subs:
+        tasks.enqueue(pull_job, sub.id)
+    return len(subs)

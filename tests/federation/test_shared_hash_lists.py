@@ -1,0 +1,162 @@
+"""Shared AI-hash lists between two real cara servers (issue 15): a moderator on A confirms
+an AI image; an admin on B subscribes to A's signed feed through the admin page; B's worker
+pulls it (the first pull, then the periodic sweep for what A confirms later); the same
+pixels uploaded on B are then rejected (trusted list) or held (untrusted), and unsubscribing
+removes A's entries. Real HTTP both ways, A's real signature, B's real filter."""
+
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.factories import GOOD, canvas, generator_png, pixels_only
+from tests.federation.instances import Server, login, publish, wait_for
+from tests.support import REPO
+
+
+def _set_roles(server: Server, **roles: str) -> None:
+    path = server.env["CARA_SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as con:
+        for name, role in roles.items():
+            con.execute("UPDATE users SET role = ? WHERE username = ?", (role, name))
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    a = Server(tmp_path_factory.mktemp("a"))
+    b = Server(tmp_path_factory.mktemp("b"))
+    a.env["CARA_FEDERATION_HASH_FEED_SETTLE_SECONDS"] = "1"
+    b.env["CARA_TASK_SWEEP_SECONDS"] = "1"  # the worker's sweep, often
+    b.env["CARA_FEDERATION_HASH_PULL_SECONDS"] = "2"  # each subscription pulled this often
+    try:
+        a.prepare("alice", "mia", password=GOOD)
+        b.prepare("bob", "ada", password=GOOD)
+        _set_roles(a, mia="moderator")
+        _set_roles(b, ada="admin")
+        for server in (a, b):
+            server.start()
+        for server in (a, b):
+            server.wait_started()
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def _processed(browser, post_id: int) -> str:
+    def done():
+        page = browser.get(f"/posts/{post_id}")[1]
+        return f'id="post-{post_id}-status"' not in page and page
+
+    return wait_for(done, f"post {post_id} to be processed")
+
+
+def _outcome(browser, post_id: int) -> str:
+    page = _processed(browser, post_id)
+    if "Not published" in page:
+        return "rejected" if "(signal: known-hash)" in page else "rejected otherwise"
+    if "Held for review" in page:
+        return "held" if "(signal: known-hash-untrusted)" in page else "held otherwise"
+    return "published"
+
+
+def _confirm_ai_on_a(alice, mia, seed: int) -> int:
+    """alice posts a generated picture; A's filter holds it; mia confirms it as AI."""
+    post_id = publish(alice, generator_png(seed=seed), f"Castle {seed}", "A castle")
+    assert "Held for review" in _processed(alice, post_id)
+    status, page = mia.post(f"/moderation/posts/{post_id}/confirm", {"reason": "generator"})
+    assert status == 200, page
+    return post_id
+
+
+def _shared_hashes(ada) -> int | None:
+    page = ada.get("/admin/hash-lists")[1]
+    found = re.search(r"matches (?:rejected|held)</td>\s*<td>(\d+)</td>", page)
+    return int(found.group(1)) if found else None
+
+
+def _upload_on_b(bob, seed: int) -> str:
+    """The same pixels as A's confirmed picture, without its metadata: only a hash can tell."""
+    post_id = publish(bob, pixels_only(canvas(seed=seed)), f"Mine {seed}", "A castle")
+    return _outcome(bob, post_id)
+
+
+def test_b_pulls_a_s_confirmed_hashes_and_acts_on_the_list_s_trust(servers):
+    a, b = servers
+    alice, mia = login(a, "alice"), login(a, "mia")
+    bob, ada = login(b, "bob"), login(b, "ada")
+
+    _confirm_ai_on_a(alice, mia, seed=11)
+    assert _upload_on_b(bob, 11) == "published"  # B knows nothing of A's list yet
+
+    # ada subscribes to A's list, trusted; the first pull stores A's entry.
+    status, page = ada.post("/admin/hash-lists", {"address": a.base, "trusted": "y"})
+    assert status == 200 and f"Subscribed to {a.base}/federation/hashes" in page, page
+    first = wait_for(lambda: _shared_hashes(ada), "B's first pull of A's list")
+    assert first > 40  # one image's variants
+    assert _upload_on_b(bob, 11) == "rejected"
+
+    # What A confirms later reaches B by the worker's periodic sweep, after the cursor.
+    _confirm_ai_on_a(alice, mia, seed=12)
+    wait_for(lambda: _shared_hashes(ada) > first, "B's sweep to pull A's new entry")
+    assert _upload_on_b(bob, 12) == "rejected"
+
+    # Unsubscribing removes A's entries: the pictures pass again on B.
+    status, page = ada.post("/admin/hash-lists/1/delete", {})
+    assert status == 200 and "hashes removed" in page, page
+    assert _shared_hashes(ada) is None
+    assert _upload_on_b(bob, 11) == "published"
+
+    # Subscribed again as untrusted: a match holds the upload for B's moderators instead.
+    status, page = ada.post("/admin/hash-lists", {"address": a.base})
+    assert status == 200, page
+    wait_for(lambda: (_shared_hashes(ada) or 0) > first, "B's pull of A's whole list")
+    assert _upload_on_b(bob, 12) == "held"
+    assert "Untrusted: matches held" in ada.get("/admin/hash-lists")[1]
+
+
+def _flask(server: Server, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "hashes", *args],
+        cwd=REPO,
+        env={**server.env, "CARA_TASK_RUNNER": "inline"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _cli_hashes(server: Server) -> int:
+    found = re.search(r"\t(\d+) hashes\t", _flask(server, "subscriptions"))
+    return int(found.group(1)) if found else 0
+
+
+def test_the_commands_subscribe_pull_a_retraction_and_unsubscribe(servers, tmp_path):
+    a, _ = servers
+    alice, mia = login(a, "alice"), login(a, "mia")
+    c = Server(tmp_path)  # a third instance, driven from the command line only
+    c.prepare(password=GOOD)
+    c.log.close()
+    post_id = _confirm_ai_on_a(alice, mia, seed=21)
+
+    out = _flask(c, "subscribe", a.base)
+    assert f"Subscribed to {a.base}/federation/hashes (trusted)" in out
+    before = _cli_hashes(c)
+    assert before > 40
+
+    # A's moderator reverses the decision: the next pull drops that picture's rows.
+    status, page = mia.post(f"/moderation/posts/{post_id}/clear", {"reason": "layers shown"})
+    assert status == 200, page
+    time.sleep(1.2)  # A's feed serves entries once they are a second old (settle time)
+    assert "0 hashes added" in _flask(c, "pull")
+    after = _cli_hashes(c)
+    assert 0 <= after < before
+
+    out = _flask(c, "unsubscribe", a.base)
+    assert f"removed {after} hashes" in out
+    assert _flask(c, "subscriptions") == ""
