@@ -45,7 +45,8 @@ def vnu() -> list[str]:
 def admin(live):
     from cara import board
     from cara.accounts import auth
-    from cara.core.models import Role
+    from cara.core.extensions import db
+    from cara.core.models import HashSubscription, Role, utcnow
 
     with live.ctx():
         user, errors = auth.register("adele", "adele@example.com", PASSWORD, role=Role.ADMIN)
@@ -54,6 +55,17 @@ def admin(live):
         job, errors = board.create(user, JOB)  # the jobs board's pages, with their owner
         assert not errors, errors
         live.posts["job"] = job.id
+        # The shared hash lists page with a row of its table (and a pull's error).
+        db.session.add(
+            HashSubscription(
+                url="https://art.example/federation/hashes",
+                key_id="https://art.example/federation/hashes/key",
+                public_pem="",
+                pulled_at=utcnow(),
+                error="art.example answered 503",
+            )
+        )
+        db.session.commit()
     return "adele"
 
 
