@@ -394,6 +394,20 @@ def hashes_unsubscribe(address):
     click.echo(f"Unsubscribed from {url}; removed {removed} hashes.")
 
 
+@hashes_group.command("trust")
+@click.argument("address")
+@click.option("--untrusted", is_flag=True, help="Matches hold posts for review, never reject.")
+def hashes_trust(address, untrusted):
+    """Change a subscribed list's trust: its matches reject (default) or hold (--untrusted)."""
+    from cara.federation import hashfeed
+
+    sub = hashfeed.by_address(address)
+    if sub is None:
+        raise click.ClickException(f"not subscribed to {address}")
+    hashfeed.set_trust(sub, not untrusted)
+    click.echo(f"{sub.url} is now {'untrusted' if untrusted else 'trusted'}.")
+
+
 @hashes_group.command("subscriptions")
 def hashes_subscriptions():
     """List the shared lists this instance pulls."""

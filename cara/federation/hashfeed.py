@@ -239,6 +239,13 @@ def unsubscribe(sub: HashSubscription) -> int:
     return removed
 
 
+def set_trust(sub: HashSubscription, trusted: bool) -> None:
+    """Change what the list's matches do: reject (trusted) or hold (untrusted)."""
+    sub.trusted = trusted
+    known.set_shared_trust(sub.id, trusted)
+    db.session.commit()
+
+
 def subscriptions() -> list[HashSubscription]:
     return list(db.session.scalars(select(HashSubscription).order_by(HashSubscription.id)))
 

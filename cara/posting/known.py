@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from PIL import Image
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import case, delete, func, insert, select, update
 
 from cara import imaging
 from cara.aifilter import hashindex
@@ -497,6 +497,15 @@ def forget_subscription(subscription_id: int) -> int:
     return db.session.execute(
         delete(KnownHash).where(KnownHash.subscription_id == subscription_id)
     ).rowcount
+
+
+def set_shared_trust(subscription_id: int, trusted: bool) -> None:
+    """A subscription's rows reject (trusted) or hold (untrusted) from now on; the caller
+    commits (the index sees the changed flags and rebuilds)."""
+    for model in (KnownHash, KnownFeature):
+        db.session.execute(
+            update(model).where(model.subscription_id == subscription_id).values(trusted=trusted)
+        )
 
 
 def shared_counts() -> dict[int, int]:

@@ -68,6 +68,61 @@ def upgrade():
         batch_op.create_foreign_key(batch_op.f('fk_known_hashes_subscription_id_hash_subscriptions'), 'hash_subscriptions', ['subscription_id'], ['id'], ondelete='CASCADE')
 
 
+    _publish_earlier_confirmations()
+
+
+def _publish_earlier_confirmations():
+    """The images moderators confirmed before the feed existed become its first entries
+    (one `add` per image, in the order they were confirmed; their local features when
+    stored), as cara.posting.known writes them from now on."""
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.text(
+            "SELECT media_id, phash, pdq, variant FROM known_hashes "
+            "WHERE source = 'moderator' AND allow = :no AND trusted = :yes "
+            "AND media_id IS NOT NULL ORDER BY id"
+        ),
+        {"no": False, "yes": True},
+    ).all()
+    images: dict[int, list] = {}
+    for media_id, phash, pdq, variant in rows:
+        images.setdefault(media_id, []).append([phash, pdq, variant])
+    if not images:
+        return
+    blobs = dict(
+        bind.execute(
+            sa.text(
+                "SELECT media_id, data FROM known_features WHERE source = 'moderator' "
+                "AND trusted = :yes AND media_id IS NOT NULL"
+            ),
+            {"yes": True},
+        ).all()
+    )
+    feed = sa.table(
+        "hash_feed",
+        sa.column("op", sa.String),
+        sa.column("ref", sa.String),
+        sa.column("hashes", sa.JSON),
+        sa.column("features", sa.LargeBinary),
+        sa.column("note", sa.Text),
+        sa.column("created_at", cara.core.models.TZDateTime),
+    )
+    now = cara.core.models.utcnow()
+    op.bulk_insert(
+        feed,
+        [
+            {
+                "op": "add",
+                "ref": f"m{media_id}",
+                "hashes": hashes,
+                "features": blobs.get(media_id),
+                "note": "",
+                "created_at": now,
+            }
+            for media_id, hashes in images.items()
+        ],
+    )
+
 
 def downgrade():
     with op.batch_alter_table('known_hashes', schema=None) as batch_op:

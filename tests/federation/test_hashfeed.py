@@ -7,12 +7,14 @@ import copy
 
 import pytest
 
-from cara import moderation
-from cara.aifilter import features
+from cara import create_app, moderation
+from cara.aifilter import features, hashindex
 from cara.core.extensions import db
 from cara.core.models import HashFeedEntry, HashSubscription, KnownFeature, KnownHash, Role
 from cara.federation import hashfeed, instances
-from tests.factories import generator_png, person
+from cara.posting import known
+from tests import factories
+from tests.factories import canvas, generator_png, login, person
 
 pytestmark = pytest.mark.usefixtures("no_avif")
 
@@ -159,3 +161,88 @@ def test_a_blocked_instance_cannot_be_subscribed_to(app):
     assert db.session.scalar(db.select(db.func.count(HashSubscription.id))) == 0
     _, error = hashfeed.subscribe(app.config["BASE_URL"], trusted=True)
     assert error == "That is this instance."
+
+
+def _entry_of(img) -> dict:
+    """A feed `add` entry with an image's hash variants, as a publishing instance writes it."""
+    hashes = [
+        {"phash": h.phash_hex, "pdq": h.pdq_hex, "variant": name}
+        for name, h in hashindex.variant_hashes(img)
+    ]
+    return {"cursor": "1", "op": "add", "ref": "m7", "hashes": hashes}
+
+
+def test_pulled_rows_act_per_the_subscription_s_trust_until_unsubscribed(app, client):
+    sub = HashSubscription(url="http://peer.example/federation/hashes", key_id="", public_pem="")
+    db.session.add(sub)
+    db.session.commit()
+    picture = canvas(seed=31)
+    assert known.signals_for(picture) == []
+
+    assert hashfeed._apply(sub, _entry_of(picture), 1) > 40
+    db.session.commit()
+    [signal] = known.signals_for(picture)
+    assert signal.name == "known-hash-untrusted"  # subscriptions are untrusted by default
+    assert "shared list of peer.example" in signal.evidence
+    rows = db.session.scalars(db.select(KnownHash)).all()
+    assert {(r.source, r.subscription_id, r.feed_ref) for r in rows} == {
+        ("subscription", sub.id, "m7")
+    }
+
+    hashfeed.set_trust(sub, True)
+    assert [s.name for s in known.signals_for(picture)] == ["known-hash"]
+
+    hashfeed._apply(sub, {"cursor": "2", "op": "remove", "ref": "m7"}, 1)
+    db.session.commit()
+    assert known.signals_for(picture) == []
+    hashfeed._apply(sub, _entry_of(picture), 1)
+    db.session.commit()
+    assert hashfeed.unsubscribe(sub) == len(rows)
+    assert known.signals_for(picture) == []
+    assert db.session.scalar(db.select(db.func.count(KnownHash.id))) == 0
+
+
+def test_admins_change_a_list_s_trust_on_the_admin_page(app, client):
+    person("alma", role=Role.ADMIN)
+    login(client, "alma")
+    sub = HashSubscription(url="http://peer.example/federation/hashes", key_id="", public_pem="")
+    db.session.add(sub)
+    db.session.commit()
+    hashfeed._apply(sub, _entry_of(canvas(seed=32)), 1)
+    db.session.commit()
+    page = client.get("/admin/hash-lists").get_data(as_text=True)
+    assert "Untrusted: matches held" in page and "http://peer.example/federation/hashes" in page
+    response = client.post(f"/admin/hash-lists/{sub.id}/trust", data={"trusted": "1"})
+    assert response.status_code == 303
+    assert all(db.session.scalars(db.select(KnownHash.trusted)).all())
+    assert "Trusted: matches rejected" in client.get("/admin/hash-lists").get_data(as_text=True)
+    # Subscribing fetches through the SSRF-safe fetcher: a loopback address is refused.
+    response = client.post("/admin/hash-lists", data={"address": "https://127.0.0.1:9"})
+    assert response.status_code == 422
+    assert "it resolves to a non-public address" in response.get_data(as_text=True)
+
+
+def test_the_migration_publishes_the_confirmations_made_before_the_feed(tmp_path):
+    """An instance upgraded to the feed shares what its moderators confirmed earlier too."""
+    from flask_migrate import downgrade, upgrade
+
+    settings = factories.app_settings(
+        {"uri": f"sqlite:///{tmp_path / 'm.sqlite'}", "instance": tmp_path},
+        FEDERATION=True,
+        FEDERATION_HASH_FEED_SETTLE_SECONDS=0,
+    )
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+        post = factories.make_post(author=person("ana"), images=[generator_png(seed=9)])
+        moderation.confirm_ai(post, person("mona", role=Role.MODERATOR), "generated")
+        before = hashfeed.page(0)["entries"]
+        assert len(before) == 1
+        db.session.remove()
+        downgrade(revision="a3b9d2e4f610")  # as if the feed had never existed
+        assert "hash_feed" not in db.inspect(db.engine).get_table_names()
+        upgrade()
+        after = hashfeed.page(0)["entries"]
+        db.session.remove()
+        db.engine.dispose()
+    assert after == before  # the same image, hashes and features, as the first entry

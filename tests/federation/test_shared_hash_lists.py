@@ -157,6 +157,9 @@ def test_the_commands_subscribe_pull_a_retraction_and_unsubscribe(servers, tmp_p
     after = _cli_hashes(c)
     assert 0 <= after < before
 
+    assert "is now untrusted" in _flask(c, "trust", a.base, "--untrusted")
+    assert "\tuntrusted\t" in _flask(c, "subscriptions")
+
     out = _flask(c, "unsubscribe", a.base)
     assert f"removed {after} hashes" in out
     assert _flask(c, "subscriptions") == ""

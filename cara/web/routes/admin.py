@@ -249,3 +249,14 @@ def unsubscribe(subscription_id: int):
         removed = hashfeed.unsubscribe(sub)
         flash(f"Unsubscribed from {url}; {removed} hashes removed.", "info")
     return redirect(url_for("admin.hash_lists"), 303)
+
+
+@bp.post("/hash-lists/<int:subscription_id>/trust")
+def trust_list(subscription_id: int):
+    sub = get_or_404(HashSubscription, subscription_id)
+    if EmptyForm().validate_on_submit():
+        trusted = request.form.get("trusted") == "1"
+        hashfeed.set_trust(sub, trusted)
+        done = "trusted: matches are rejected" if trusted else "untrusted: matches are held"
+        flash(f"{sub.url} is now {done}.", "info")
+    return redirect(url_for("admin.hash_lists"), 303)
