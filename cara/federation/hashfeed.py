@@ -24,7 +24,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import current_app
 from sqlalchemy import select
 
-from cara import federation
+from cara import federation, moderation
 from cara.aifilter import hashindex
 from cara.core import tasks
 from cara.core.extensions import db
@@ -226,23 +226,32 @@ def subscribe(address: str, *, trusted: bool, who: User | None = None):
         created_by_id=who.id if who else None,
     )
     db.session.add(sub)
+    db.session.flush()
+    moderation.audit(who, "subscribe-hashes", "hash-list", sub.id, f"{sub.url} ({_trust(sub)})")
     db.session.commit()
     tasks.enqueue(pull_job, sub.id)
     return sub, None
 
 
-def unsubscribe(sub: HashSubscription) -> int:
+def _trust(sub: HashSubscription) -> str:
+    return "trusted" if sub.trusted else "untrusted"
+
+
+def unsubscribe(sub: HashSubscription, who: User | None = None) -> int:
     """Stop pulling a feed and drop every row it brought; returns the hash rows removed."""
     removed = known.forget_subscription(sub.id)
+    detail = f"{sub.url}: {removed} hashes removed"
+    moderation.audit(who, "unsubscribe-hashes", "hash-list", sub.id, detail)
     db.session.delete(sub)
     db.session.commit()
     return removed
 
 
-def set_trust(sub: HashSubscription, trusted: bool) -> None:
+def set_trust(sub: HashSubscription, trusted: bool, who: User | None = None) -> None:
     """Change what the list's matches do: reject (trusted) or hold (untrusted)."""
     sub.trusted = trusted
     known.set_shared_trust(sub.id, trusted)
+    moderation.audit(who, "trust-hashes", "hash-list", sub.id, f"{sub.url} ({_trust(sub)})")
     db.session.commit()
 
 

@@ -216,6 +216,8 @@ def test_admins_change_a_list_s_trust_on_the_admin_page(app, client):
     assert response.status_code == 303
     assert all(db.session.scalars(db.select(KnownHash.trusted)).all())
     assert "Trusted: matches rejected" in client.get("/admin/hash-lists").get_data(as_text=True)
+    log = client.get("/moderation?queue=log").get_data(as_text=True)
+    assert "trust-hashes" in log and "http://peer.example/federation/hashes (trusted)" in log
     # Subscribing fetches through the SSRF-safe fetcher: a loopback address is refused.
     response = client.post("/admin/hash-lists", data={"address": "https://127.0.0.1:9"})
     assert response.status_code == 422

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from cara.federation.signatures import new_keypair
 from tests.factories import GOOD, canvas, generator_png, pixels_only
 from tests.federation.instances import Server, login, publish, wait_for
 from tests.support import REPO
@@ -118,7 +119,7 @@ def test_b_pulls_a_s_confirmed_hashes_and_acts_on_the_list_s_trust(servers):
     assert "Untrusted: matches held" in ada.get("/admin/hash-lists")[1]
 
 
-def _flask(server: Server, *args: str) -> str:
+def _flask(server: Server, *args: str, status: int = 0) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "hashes", *args],
         cwd=REPO,
@@ -127,8 +128,8 @@ def _flask(server: Server, *args: str) -> str:
         text=True,
         timeout=120,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    assert done.returncode == status, done.stdout + done.stderr
+    return done.stdout + (done.stderr if status else "")
 
 
 def _cli_hashes(server: Server) -> int:
@@ -148,6 +149,18 @@ def test_the_commands_subscribe_pull_a_retraction_and_unsubscribe(servers, tmp_p
     assert f"Subscribed to {a.base}/federation/hashes (trusted)" in out
     before = _cli_hashes(c)
     assert before > 40
+
+    # The key was pinned when subscribing: pages A signs with another key are refused.
+    a_db = a.env["CARA_SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    with sqlite3.connect(a_db) as con:
+        pinned = con.execute("SELECT public_pem, private_pem FROM instance_keys").fetchone()
+        con.execute("UPDATE instance_keys SET public_pem = ?, private_pem = ?", new_keypair())
+    try:
+        assert "bad signature" in _flask(c, "pull", status=1)
+    finally:
+        with sqlite3.connect(a_db) as con:
+            con.execute("UPDATE instance_keys SET public_pem = ?, private_pem = ?", pinned)
+    assert "0 hashes added" in _flask(c, "pull")
 
     # A's moderator reverses the decision: the next pull drops that picture's rows.
     status, page = mia.post(f"/moderation/posts/{post_id}/clear", {"reason": "layers shown"})

@@ -246,7 +246,7 @@ def unsubscribe(subscription_id: int):
     sub = get_or_404(HashSubscription, subscription_id)
     if EmptyForm().validate_on_submit():
         url = sub.url
-        removed = hashfeed.unsubscribe(sub)
+        removed = hashfeed.unsubscribe(sub, who=_me())
         flash(f"Unsubscribed from {url}; {removed} hashes removed.", "info")
     return redirect(url_for("admin.hash_lists"), 303)
 
@@ -256,7 +256,7 @@ def trust_list(subscription_id: int):
     sub = get_or_404(HashSubscription, subscription_id)
     if EmptyForm().validate_on_submit():
         trusted = request.form.get("trusted") == "1"
-        hashfeed.set_trust(sub, trusted)
+        hashfeed.set_trust(sub, trusted, who=_me())
         done = "trusted: matches are rejected" if trusted else "untrusted: matches are held"
         flash(f"{sub.url} is now {done}.", "info")
     return redirect(url_for("admin.hash_lists"), 303)
