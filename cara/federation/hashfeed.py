@@ -186,7 +186,8 @@ def verify(doc: dict, public_pem: str, feed: str, after: str) -> None:
         signatures.verify_bytes(public_pem, canonical(doc), str(sig.get("value", "")))
     except signatures.SignatureError as exc:
         raise FeedError(f"bad signature: {exc}") from None
-    if doc.get("instance", "").rstrip("/") != _origin(feed):
+    instance = doc.get("instance")
+    if not isinstance(instance, str) or instance.rstrip("/") != _origin(feed):
         raise FeedError("the page is from another instance")
     if doc.get("after") != after:
         raise FeedError("the page is not the one asked for")
@@ -210,7 +211,8 @@ def subscribe(address: str, *, trusted: bool, who: User | None = None):
         return None, "Already subscribed to that list."
     try:
         first = _get(feed)
-        key_id = (first.get("signature") or {}).get("keyId")
+        signature = first.get("signature")
+        key_id = signature.get("keyId") if isinstance(signature, dict) else None
         pem = _fetch_key(feed, key_id)
         verify(first, pem, feed, "")
     except FeedError as exc:

@@ -117,6 +117,15 @@ def test_a_subscriber_refuses_tampered_replayed_or_foreign_pages(app, client, ma
         hashfeed.verify(unsigned, key, feed, "")
     with pytest.raises(hashfeed.FeedError, match="version"):
         hashfeed.verify({**doc, "version": 2}, key, feed, "")
+    odd = {**doc, "instance": 7}  # well signed, but malformed: refused, not a crash
+    odd["signature"] = {
+        **doc["signature"],
+        "value": hashfeed.signatures.sign_bytes(
+            hashfeed.instance_key().private_pem, hashfeed.canonical(odd)
+        ),
+    }
+    with pytest.raises(hashfeed.FeedError, match="another instance"):
+        hashfeed.verify(odd, key, feed, "")
 
 
 def test_a_malformed_entry_stores_nothing(app):
