@@ -13,6 +13,8 @@ from cara.core.models import (
     Mute,
     Post,
     PostState,
+    RemoteComment,
+    RemoteFollow,
     Role,
     User,
     UserSession,
@@ -94,6 +96,46 @@ def can_view(viewer: User | None, obj) -> bool:
             viewer, owner
         )
     raise TypeError(f"no view policy for {type(obj).__name__}")
+
+
+# --- people on other servers (federation) -------------------------------------------------
+
+
+def remote_follower(user_id: int, actor_id: int) -> bool:
+    """True if the remote actor follows `user_id` (accepted)."""
+    stmt = select(RemoteFollow.id).filter_by(
+        user_id=user_id, actor_id=actor_id, inbound=True, pending=False
+    )
+    return db.session.scalar(stmt.limit(1)) is not None
+
+
+def remote_may_see(actor_id: int, post: Post) -> bool:
+    """May a remote actor like or reply to this post? Anyone a logged-out visitor would see it
+    for; a followers-only post (or a private account's), its accepted remote followers only.
+    Never a post that is not published or whose artist is gone."""
+    if can_view(None, post):
+        return True
+    live = post.state == PostState.PUBLISHED and post.author.deleted_at is None
+    return live and not post.author.is_suspended and remote_follower(post.author_id, actor_id)
+
+
+def visible_remote_comments(viewer: User | None, post: Post) -> list:
+    """WHERE clauses on RemoteComment for the replies from other servers `viewer` sees on a
+    post they may see: public ones; followers-addressed ones to the artist and to local people
+    who follow the replying actor; those addressed to the artist alone, to the artist only."""
+    viewer = signed_in(viewer)
+    clauses = [RemoteComment.post_id == post.id]
+    if viewer is not None and viewer.id == post.author_id:
+        return clauses
+    if viewer is None:
+        return [*clauses, RemoteComment.audience == "public"]
+    follows = select(RemoteFollow.actor_id).where(
+        RemoteFollow.user_id == viewer.id,
+        RemoteFollow.inbound.is_(False),
+        RemoteFollow.pending.is_(False),
+    )
+    followers = and_(RemoteComment.audience == "followers", RemoteComment.actor_id.in_(follows))
+    return [*clauses, or_(RemoteComment.audience == "public", followers)]
 
 
 def can_change(viewer: User | None, obj) -> bool:

@@ -1,8 +1,9 @@
 """Activities in: signature checks in the request, then the activity itself in a job.
 
 Handled: Follow, Undo{Follow}, Accept/Reject{Follow}, Like and Announce of local posts (and
-their Undo), Create/Update/Delete of Notes from followed actors (sanitised text, images through
-the pipeline), Update of an actor, Delete of an actor.
+their Undo), Create/Update/Delete of replies to local posts (remote comments) and of Notes from
+followed actors (sanitised text, images through the pipeline), Update of an actor, Delete of an
+actor.
 """
 
 from datetime import UTC, datetime
@@ -13,9 +14,18 @@ from sqlalchemy import delete, select
 
 from cara.core import tasks
 from cara.core.extensions import db
-from cara.core.models import RemoteActor, RemotePost, User, utcnow
+from cara.core.models import Post, RemoteActor, RemotePost, User, utcnow
 from cara.core.text import site_url
-from cara.federation import actors, fetch, follows, instances, media, reactions, signatures
+from cara.federation import (
+    actors,
+    fetch,
+    follows,
+    instances,
+    media,
+    reactions,
+    replies,
+    signatures,
+)
 from cara.federation.documents import PUBLIC, local_username
 
 # Remote HTML kept: paragraphs, line breaks, links and inline emphasis; nothing else.
@@ -100,8 +110,9 @@ def process(actor_id: int, activity: dict) -> None:
         uri = _id(obj)
         if uri == actor.uri:
             media.remove_actors([actor.id])
+            replies.forget_actors([actor.id])
             db.session.delete(actor)
-        else:
+        elif not replies.remove(actor, uri):
             gone = db.session.scalars(
                 delete(RemotePost)
                 .where(RemotePost.uri == uri, RemotePost.actor_id == actor.id)
@@ -146,10 +157,45 @@ def _attachments(note: dict, before: list[dict]) -> list[dict]:
     return kept
 
 
+def _audience(note: dict) -> str:
+    """public (as:Public in to or cc), direct (addressed to people here alone: no public, no
+    collection), or followers (anything else: the actor's followers collection)."""
+    addresses = {_id(a) for a in [*_list(note.get("to")), *_list(note.get("cc"))]} - {""}
+    if addresses & {PUBLIC, "as:Public", "Public"}:
+        return replies.PUBLIC
+    if all(local_username(a) for a in addresses):
+        return replies.DIRECT
+    return replies.FOLLOWERS
+
+
+def _reply(actor: RemoteActor, post: Post, note: dict, create: bool) -> bool:
+    """A reply to a local post, kept as a remote comment; True if it is new."""
+    uri = _id(note)
+    url = note.get("url") if isinstance(note.get("url"), str) else uri
+    _, new = replies.store(
+        actor,
+        post,
+        uri,
+        url=url,
+        content=sanitise(str(note.get("content") or "")),
+        audience=_audience(note),
+        published=_time(note.get("published")),
+        updated=_time(note.get("updated") or note.get("published")),
+        create=create,
+    )
+    return new
+
+
 def _note(actor: RemoteActor, note: dict, create: bool) -> None:
-    """Store (or update) a followed actor's Note; images are kept as links only for now."""
+    """Store (or update) a reply to a local post, or a followed actor's Note (its images
+    through the pipeline)."""
     uri = _id(note)
     if not uri or _id(note.get("attributedTo")) != actor.uri:
+        return
+    post = reactions.local_post(_id(note.get("inReplyTo")))
+    if post is not None:  # a reply to a post here
+        _reply(actor, post, note, create)
+        db.session.commit()
         return
     row = db.session.scalar(select(RemotePost).filter_by(uri=uri))
     if row is None:

@@ -5,8 +5,8 @@ import re
 from sqlalchemy import select, update
 
 from cara.core.extensions import db
-from cara.core.models import Post, PostState, RemoteActor, RemoteFollow, RemoteReaction
-from cara.core.policy import can_view, repostable
+from cara.core.models import Post, RemoteActor, RemoteReaction
+from cara.core.policy import remote_may_see, repostable
 from cara.core.text import site_url
 
 COUNTERS = {"like": Post.like_count, "announce": Post.repost_count}
@@ -26,13 +26,7 @@ def _may_react(actor: RemoteActor, post: Post, kind: str) -> bool:
     take likes from accepted followers only, and no reposts."""
     if kind == "announce":
         return repostable(post)
-    if can_view(None, post):
-        return True
-    follow = select(RemoteFollow.id).filter_by(
-        user_id=post.author_id, actor_id=actor.id, inbound=True, pending=False
-    )
-    live = post.state == PostState.PUBLISHED and post.author.deleted_at is None
-    return live and db.session.scalar(follow.limit(1)) is not None
+    return remote_may_see(actor.id, post)
 
 
 def _bump(post_id: int, kind: str, step: int) -> None:
