@@ -27,6 +27,7 @@ from cara.federation import (
     signatures,
 )
 from cara.federation.documents import PUBLIC, local_username
+from cara.social import notify
 
 # Remote HTML kept: paragraphs, line breaks, links and inline emphasis; nothing else.
 ALLOWED_TAGS = {"p", "br", "a", "span", "em", "strong", "i", "b"}
@@ -186,6 +187,21 @@ def _reply(actor: RemoteActor, post: Post, note: dict, create: bool) -> bool:
     return new
 
 
+def _mentioned(note: dict, post: Post | None) -> list[User]:
+    """The local people a Note tags with a Mention (at most MENTIONS_MAX) and addresses (or it
+    is public); not the artist it replies to, who is told of the reply itself."""
+    tags = note.get("tag") if isinstance(note.get("tag"), list) else []
+    hrefs = [t.get("href") for t in tags if isinstance(t, dict) and t.get("type") == "Mention"]
+    audience = {_id(a) for a in [*_list(note.get("to")), *_list(note.get("cc"))]}
+    public = _audience(note) == replies.PUBLIC
+    users = []
+    for href in hrefs[: notify.MENTIONS_MAX]:
+        user = _local_user(href) if public or href in audience else None
+        if user is not None and user not in users and (post is None or user.id != post.author_id):
+            users.append(user)
+    return users
+
+
 def _note(actor: RemoteActor, note: dict, create: bool) -> None:
     """Store (or update) a reply to a local post, or a followed actor's Note (its images
     through the pipeline)."""
@@ -194,9 +210,15 @@ def _note(actor: RemoteActor, note: dict, create: bool) -> None:
         return
     post = reactions.local_post(_id(note.get("inReplyTo")))
     if post is not None:  # a reply to a post here
-        _reply(actor, post, note, create)
+        if _reply(actor, post, note, create):
+            replies.tell_mentioned(
+                actor, _mentioned(note, post), post, str(note.get("content") or "")
+            )
         db.session.commit()
         return
+    if create:
+        replies.tell_mentioned(actor, _mentioned(note, None), None, str(note.get("content") or ""))
+        db.session.commit()
     row = db.session.scalar(select(RemotePost).filter_by(uri=uri))
     if row is None:
         if not create or not follows.is_followed_locally(actor):

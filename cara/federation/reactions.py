@@ -8,8 +8,10 @@ from cara.core.extensions import db
 from cara.core.models import Post, RemoteActor, RemoteReaction
 from cara.core.policy import remote_may_see, repostable
 from cara.core.text import site_url
+from cara.social import notify
 
 COUNTERS = {"like": Post.like_count, "announce": Post.repost_count}
+NOTICE = {"like": "like", "announce": "repost"}  # the notification kind
 
 
 def local_post(uri: str) -> Post | None:
@@ -45,6 +47,7 @@ def react(actor: RemoteActor, kind: str, obj: str, activity_uri: str) -> None:
         RemoteReaction(actor_id=actor.id, post_id=post.id, kind=kind, activity_uri=activity_uri)
     )
     _bump(post.id, kind, 1)
+    notify.notify(post.author_id, NOTICE[kind], post_id=post.id, remote_actor_id=actor.id)
     db.session.commit()
 
 
@@ -56,4 +59,6 @@ def undo(actor: RemoteActor, kind: str, activity: dict) -> None:
         if row.activity_uri == activity.get("id") or (post is not None and row.post_id == post.id):
             db.session.delete(row)
             _bump(row.post_id, kind, -1)
+            author_id = db.session.get(Post, row.post_id).author_id
+            notify.withdraw(author_id, NOTICE[kind], None, row.post_id, remote_actor_id=actor.id)
     db.session.commit()

@@ -3,14 +3,17 @@ RemoteComment (sanitised text, by its actor, its id for Update and Delete) and s
 post's comments. Public replies are counted in the post's comment count; the others are not
 (who sees which: policy.visible_remote_comments)."""
 
+import html
 from datetime import datetime
 
+import nh3
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import contains_eager
 
 from cara.core import policy
 from cara.core.extensions import db
-from cara.core.models import Post, RemoteActor, RemoteComment
+from cara.core.models import Notification, Post, RemoteActor, RemoteComment, User
+from cara.social import notify
 
 PUBLIC, FOLLOWERS, DIRECT = "public", "followers", "direct"
 
@@ -50,7 +53,33 @@ def store(
     row.url, row.content, row.audience, row.updated_at = url[:500], content, audience, updated
     if was_public != (audience == PUBLIC):
         _bump(row.post_id, 1 if audience == PUBLIC else -1)
+    if new:
+        notify.notify(
+            post.author_id,
+            "comment",
+            post_id=post.id,
+            text=plain(content),
+            remote_actor_id=actor.id,
+        )
     return row, new
+
+
+def plain(content: str) -> str:
+    """The text of sanitised HTML, for a notification's quote."""
+    return " ".join(html.unescape(nh3.clean(content.replace("<", " <"), tags=set())).split())[:300]
+
+
+def tell_mentioned(actor: RemoteActor, users: list[User], post: Post | None, content: str):
+    """Notify the local people a remote Note mentions (once per Note's text): about `post` when
+    it replies to one they may see. Not committed."""
+    text = plain(content)
+    for user in users:
+        about = post.id if post is not None and policy.can_view(user, post) else None
+        seen = select(Notification.id).filter_by(
+            user_id=user.id, kind="mention", remote_actor_id=actor.id, text=text
+        )
+        if db.session.scalar(seen.limit(1)) is None:
+            notify.notify(user.id, "mention", post_id=about, text=text, remote_actor_id=actor.id)
 
 
 def remove(actor: RemoteActor, uri: str) -> bool:
