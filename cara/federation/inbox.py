@@ -12,7 +12,7 @@ import nh3
 from flask import current_app
 from sqlalchemy import delete, select
 
-from cara.core import tasks
+from cara.core import policy, tasks
 from cara.core.extensions import db
 from cara.core.models import Post, RemoteActor, RemotePost, User, utcnow
 from cara.core.text import site_url
@@ -246,11 +246,12 @@ def _list(value) -> list:
 
 
 def posts_for(user: User, limit: int = 40) -> list[RemotePost]:
-    """Remote posts of the actors `user` follows, newest first."""
+    """Remote posts of the actors `user` follows (not those they muted), newest first."""
     followed = [f.actor_id for f in follows.following(user) if not f.pending]
     stmt = (
         select(RemotePost)
         .where(RemotePost.actor_id.in_(followed))
+        .where(RemotePost.actor_id.not_in(policy.remote_hidden(user)))
         .order_by(RemotePost.published_at.desc())
     )
     return list(db.session.scalars(stmt.limit(limit)))

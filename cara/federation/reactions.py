@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 
 from cara.core.extensions import db
 from cara.core.models import Post, RemoteActor, RemoteReaction
-from cara.core.policy import remote_may_see, repostable
+from cara.core.policy import remote_blocked, remote_may_see, repostable
 from cara.core.text import site_url
 from cara.social import notify
 
@@ -25,9 +25,10 @@ def local_post(uri: str) -> Post | None:
 
 def _may_react(actor: RemoteActor, post: Post, kind: str) -> bool:
     """Public posts take likes from anyone and reposts if repostable; followers-only posts
-    take likes from accepted followers only, and no reposts."""
+    take likes from accepted followers only, and no reposts; nothing from someone the artist
+    blocked."""
     if kind == "announce":
-        return repostable(post)
+        return repostable(post) and not remote_blocked(post.author_id, actor.id)
     return remote_may_see(actor.id, post)
 
 

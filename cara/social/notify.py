@@ -55,6 +55,8 @@ def notify(
         raise ValueError(f"unknown notification kind {kind!r}")
     if actor_id is not None and (actor_id == user_id or policy.silenced(user_id, actor_id)):
         return None
+    if remote_actor_id is not None and policy.remote_silenced(user_id, remote_actor_id):
+        return None
     if actor_id is not None or remote_actor_id is not None:
         once = select(Notification.id).filter_by(
             user_id=user_id,

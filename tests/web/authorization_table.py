@@ -663,6 +663,13 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     ),
     "GET /federation/media/<int:post_id>/<name>": federated(Route(login_see(REMOTE), "remote")),
     "POST /federation/unfollow/<int:actor_id>": federated(Route(login(303), "remote")),
+    # Blocking or muting someone elsewhere: anyone signed in, back to their profile page.
+    "POST /federation/actors/<int:actor_id>/<any(block, unblock, mute, unmute):action>": federated(
+        *[
+            Route(login(303), "remote", args={"action": a}, variant=a)
+            for a in ("block", "unblock", "mute", "unmute")
+        ]
+    ),
     "POST /federation/requests/<int:follow_id>/<any(approve, reject):answer>": federated(
         *[Route(owner(SELF), "user", args={"answer": a}, variant=a) for a in ("approve", "reject")]
     ),

@@ -12,7 +12,17 @@ from flask_login import current_user, login_required
 from cara import federation
 from cara.core import tasks
 from cara.core.extensions import limiter
-from cara.federation import actors, documents, follows, inbox, instances, local, media
+from cara.core.models import RemoteActor
+from cara.federation import (
+    actors,
+    documents,
+    follows,
+    inbox,
+    instances,
+    local,
+    media,
+)
+from cara.web.helpers import get_or_404
 from cara.web.htmx import render
 
 bp = Blueprint("federation", __name__)
@@ -142,11 +152,12 @@ def _receive():
 
 
 def _page(handle: str = "", error: str = ""):
+    posts = inbox.posts_for(current_user)
     return render(
         "federation/index.html",
         following=follows.following(current_user),
         requests=follows.requests(current_user),
-        posts=inbox.posts_for(current_user),
+        posts=posts,
         handle=handle,
         error=error,
     )
@@ -171,12 +182,25 @@ def profile(username: str, domain: str):
     except actors.FetchError as error:
         abort(404, f"Could not find {handle}: {error}")
     mine = [f for f in follows.following(current_user) if f.actor_id == person.id]
+    relation = follows.relation(current_user, person)
+    posts = [] if relation["blocked"] else inbox.visible_posts_of(current_user, person)
     return render(
         "federation/profile.html",
         person=person,
         follow=mine[0] if mine else None,
-        posts=inbox.visible_posts_of(current_user, person),
+        relation=relation,
+        posts=posts,
     )
+
+
+@bp.post("/federation/actors/<int:actor_id>/<any(block, unblock, mute, unmute):action>")
+@login_required
+def block_or_mute(actor_id: int, action: str):
+    """Block or mute someone elsewhere, or lift it; back to their profile page."""
+    person = get_or_404(RemoteActor, actor_id)
+    follows.set_block(current_user, person, action.removeprefix("un"), not action.startswith("un"))
+    back = url_for("federation.profile", username=person.username, domain=person.domain)
+    return redirect(back, 303)
 
 
 @bp.post("/federation/follow")
