@@ -849,3 +849,19 @@ class RemoteBlock(db.Model):
     )
     kind: Mapped[str] = mapped_column(String(5), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class RemoteInteraction(db.Model):
+    """A local account's like, repost (announce) or reply of a remote post, sent to its
+    author's server; `content` is a reply's text as written (plain, escaped when shown)."""
+
+    __tablename__ = "remote_interactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    remote_post_id: Mapped[int] = mapped_column(
+        ForeignKey("remote_posts.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(10))  # like, announce, reply
+    content: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)

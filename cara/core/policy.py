@@ -16,6 +16,7 @@ from cara.core.models import (
     RemoteBlock,
     RemoteComment,
     RemoteFollow,
+    RemotePost,
     Role,
     User,
     UserSession,
@@ -139,6 +140,19 @@ def remote_may_see(actor_id: int, post: Post) -> bool:
         return True
     live = post.state == PostState.PUBLISHED and post.author.deleted_at is None
     return live and not post.author.is_suspended and remote_follower(post.author_id, actor_id)
+
+
+def may_interact_remote(viewer: User | None, post: RemotePost, kind: str) -> bool:
+    """May `viewer` like, reply to (any post they see: public, or they follow its author) or
+    repost (public posts only) a remote post? Able to act, and not blocking its author."""
+    if not can_act(viewer) or remote_blocked(viewer.id, post.actor_id):
+        return False
+    if kind == "announce":
+        return post.public
+    follows = select(RemoteFollow.id).filter_by(
+        user_id=viewer.id, actor_id=post.actor_id, inbound=False, pending=False
+    )
+    return post.public or db.session.scalar(follows.limit(1)) is not None
 
 
 def visible_remote_comments(viewer: User | None, post: Post) -> list:

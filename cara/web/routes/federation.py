@@ -10,7 +10,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 
 from cara import federation
-from cara.core import tasks
+from cara.core import policy, tasks
 from cara.core.extensions import limiter
 from cara.core.models import RemoteActor
 from cara.federation import (
@@ -19,10 +19,11 @@ from cara.federation import (
     follows,
     inbox,
     instances,
+    interactions,
     local,
     media,
 )
-from cara.web.helpers import get_or_404
+from cara.web.helpers import get_or_404, safe_next
 from cara.web.htmx import render
 
 bp = Blueprint("federation", __name__)
@@ -158,6 +159,7 @@ def _page(handle: str = "", error: str = ""):
         following=follows.following(current_user),
         requests=follows.requests(current_user),
         posts=posts,
+        mine=interactions.marks(current_user, posts),
         handle=handle,
         error=error,
     )
@@ -190,6 +192,7 @@ def profile(username: str, domain: str):
         follow=mine[0] if mine else None,
         relation=relation,
         posts=posts,
+        mine=interactions.marks(current_user, posts),
     )
 
 
@@ -226,6 +229,36 @@ def remote_image(post_id: int, name: str):
     response = media.send_shown(post, name) or abort(404)
     response.headers["Cache-Control"] = "private, max-age=86400"
     return response
+
+
+def _back():
+    return safe_next(request.form.get("next")) or url_for("federation.index")
+
+
+@bp.post("/federation/posts/<int:post_id>/<any(like, unlike, repost, unrepost):action>")
+@login_required
+def react_remote(post_id: int, action: str):
+    """Like or repost a remote post (sent to its author's server), or take it back."""
+    post = inbox.visible_post(current_user, post_id) or abort(404)
+    kind = "like" if action.endswith("like") else "announce"
+    if action.startswith("un"):
+        interactions.undo(current_user, post, kind)
+    elif not interactions.react(current_user, post, kind):
+        abort(403)
+    return redirect(_back(), 303)
+
+
+@bp.post("/federation/posts/<int:post_id>/reply")
+@login_required
+def reply_remote(post_id: int):
+    """Reply to a remote post: a Create{Note} with inReplyTo, delivered to its author."""
+    post = inbox.visible_post(current_user, post_id) or abort(404)
+    if not policy.may_interact_remote(current_user, post, "reply"):
+        abort(403)
+    errors = interactions.reply(current_user, post, request.form.get("body", ""))
+    if errors:
+        abort(422, " ".join(errors["body"]))
+    return redirect(_back(), 303)
 
 
 @bp.post("/federation/unfollow/<int:actor_id>")
