@@ -125,3 +125,14 @@ def test_only_its_author_edits_or_deletes_a_reply(client, make_user, make_post, 
     finally:
         other.close()
     assert db.session.query(RemoteComment).one().content == "<p>Mine</p>"
+
+
+def test_blocking_their_server_removes_their_replies(client, make_user, make_post, peer):
+    from cara.federation import instances
+
+    post = make_post(make_user("ana"))
+    peer.post_to(client, _reply(peer, post.id, 1))
+    assert _count(post) == 1
+    instances.block(peer.host, "spam")
+    assert db.session.query(RemoteComment).count() == 0
+    assert _count(post) == 0
