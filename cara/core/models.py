@@ -721,6 +721,8 @@ class RemoteActor(db.Model):
     key_id: Mapped[str] = mapped_column(String(500), index=True)
     public_pem: Mapped[str] = mapped_column(Text)
     fetched_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    # Their avatar (the actor's icon) as we re-encoded it: {url, state, file, w, h}.
+    avatar: Mapped[dict | None] = mapped_column(JSON)
 
     @property
     def handle(self) -> str:

@@ -1,4 +1,4 @@
-"""remote comments, blocks and mutes of remote actors, notifications from remote actors, local likes, reposts and replies of remote posts
+"""remote comments, blocks and mutes of remote actors, notifications from remote actors, local likes, reposts and replies of remote posts, remote avatars
 
 Revision ID: c5e8f1a2b7d4
 Revises: a3b9d2e4f610
@@ -55,6 +55,9 @@ def upgrade():
         batch_op.add_column(sa.Column('remote_actor_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_notifications_remote_actor_id_remote_actors'), 'remote_actors', ['remote_actor_id'], ['id'], ondelete='CASCADE')
 
+    with op.batch_alter_table('remote_actors', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('avatar', sa.JSON(), nullable=True))
+
     op.create_table('remote_interactions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -80,6 +83,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_remote_interactions_remote_post_id'))
 
     op.drop_table('remote_interactions')
+    with op.batch_alter_table('remote_actors', schema=None) as batch_op:
+        batch_op.drop_column('avatar')
+
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_notifications_remote_actor_id_remote_actors'), type_='foreignkey')
         batch_op.drop_column('remote_actor_id')

@@ -1,8 +1,10 @@
 """Remote replies to local posts, signed by a real peer on loopback: kept as remote comments,
 shown among the post's comments (by audience), edited, deleted, and gone with their actor."""
 
+import re
+
 from cara.core.extensions import db
-from cara.core.models import Post, RemoteComment
+from cara.core.models import Post, RemoteActor, RemoteComment
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
@@ -136,3 +138,35 @@ def test_blocking_their_server_removes_their_replies(client, make_user, make_pos
     instances.block(peer.host, "spam")
     assert db.session.query(RemoteComment).count() == 0
     assert _count(post) == 0
+
+
+def _with_icon(peer, data: bytes):
+    """The peer's actor gets an icon served by the peer (its actor is fetched when it signs)."""
+    peer.files["/avatar.png"] = data
+    plain = peer.actor
+    peer.actor = lambda: {**plain(), "icon": {"type": "Image", "url": f"{peer.base}/avatar.png"}}
+
+
+def test_their_avatar_passes_the_pipeline_and_is_shown(client, make_user, make_post, peer):
+    from tests.factories import image_bytes
+
+    _with_icon(peer, image_bytes(size=(400, 400)))
+    post = make_post(make_user("ana"))
+    peer.post_to(client, _reply(peer, post.id))
+    page = client.get(f"/posts/{post.id}").get_data(as_text=True)
+    src = re.search(r'src="(/federation/avatars/\d+/[^"]+)"', page).group(1)
+    assert peer.base not in page  # never hotlinked
+    image = client.get(src)
+    assert image.status_code == 200 and image.mimetype == "image/jpeg"
+    assert image.data[:2] == b"\xff\xd8" and image.data != peer.files["/avatar.png"]
+
+
+def test_an_ai_avatar_is_held_and_not_shown(client, make_user, make_post, peer):
+    from tests.factories import generator_png
+
+    _with_icon(peer, generator_png())
+    post = make_post(make_user("ana"))
+    peer.post_to(client, _reply(peer, post.id))
+    page = client.get(f"/posts/{post.id}").get_data(as_text=True)
+    assert "Lovely work!" in page and "/federation/avatars/" not in page
+    assert db.session.query(RemoteActor).one().avatar["state"] == "held"

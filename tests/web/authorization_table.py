@@ -674,6 +674,10 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
         Route(login(lists=REMOTE, word="far"), "remote", args=PAINTER, variant="remote profile")
     ),
     "GET /federation/media/<int:post_id>/<name>": federated(Route(login_see(REMOTE), "remote")),
+    # A remote person's avatar: the world's remote actor has none (404 for all).
+    "GET /federation/avatars/<int:actor_id>/<name>": federated(
+        Route(open_(404), "remote", args={"name": "0-x.jpg"})
+    ),
     "POST /federation/unfollow/<int:actor_id>": federated(Route(login(303), "remote")),
     # Liking, reposting and replying to a remote post, and taking a like or repost back.
     "POST /federation/posts/<int:post_id>/<any(like, unlike, repost, unrepost):action>": federated(

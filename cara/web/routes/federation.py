@@ -261,6 +261,15 @@ def reply_remote(post_id: int):
     return redirect(_back(), 303)
 
 
+@bp.get("/federation/avatars/<int:actor_id>/<name>")
+def remote_avatar(actor_id: int, name: str):
+    """A remote person's avatar as we re-encoded it (shown beside their replies, to anyone)."""
+    person = get_or_404(RemoteActor, actor_id)
+    response = media.send_avatar(person, name) or abort(404)
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 @bp.post("/federation/unfollow/<int:actor_id>")
 @login_required
 def unfollow(actor_id: int):
