@@ -390,6 +390,10 @@ class Notification(db.Model):
     kind: Mapped[str] = mapped_column(String(20))  # follow, like, comment, reply, mention, ...
     post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
     comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    # Who did it when they are on another server (actor_id is then None).
+    remote_actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("remote_actors.id", ondelete="CASCADE")
+    )
     text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(TZDateTime)
@@ -774,6 +778,8 @@ class RemoteActor(db.Model):
     key_id: Mapped[str] = mapped_column(String(500), index=True)
     public_pem: Mapped[str] = mapped_column(Text)
     fetched_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    # Their avatar (the actor's icon) as we re-encoded it: {url, state, file, w, h}.
+    avatar: Mapped[dict | None] = mapped_column(JSON)
 
     @property
     def handle(self) -> str:
@@ -864,4 +870,57 @@ class RemoteReaction(db.Model):
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(10))  # like, announce
     activity_uri: Mapped[str] = mapped_column(String(500), index=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class RemoteComment(db.Model):
+    """A remote actor's reply (a Note with inReplyTo) to a local post, shown among its
+    comments. `audience`: public (shown with the post, counted), followers (to the artist and
+    local followers of the actor), direct (addressed to the artist alone: theirs only)."""
+
+    __tablename__ = "remote_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uri: Mapped[str] = mapped_column(String(500), unique=True)  # the Note's id
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int] = mapped_column(
+        ForeignKey("remote_actors.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(500), default="")
+    content: Mapped[str] = mapped_column(Text, default="")  # sanitised HTML
+    audience: Mapped[str] = mapped_column(String(10), default="public")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    actor: Mapped[RemoteActor] = relationship()
+
+
+class RemoteBlock(db.Model):
+    """A local account's block or mute of a remote actor (kind: block, mute)."""
+
+    __tablename__ = "remote_blocks"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    actor_id: Mapped[int] = mapped_column(
+        ForeignKey("remote_actors.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class RemoteInteraction(db.Model):
+    """A local account's like, repost (announce) or reply of a remote post, sent to its
+    author's server; `content` is a reply's text as written (plain, escaped when shown)."""
+
+    __tablename__ = "remote_interactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    remote_post_id: Mapped[int] = mapped_column(
+        ForeignKey("remote_posts.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(10))  # like, announce, reply
+    content: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)

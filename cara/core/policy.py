@@ -13,6 +13,10 @@ from cara.core.models import (
     Mute,
     Post,
     PostState,
+    RemoteBlock,
+    RemoteComment,
+    RemoteFollow,
+    RemotePost,
     Role,
     User,
     UserSession,
@@ -94,6 +98,82 @@ def can_view(viewer: User | None, obj) -> bool:
             viewer, owner
         )
     raise TypeError(f"no view policy for {type(obj).__name__}")
+
+
+# --- people on other servers (federation) -------------------------------------------------
+
+
+def remote_follower(user_id: int, actor_id: int) -> bool:
+    """True if the remote actor follows `user_id` (accepted)."""
+    stmt = select(RemoteFollow.id).filter_by(
+        user_id=user_id, actor_id=actor_id, inbound=True, pending=False
+    )
+    return db.session.scalar(stmt.limit(1)) is not None
+
+
+def remote_blocked(user_id: int, actor_id: int) -> bool:
+    """True if the local account blocks the remote actor: their replies, likes, reposts,
+    follows and mentions are refused."""
+    stmt = select(RemoteBlock.user_id).filter_by(user_id=user_id, actor_id=actor_id, kind="block")
+    return db.session.scalar(stmt.limit(1)) is not None
+
+
+def remote_silenced(user_id: int, actor_id: int) -> bool:
+    """True if `user_id` must not hear from the remote actor: blocked or muted."""
+    stmt = select(RemoteBlock.user_id).filter_by(user_id=user_id, actor_id=actor_id)
+    return db.session.scalar(stmt.limit(1)) is not None
+
+
+def remote_hidden(viewer: User):
+    """Ids of the remote actors hidden from `viewer`: blocked or muted (the SQL form)."""
+    return select(RemoteBlock.actor_id).where(RemoteBlock.user_id == viewer.id)
+
+
+def remote_may_see(actor_id: int, post: Post) -> bool:
+    """May a remote actor like or reply to this post? Not if its artist blocks them; else
+    anyone a logged-out visitor would see it for; a followers-only post (or a private
+    account's), its accepted remote followers only. Never a post that is not published or whose
+    artist is gone."""
+    if remote_blocked(post.author_id, actor_id):
+        return False
+    if can_view(None, post):
+        return True
+    live = post.state == PostState.PUBLISHED and post.author.deleted_at is None
+    return live and not post.author.is_suspended and remote_follower(post.author_id, actor_id)
+
+
+def may_interact_remote(viewer: User | None, post: RemotePost, kind: str) -> bool:
+    """May `viewer` like, reply to (any post they see: public, or they follow its author) or
+    repost (public posts only) a remote post? Able to act, and not blocking its author."""
+    if not can_act(viewer) or remote_blocked(viewer.id, post.actor_id):
+        return False
+    if kind == "announce":
+        return post.public
+    follows = select(RemoteFollow.id).filter_by(
+        user_id=viewer.id, actor_id=post.actor_id, inbound=False, pending=False
+    )
+    return post.public or db.session.scalar(follows.limit(1)) is not None
+
+
+def visible_remote_comments(viewer: User | None, post: Post) -> list:
+    """WHERE clauses on RemoteComment for the replies from other servers `viewer` sees on a
+    post they may see: public ones; followers-addressed ones to the artist and to local people
+    who follow the replying actor; those addressed to the artist alone, to the artist only;
+    never those of a remote actor the viewer blocked or muted."""
+    viewer = signed_in(viewer)
+    clauses = [RemoteComment.post_id == post.id]
+    if viewer is None:
+        return [*clauses, RemoteComment.audience == "public"]
+    clauses.append(RemoteComment.actor_id.not_in(remote_hidden(viewer)))
+    if viewer.id == post.author_id:
+        return clauses
+    follows = select(RemoteFollow.actor_id).where(
+        RemoteFollow.user_id == viewer.id,
+        RemoteFollow.inbound.is_(False),
+        RemoteFollow.pending.is_(False),
+    )
+    followers = and_(RemoteComment.audience == "followers", RemoteComment.actor_id.in_(follows))
+    return [*clauses, or_(RemoteComment.audience == "public", followers)]
 
 
 def can_change(viewer: User | None, obj) -> bool:

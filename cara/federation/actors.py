@@ -7,10 +7,11 @@ from urllib.parse import quote, urlsplit
 from flask import current_app
 from sqlalchemy import func, select
 
+from cara.core import tasks
 from cara.core.extensions import db
 from cara.core.models import RemoteActor, User, utcnow
 from cara.core.text import site_url
-from cara.federation import fetch, instances, keys
+from cara.federation import fetch, instances, keys, media
 
 AP_TYPES = ("application/activity+json", "application/ld+json")
 ACTOR_TYPES = ("Person", "Service", "Application", "Group", "Organization")
@@ -67,8 +68,15 @@ def store(doc: dict) -> RemoteActor:
     row.key_id = _str(key, "id")[:500]
     row.public_pem = key["publicKeyPem"]
     row.fetched_at = utcnow()
+    icon = doc.get("icon") if isinstance(doc.get("icon"), dict) else {}
+    icon_url = _str(icon, "url")[:500] if _str(icon, "url").startswith("http") else ""
+    new_icon = icon_url != (row.avatar or {}).get("url", "")
+    if new_icon:
+        row.avatar = {"url": icon_url} if icon_url else None
     db.session.add(row)
     db.session.commit()
+    if new_icon and icon_url:
+        tasks.enqueue(media.import_avatar, row.id)
     return row
 
 

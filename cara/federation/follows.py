@@ -1,11 +1,11 @@
 """Follows across servers: remote people following local artists (a private account approves
 them), and local people following remote actors found by their @name@server."""
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from cara.core.extensions import db
-from cara.core.models import RemoteActor, RemoteFollow, User
-from cara.core.policy import can_act
+from cara.core.models import RemoteActor, RemoteBlock, RemoteFollow, User
+from cara.core.policy import can_act, remote_blocked
 from cara.federation import actors, delivery, documents, fetch
 
 
@@ -20,31 +20,39 @@ def _follow_doc(follow: RemoteFollow, user: User) -> dict:
     )
 
 
-def _inbound_doc(follow: RemoteFollow, user: User) -> dict:
+def _inbound_doc(actor: RemoteActor, activity_uri: str, user: User) -> dict:
     return {
-        "id": follow.activity_uri,
+        "id": activity_uri,
         "type": "Follow",
-        "actor": follow.actor.uri,
+        "actor": actor.uri,
         "object": documents.actor_url(user),
     }
 
 
 def _answer(follow: RemoteFollow, user: User, kind: str) -> None:
+    _send_answer(follow.actor, follow.activity_uri, user, kind)
+
+
+def _send_answer(actor: RemoteActor, activity_uri: str, user: User, kind: str) -> None:
     """Send Accept or Reject of an inbound Follow to its actor."""
     doc = documents.activity(
         kind,
         documents.actor_url(user),
-        _inbound_doc(follow, user),
-        f"{follow.activity_uri}#{kind.lower()}-{documents.actor_url(user)}",
+        _inbound_doc(actor, activity_uri, user),
+        f"{activity_uri}#{kind.lower()}-{documents.actor_url(user)}",
     )
-    delivery.send(user, [follow.actor.inbox], doc)
+    delivery.send(user, [actor.inbox], doc)
 
 
 # --- inbound -----------------------------------------------------------------------------------
 
 
-def received_follow(actor: RemoteActor, user: User, activity_uri: str) -> RemoteFollow:
-    """A remote Follow of `user`: accepted at once, or pending for a private account."""
+def received_follow(actor: RemoteActor, user: User, activity_uri: str) -> RemoteFollow | None:
+    """A remote Follow of `user`: accepted at once, or pending for a private account; refused
+    (Reject sent, nothing kept) when `user` blocks the actor."""
+    if remote_blocked(user.id, actor.id):
+        _send_answer(actor, activity_uri[:500], user, "Reject")
+        return None
     follow = db.session.scalar(
         select(RemoteFollow).filter_by(user_id=user.id, actor_id=actor.id, inbound=True)
     )
@@ -170,3 +178,32 @@ def is_followed_locally(actor: RemoteActor) -> bool:
     """Someone here follows the actor (accepted): only then are its posts stored."""
     stmt = select(RemoteFollow.id).filter_by(actor_id=actor.id, inbound=False, pending=False)
     return db.session.scalar(stmt.limit(1)) is not None
+
+
+# --- local blocks and mutes of remote people -------------------------------------------------
+
+
+def relation(user: User, actor: RemoteActor) -> dict:
+    """Whether `user` blocks or mutes the actor (for their profile page's buttons)."""
+    kinds = set(
+        db.session.scalars(select(RemoteBlock.kind).filter_by(user_id=user.id, actor_id=actor.id))
+    )
+    return {"blocked": "block" in kinds, "muted": "mute" in kinds}
+
+
+def set_block(user: User, actor: RemoteActor, kind: str, on: bool) -> None:
+    """Block or mute (kind) a remote actor, or lift it (on=False). A block also ends the
+    follows between them both ways: theirs of `user` is removed (no more deliveries to them),
+    `user`'s of them is undone (Undo sent)."""
+    row = db.session.get(RemoteBlock, (user.id, actor.id, kind))
+    if on and row is None:
+        db.session.add(RemoteBlock(user_id=user.id, actor_id=actor.id, kind=kind))
+    elif not on and row is not None:
+        db.session.delete(row)
+    if on and kind == "block":
+        db.session.execute(
+            delete(RemoteFollow).filter_by(user_id=user.id, actor_id=actor.id, inbound=True)
+        )
+    db.session.commit()
+    if on and kind == "block":
+        unfollow(user, actor.id)

@@ -1,8 +1,9 @@
 """Activities in: signature checks in the request, then the activity itself in a job.
 
 Handled: Follow, Undo{Follow}, Accept/Reject{Follow}, Like and Announce of local posts (and
-their Undo), Create/Update/Delete of Notes from followed actors (sanitised text, images through
-the pipeline), Update of an actor, Delete of an actor.
+their Undo), Create/Update/Delete of replies to local posts (remote comments) and of Notes from
+followed actors (sanitised text, images through the pipeline), Update of an actor, Delete of an
+actor.
 """
 
 from datetime import UTC, datetime
@@ -11,12 +12,22 @@ import nh3
 from flask import current_app
 from sqlalchemy import delete, select
 
-from cara.core import tasks
+from cara.core import policy, tasks
 from cara.core.extensions import db
-from cara.core.models import RemoteActor, RemotePost, User, utcnow
+from cara.core.models import Post, RemoteActor, RemotePost, User, utcnow
 from cara.core.text import site_url
-from cara.federation import actors, fetch, follows, instances, media, reactions, signatures
+from cara.federation import (
+    actors,
+    fetch,
+    follows,
+    instances,
+    media,
+    reactions,
+    replies,
+    signatures,
+)
 from cara.federation.documents import PUBLIC, local_username
+from cara.social import notify
 
 # Remote HTML kept: paragraphs, line breaks, links and inline emphasis; nothing else.
 ALLOWED_TAGS = {"p", "br", "a", "span", "em", "strong", "i", "b"}
@@ -100,8 +111,9 @@ def process(actor_id: int, activity: dict) -> None:
         uri = _id(obj)
         if uri == actor.uri:
             media.remove_actors([actor.id])
+            replies.forget_actors([actor.id])
             db.session.delete(actor)
-        else:
+        elif not replies.remove(actor, uri):
             gone = db.session.scalars(
                 delete(RemotePost)
                 .where(RemotePost.uri == uri, RemotePost.actor_id == actor.id)
@@ -146,11 +158,67 @@ def _attachments(note: dict, before: list[dict]) -> list[dict]:
     return kept
 
 
+def _audience(note: dict) -> str:
+    """public (as:Public in to or cc), direct (addressed to people here alone: no public, no
+    collection), or followers (anything else: the actor's followers collection)."""
+    addresses = {_id(a) for a in [*_list(note.get("to")), *_list(note.get("cc"))]} - {""}
+    if addresses & {PUBLIC, "as:Public", "Public"}:
+        return replies.PUBLIC
+    if all(local_username(a) for a in addresses):
+        return replies.DIRECT
+    return replies.FOLLOWERS
+
+
+def _reply(actor: RemoteActor, post: Post, note: dict, create: bool) -> bool:
+    """A reply to a local post, kept as a remote comment; True if it is new."""
+    uri = _id(note)
+    url = note.get("url") if isinstance(note.get("url"), str) else uri
+    _, new = replies.store(
+        actor,
+        post,
+        uri,
+        url=url,
+        content=sanitise(str(note.get("content") or "")),
+        audience=_audience(note),
+        published=_time(note.get("published")),
+        updated=_time(note.get("updated") or note.get("published")),
+        create=create,
+    )
+    return new
+
+
+def _mentioned(note: dict, post: Post | None) -> list[User]:
+    """The local people a Note tags with a Mention (at most MENTIONS_MAX) and addresses (or it
+    is public); not the artist it replies to, who is told of the reply itself."""
+    tags = note.get("tag") if isinstance(note.get("tag"), list) else []
+    hrefs = [t.get("href") for t in tags if isinstance(t, dict) and t.get("type") == "Mention"]
+    audience = {_id(a) for a in [*_list(note.get("to")), *_list(note.get("cc"))]}
+    public = _audience(note) == replies.PUBLIC
+    users = []
+    for href in hrefs[: notify.MENTIONS_MAX]:
+        user = _local_user(href) if public or href in audience else None
+        if user is not None and user not in users and (post is None or user.id != post.author_id):
+            users.append(user)
+    return users
+
+
 def _note(actor: RemoteActor, note: dict, create: bool) -> None:
-    """Store (or update) a followed actor's Note; images are kept as links only for now."""
+    """Store (or update) a reply to a local post, or a followed actor's Note (its images
+    through the pipeline)."""
     uri = _id(note)
     if not uri or _id(note.get("attributedTo")) != actor.uri:
         return
+    post = reactions.local_post(_id(note.get("inReplyTo")))
+    if post is not None:  # a reply to a post here
+        if _reply(actor, post, note, create):
+            replies.tell_mentioned(
+                actor, _mentioned(note, post), post, str(note.get("content") or "")
+            )
+        db.session.commit()
+        return
+    if create:
+        replies.tell_mentioned(actor, _mentioned(note, None), None, str(note.get("content") or ""))
+        db.session.commit()
     row = db.session.scalar(select(RemotePost).filter_by(uri=uri))
     if row is None:
         if not create or not follows.is_followed_locally(actor):
@@ -178,11 +246,12 @@ def _list(value) -> list:
 
 
 def posts_for(user: User, limit: int = 40) -> list[RemotePost]:
-    """Remote posts of the actors `user` follows, newest first."""
+    """Remote posts of the actors `user` follows (not those they muted), newest first."""
     followed = [f.actor_id for f in follows.following(user) if not f.pending]
     stmt = (
         select(RemotePost)
         .where(RemotePost.actor_id.in_(followed))
+        .where(RemotePost.actor_id.not_in(policy.remote_hidden(user)))
         .order_by(RemotePost.published_at.desc())
     )
     return list(db.session.scalars(stmt.limit(limit)))

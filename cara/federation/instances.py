@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 
 from cara.core.extensions import db
 from cara.core.models import Instance, RemoteActor
-from cara.federation import media
+from cara.federation import media, replies
 
 
 def domain_of(url: str) -> str:
@@ -31,6 +31,7 @@ def block(domain: str, reason: str = "") -> int:
     db.session.add(row)
     ids = db.session.scalars(select(RemoteActor.id).where(RemoteActor.domain == domain)).all()
     media.remove_actors(ids)
+    replies.forget_actors(ids)
     removed = db.session.execute(delete(RemoteActor).where(RemoteActor.domain == domain))
     db.session.commit()
     return removed.rowcount

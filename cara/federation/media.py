@@ -13,7 +13,7 @@ from cara import imaging
 from cara.aifilter.signals import Outcome
 from cara.core import storage
 from cara.core.extensions import db
-from cara.core.models import RemotePost
+from cara.core.models import RemoteActor, RemotePost
 from cara.federation import fetch
 from cara.posting import drafts, known, screening
 
@@ -33,7 +33,7 @@ def import_images(post_id: int) -> None:
     db.session.commit()
 
 
-def _import(post_id: int, index: int, item: dict) -> dict:
+def _import(post_id, index: int, item: dict, max_width: int = MAX_WIDTH) -> dict:
     config = current_app.config
     limits = drafts.upload_limits(config)
     try:
@@ -55,7 +55,7 @@ def _import(post_id: int, index: int, item: dict) -> dict:
             original, out, f"{index}-{info.sha256[:16]}", max_pixels=limits.max_pixels
         )
         jpegs = [d for d in rendition.files if d.format == "jpeg"] or rendition.files
-        fitting = [d for d in jpegs if d.width <= MAX_WIDTH] or jpegs
+        fitting = [d for d in jpegs if d.width <= max_width] or [min(jpegs, key=lambda d: d.width)]
         best = max(fitting, key=lambda d: d.width)
         storage.save_remote(post_id, best.path)  # only the one served is kept
     return {"state": SHOWN, "file": best.path.name, "w": best.width, "h": best.height}
@@ -74,7 +74,38 @@ def remove(post_id: int) -> None:
 
 
 def remove_actors(actor_ids: list[int]) -> None:
-    """The image folders of the posts of actors about to be deleted."""
+    """The image folders of the posts (and the avatars) of actors about to be deleted."""
     posts = select(RemotePost.id).where(RemotePost.actor_id.in_(actor_ids))
     for post_id in db.session.scalars(posts):
         remove(post_id)
+    for actor_id in actor_ids:
+        storage.delete_remote(_avatar_key(actor_id))
+
+
+# --- avatars: the actor's icon, through the same pipeline and filter ---------------------------
+
+AVATAR_WIDTH = 320
+
+
+def _avatar_key(actor_id: int) -> str:
+    return f"a{actor_id}"  # remote/a<id>/: never a post's folder (those are digits)
+
+
+def import_avatar(actor_id: int) -> None:
+    """Fetch, check and re-encode an actor's icon not handled yet (the job); a new icon
+    replaces the old file."""
+    actor = db.session.get(RemoteActor, actor_id)
+    if actor is None or not actor.avatar or actor.avatar.get("state"):
+        return
+    storage.delete_remote(_avatar_key(actor.id))
+    result = _import(_avatar_key(actor.id), 0, actor.avatar, max_width=AVATAR_WIDTH)
+    actor.avatar = {**actor.avatar, **result}
+    db.session.commit()
+
+
+def send_avatar(actor: RemoteActor, name: str) -> Response | None:
+    """The response for an actor's re-encoded avatar `name`, if it is the one shown."""
+    avatar = actor.avatar or {}
+    if avatar.get("state") != SHOWN or avatar.get("file") != name:
+        return None
+    return storage.send_remote(_avatar_key(actor.id), name, storage.MIME[name.rpartition(".")[2]])

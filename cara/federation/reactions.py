@@ -5,11 +5,13 @@ import re
 from sqlalchemy import select, update
 
 from cara.core.extensions import db
-from cara.core.models import Post, PostState, RemoteActor, RemoteFollow, RemoteReaction
-from cara.core.policy import can_view, repostable
+from cara.core.models import Post, RemoteActor, RemoteReaction
+from cara.core.policy import remote_blocked, remote_may_see, repostable
 from cara.core.text import site_url
+from cara.social import notify
 
 COUNTERS = {"like": Post.like_count, "announce": Post.repost_count}
+NOTICE = {"like": "like", "announce": "repost"}  # the notification kind
 
 
 def local_post(uri: str) -> Post | None:
@@ -23,16 +25,11 @@ def local_post(uri: str) -> Post | None:
 
 def _may_react(actor: RemoteActor, post: Post, kind: str) -> bool:
     """Public posts take likes from anyone and reposts if repostable; followers-only posts
-    take likes from accepted followers only, and no reposts."""
+    take likes from accepted followers only, and no reposts; nothing from someone the artist
+    blocked."""
     if kind == "announce":
-        return repostable(post)
-    if can_view(None, post):
-        return True
-    follow = select(RemoteFollow.id).filter_by(
-        user_id=post.author_id, actor_id=actor.id, inbound=True, pending=False
-    )
-    live = post.state == PostState.PUBLISHED and post.author.deleted_at is None
-    return live and db.session.scalar(follow.limit(1)) is not None
+        return repostable(post) and not remote_blocked(post.author_id, actor.id)
+    return remote_may_see(actor.id, post)
 
 
 def _bump(post_id: int, kind: str, step: int) -> None:
@@ -51,6 +48,7 @@ def react(actor: RemoteActor, kind: str, obj: str, activity_uri: str) -> None:
         RemoteReaction(actor_id=actor.id, post_id=post.id, kind=kind, activity_uri=activity_uri)
     )
     _bump(post.id, kind, 1)
+    notify.notify(post.author_id, NOTICE[kind], post_id=post.id, remote_actor_id=actor.id)
     db.session.commit()
 
 
@@ -62,4 +60,6 @@ def undo(actor: RemoteActor, kind: str, activity: dict) -> None:
         if row.activity_uri == activity.get("id") or (post is not None and row.post_id == post.id):
             db.session.delete(row)
             _bump(row.post_id, kind, -1)
+            author_id = db.session.get(Post, row.post_id).author_id
+            notify.withdraw(author_id, NOTICE[kind], None, row.post_id, remote_actor_id=actor.id)
     db.session.commit()

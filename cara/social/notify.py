@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from cara.core import pagination, policy
 from cara.core import text as text_rules
 from cara.core.extensions import db
-from cara.core.models import Comment, Notification, Post, PostState, User, utcnow
+from cara.core.models import Comment, Notification, Post, PostState, RemoteActor, User, utcnow
 
 KINDS = {
     "follow",
@@ -43,27 +43,35 @@ def notify(
     post_id: int | None = None,
     comment_id: int | None = None,
     text: str = "",
+    remote_actor_id: int | None = None,
 ) -> Notification | None:
     """Tell `user_id` about something. Added to the session: the caller's commit saves it.
+    `remote_actor_id`: the person on another server who did it (then `actor_id` is None).
 
     Nothing is sent to yourself, across a block, or from someone the user muted; a repeated
     follow, like or repost by the same person is not sent twice.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
-    if actor_id is not None:
-        if actor_id == user_id or policy.silenced(user_id, actor_id):
-            return None
-        if kind in ONCE and db.session.scalar(
-            select(Notification.id)
-            .filter_by(user_id=user_id, kind=kind, actor_id=actor_id, post_id=post_id)
-            .limit(1)
-        ):
+    if actor_id is not None and (actor_id == user_id or policy.silenced(user_id, actor_id)):
+        return None
+    if remote_actor_id is not None and policy.remote_silenced(user_id, remote_actor_id):
+        return None
+    if actor_id is not None or remote_actor_id is not None:
+        once = select(Notification.id).filter_by(
+            user_id=user_id,
+            kind=kind,
+            actor_id=actor_id,
+            remote_actor_id=remote_actor_id,
+            post_id=post_id,
+        )
+        if kind in ONCE and db.session.scalar(once.limit(1)):
             return None
     row = Notification(
         user_id=user_id,
         kind=kind,
         actor_id=actor_id,
+        remote_actor_id=remote_actor_id,
         post_id=post_id,
         comment_id=comment_id,
         text=text,
@@ -72,13 +80,25 @@ def notify(
     return row
 
 
-def withdraw(user_id: int, kind: str, actor_id: int, post_id: int | None = None) -> None:
-    """Remove an unread notification whose cause was undone (an unlike, a cancelled request)."""
+def withdraw(
+    user_id: int,
+    kind: str,
+    actor_id: int | None,
+    post_id: int | None = None,
+    remote_actor_id: int | None = None,
+) -> None:
+    """Remove an unread notification whose cause was undone (an unlike, a cancelled request);
+    by a remote person when `remote_actor_id` is given."""
+    who = (
+        Notification.remote_actor_id == remote_actor_id
+        if remote_actor_id is not None
+        else Notification.actor_id == actor_id
+    )
     db.session.execute(
         delete(Notification).where(
             Notification.user_id == user_id,
             Notification.kind == kind,
-            Notification.actor_id == actor_id,
+            who,
             Notification.post_id == post_id if post_id else Notification.post_id.is_(None),
             Notification.read_at.is_(None),
         )
@@ -130,6 +150,7 @@ class Group:
     kind: str
     newest: Notification
     actors: list[User] = field(default_factory=list)
+    remote_actors: list[RemoteActor] = field(default_factory=list)  # people elsewhere
     post: Post | None = None
     comment: Comment | None = None
     unread: bool = False
@@ -157,6 +178,7 @@ def group(user: User, rows: list[Notification]) -> list[Group]:
     went followers-only, or whose artist they stopped following, are left out.
     """
     actors = _by_id(User, {n.actor_id for n in rows})
+    remote = _by_id(RemoteActor, {n.remote_actor_id for n in rows})
     posts, hidden_posts = _seen(user, _by_id(Post, {n.post_id for n in rows}))
     comments, hidden_comments = _seen(user, _by_id(Comment, {n.comment_id for n in rows}))
     groups: dict = {}
@@ -176,6 +198,9 @@ def group(user: User, rows: list[Notification]) -> list[Group]:
         actor = actors.get(n.actor_id)
         if actor is not None and actor not in g.actors:
             g.actors.append(actor)
+        person = remote.get(n.remote_actor_id)
+        if person is not None and person not in g.remote_actors:
+            g.remote_actors.append(person)
     return list(groups.values())
 
 

@@ -12,6 +12,7 @@ from flask_wtf.csrf import generate_csrf
 from cara import moderation
 from cara.core.models import Post, PostState
 from cara.core.policy import can_change, can_moderate, repostable
+from cara.federation import replies
 from cara.posting import screening
 from cara.social import actions, feeds
 from cara.web.assets import data_saver
@@ -71,13 +72,15 @@ def card_version(post: Post) -> tuple:
 
 
 def comments(post: Post) -> dict:
-    """The comments section (social/_comments.html): threads, the comments the viewer may
-    delete, and the commenters' uploaded avatars. A post that is not published has no comments
-    section."""
-    threads = actions.comments(current_user, post) if post.state == PostState.PUBLISHED else []
+    """The comments section (social/_comments.html): threads, the replies from other servers
+    the viewer sees, the comments the viewer may delete, and the commenters' uploaded avatars.
+    A post that is not published has no comments section."""
+    published = post.state == PostState.PUBLISHED
+    threads = actions.comments(current_user, post) if published else []
     rows = [c for t in threads for c in (t.comment, *t.replies)]
     return {
         "threads": threads,
+        "remote_comments": replies.shown(current_user, post) if published else [],
         "deletable": {c.id for c in rows if can_change(current_user, c)},
         "comment_avatars": feeds.media_by_ids(c.author.avatar_media_id for c in rows),
         "comment_max": actions.COMMENT_MAX,

@@ -16,7 +16,13 @@ from tests.support import require_service
 
 VNU = REPO / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 # Not pages: files, feeds, JSON, downloads, and routes that act on a token in the URL.
-NOT_PAGES = {"static", "media.derivative", "moderation.appeal_image", "moderation.export_hashes"}
+NOT_PAGES = {
+    "static",
+    "media.derivative",
+    "moderation.appeal_image",
+    "moderation.export_hashes",
+    "federation.remote_avatar",  # an image
+}
 JOB = {
     "title": "Colourist",
     "kind": "freelance",

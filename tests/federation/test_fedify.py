@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from tests.factories import GOOD, image_bytes
-from tests.federation.instances import Server, login, publish, wait_for
+from tests.federation.instances import Browser, Server, login, publish, wait_for
 from tests.support import REPO, free_port
 
 INTEROP = REPO / "tests" / "federation" / "interop"
@@ -106,3 +106,15 @@ def test_a_fedify_actor_follows_receives_likes_and_replies(world, tmp_path):
     log = (tmp_path / "server.log").read_text()
     inbox = re.findall(r"cara\.request: POST \S*inbox (\d{3})", log)
     assert len(inbox) >= 3 and set(inbox) == {"202"}, inbox
+
+    # fedify's reply, addressed to alice alone, is kept and shown on her post to her, with
+    # fedify's actor's name and @handle linking to its page here, and to nobody else.
+    wait_for(lambda: _count(cara, "select count(*) from remote_comments") == 1, "the reply")
+    post_id = _count(cara, "select post_id from remote_comments")
+    status, page = alice.get(f"/posts/{post_id}")
+    assert status == 200 and "<p>Lovely work!</p>" in page
+    assert "A fedify fan" in page and f"@fan@127.0.0.1:{fedify.port}" in page
+    assert f'href="/@fan@127.0.0.1:{fedify.port}"' in page
+    assert "Comments (0)" in page  # not counted: it is not public
+    _, public = Browser(cara).get(f"/posts/{post_id}")
+    assert "Lovely work!" not in public

@@ -1,6 +1,7 @@
 """Two real cara servers on loopback: bob on B finds @alice@A through WebFinger and follows
 her; A accepts; alice's new post reaches B's inbox (signed both ways) and shows on B with its
-image, which B fetched, filtered and re-encoded."""
+image, which B fetched, filtered and re-encoded; bob's like, repost and reply from B are
+counted, shown and notified on A."""
 
 import re
 
@@ -59,6 +60,31 @@ def test_follow_across_instances_and_receive_a_post(servers):
     assert f'src="{a.base}' not in page  # nothing of A's embedded (links only)
     assert "Made by a machine" not in page  # held on A, never sent
     assert '"totalItems": 1' in alice.get("/@alice/outbox")[1]  # of the two, one is live on A
+
+    # Bob likes, reposts and replies through the forms on B; each activity is delivered to A,
+    # signed, and A counts the like and repost, shows the reply on alice's post (to everyone:
+    # it is public) with bob's name and handle, and tells alice of all three.
+    remote_id = re.search(r'action="/federation/posts/(\d+)/like"', page).group(1)
+    for action in ("like", "repost"):
+        assert bob.post(f"/federation/posts/{remote_id}/{action}", {})[0] == 200
+    reply = {"body": "Lovely harbour & boats"}
+    assert bob.post(f"/federation/posts/{remote_id}/reply", reply)[0] == 200
+    post_id = re.search(r"/ap/posts/(\d+)", alice.get("/@alice/outbox")[1]).group(1)
+
+    def replied():
+        # A logged-out visitor on A. Both in one page: the page reads the post and its replies
+        # in separate statements (SQLite, no snapshot), so one may be read before the job
+        # commits and the other after.
+        shown = Browser(a).get(f"/posts/{post_id}")[1]
+        return "Lovely harbour &amp; boats" in shown and "Comments (1)" in shown and shown
+
+    shown = wait_for(replied, "bob's reply to reach A")
+    assert f'href="/@bob@{b.host}"' in shown and f"@bob@{b.host}" in shown
+    notes = wait_for(
+        lambda: (n := alice.get("/notifications")[1]).count(f"(@bob@{b.host})") == 3 and n,
+        "A to tell alice of bob's like, repost and reply",
+    )
+    assert "liked" in notes and "reposted" in notes and "replied to" in notes
 
     # An unsigned POST to B's inbox is refused.
     status, _ = Browser(b).post("/inbox", {"type": "Create"})

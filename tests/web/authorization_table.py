@@ -199,6 +199,18 @@ state       anon mem own fol pend blkd mod adm susp
 public      y    y   y   y   y    y    y   y   y
 followers   .    .   .   y   .    .    .   .   .
 """)
+# Liking or replying to a remote post (sent to its server): who sees it, if able to act.
+REMOTE_ACT = grid("""
+state       anon mem own fol pend blkd mod adm susp
+public      y    y   y   y   y    y    y   y   403
+followers   .    .   .   y   .    .    .   .   .
+""")
+# Reposting one: public posts only.
+REMOTE_REPOST = grid("""
+state       anon mem own fol pend blkd mod adm susp
+public      y    y   y   y   y    y    y   y   403
+followers   .    .   .   403 .    .    .   .   .
+""")
 PAINTER = {"username": "painter", "domain": "127.0.0.1:9"}  # the world's remote actor
 # What /federation lists: the posts of the remote actors one follows.
 REMOTE_LISTED = {state: {r: r == "fol" for r in ROLES} for state in REMOTE}
@@ -668,7 +680,28 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
         Route(login(lists=REMOTE, word="far"), "remote", args=PAINTER, variant="remote profile")
     ),
     "GET /federation/media/<int:post_id>/<name>": federated(Route(login_see(REMOTE), "remote")),
+    # A remote person's avatar: the world's remote actor has none (404 for all).
+    "GET /federation/avatars/<int:actor_id>/<name>": federated(
+        Route(open_(404), "remote", args={"name": "0-x.jpg"})
+    ),
     "POST /federation/unfollow/<int:actor_id>": federated(Route(login(303), "remote")),
+    # Liking, reposting and replying to a remote post, and taking a like or repost back.
+    "POST /federation/posts/<int:post_id>/<any(like, unlike, repost, unrepost):action>": federated(
+        Route(login_see(REMOTE_ACT, 303), "remote", args={"action": "like"}, variant="like"),
+        Route(login_see(REMOTE, 303), "remote", args={"action": "unlike"}, variant="unlike"),
+        Route(login_see(REMOTE_REPOST, 303), "remote", args={"action": "repost"}, variant="repost"),
+        Route(login_see(REMOTE, 303), "remote", args={"action": "unrepost"}, variant="unrepost"),
+    ),
+    "POST /federation/posts/<int:post_id>/reply": federated(
+        Route(login_see(REMOTE_ACT, 303), "remote", form={"body": "Lovely"})
+    ),
+    # Blocking or muting someone elsewhere: anyone signed in, back to their profile page.
+    "POST /federation/actors/<int:actor_id>/<any(block, unblock, mute, unmute):action>": federated(
+        *[
+            Route(login(303), "remote", args={"action": a}, variant=a)
+            for a in ("block", "unblock", "mute", "unmute")
+        ]
+    ),
     "POST /federation/requests/<int:follow_id>/<any(approve, reject):answer>": federated(
         *[Route(owner(SELF), "user", args={"answer": a}, variant=a) for a in ("approve", "reject")]
     ),

@@ -10,9 +10,21 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 
 from cara import federation
-from cara.core import tasks
+from cara.core import policy, tasks
 from cara.core.extensions import limiter
-from cara.federation import actors, documents, follows, hashfeed, inbox, instances, local, media
+from cara.core.models import RemoteActor
+from cara.federation import (
+    actors,
+    documents,
+    follows,
+    hashfeed,
+    inbox,
+    instances,
+    interactions,
+    local,
+    media,
+)
+from cara.web.helpers import get_or_404, safe_next
 from cara.web.htmx import render
 
 bp = Blueprint("federation", __name__)
@@ -156,11 +168,13 @@ def _receive():
 
 
 def _page(handle: str = "", error: str = ""):
+    posts = inbox.posts_for(current_user)
     return render(
         "federation/index.html",
         following=follows.following(current_user),
         requests=follows.requests(current_user),
-        posts=inbox.posts_for(current_user),
+        posts=posts,
+        mine=interactions.marks(current_user, posts),
         handle=handle,
         error=error,
     )
@@ -185,12 +199,26 @@ def profile(username: str, domain: str):
     except actors.FetchError as error:
         abort(404, f"Could not find {handle}: {error}")
     mine = [f for f in follows.following(current_user) if f.actor_id == person.id]
+    relation = follows.relation(current_user, person)
+    posts = [] if relation["blocked"] else inbox.visible_posts_of(current_user, person)
     return render(
         "federation/profile.html",
         person=person,
         follow=mine[0] if mine else None,
-        posts=inbox.visible_posts_of(current_user, person),
+        relation=relation,
+        posts=posts,
+        mine=interactions.marks(current_user, posts),
     )
+
+
+@bp.post("/federation/actors/<int:actor_id>/<any(block, unblock, mute, unmute):action>")
+@login_required
+def block_or_mute(actor_id: int, action: str):
+    """Block or mute someone elsewhere, or lift it; back to their profile page."""
+    person = get_or_404(RemoteActor, actor_id)
+    follows.set_block(current_user, person, action.removeprefix("un"), not action.startswith("un"))
+    back = url_for("federation.profile", username=person.username, domain=person.domain)
+    return redirect(back, 303)
 
 
 @bp.post("/federation/follow")
@@ -215,6 +243,45 @@ def remote_image(post_id: int, name: str):
     post = inbox.visible_post(current_user, post_id) or abort(404)
     response = media.send_shown(post, name) or abort(404)
     response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+def _back():
+    return safe_next(request.form.get("next")) or url_for("federation.index")
+
+
+@bp.post("/federation/posts/<int:post_id>/<any(like, unlike, repost, unrepost):action>")
+@login_required
+def react_remote(post_id: int, action: str):
+    """Like or repost a remote post (sent to its author's server), or take it back."""
+    post = inbox.visible_post(current_user, post_id) or abort(404)
+    kind = "like" if action.endswith("like") else "announce"
+    if action.startswith("un"):
+        interactions.undo(current_user, post, kind)
+    elif not interactions.react(current_user, post, kind):
+        abort(403)
+    return redirect(_back(), 303)
+
+
+@bp.post("/federation/posts/<int:post_id>/reply")
+@login_required
+def reply_remote(post_id: int):
+    """Reply to a remote post: a Create{Note} with inReplyTo, delivered to its author."""
+    post = inbox.visible_post(current_user, post_id) or abort(404)
+    if not policy.may_interact_remote(current_user, post, "reply"):
+        abort(403)
+    errors = interactions.reply(current_user, post, request.form.get("body", ""))
+    if errors:
+        abort(422, " ".join(errors["body"]))
+    return redirect(_back(), 303)
+
+
+@bp.get("/federation/avatars/<int:actor_id>/<name>")
+def remote_avatar(actor_id: int, name: str):
+    """A remote person's avatar as we re-encoded it (shown beside their replies, to anyone)."""
+    person = get_or_404(RemoteActor, actor_id)
+    response = media.send_avatar(person, name) or abort(404)
+    response.headers["Cache-Control"] = "public, max-age=86400"
     return response
 
 
