@@ -1,13 +1,16 @@
 """The worker: AVIF encoder speed vs quality, and a burst of uploads through a real RQ worker.
 
-    .venv/bin/python bench/worker.py --avif [--speeds 6,8,9,10]      # about 2 minutes
+    .venv/bin/python bench/worker.py --avif [--speeds 8:50,9:58]     # speed[:quality], ~2 minutes
+    .venv/bin/python bench/worker.py --webp [--methods 1,0]          # WebP at >= 1280 px
     CARA_BENCH_REDIS_URL=redis://127.0.0.1:6379/5 .venv/bin/python bench/worker.py [--uploads 30]
 
-`--avif` encodes the AVIF rungs (320/640/1280/2048) of a 12 MP photo (bench/pipeline.py's) and
-of a demo painting at each encoder speed, with cara's qualities, on one thread, and prints per
-speed the CPU time, the bytes and the SSIM (luma, Gaussian 11x11, sigma 1.5, against the resized
-image that was encoded) with its change from speed 6 (the old setting). cara.imaging.render's
-AVIF_SPEED is picked from it (docs/performance.md).
+`--avif` encodes the AVIF rungs (those up to AVIF_MAX_WIDTH: 320/640) of a 12 MP photo
+(bench/pipeline.py's) and of a demo painting at each speed[:quality], on one thread, and prints
+per setting the CPU time, the bytes and the SSIM (luma, Gaussian 11x11, sigma 1.5, against the
+resized image that was encoded) with its change from the first setting (8:50, the previous
+one). cara.imaging.render's AVIF_SPEED and AVIF_QUALITY are picked from it
+(docs/performance.md). `--webp` does the same for the WebP method of the rungs from
+WEBP_FAST_WIDTH up.
 
 The burst (default) starts `flask worker` (the real command: RQ over Redis, with its scheduler)
 on a fresh SQLite database, publishes `--uploads` posts of a 12 MP photo each through the
@@ -72,7 +75,7 @@ def sources(workdir: Path) -> dict[str, Path]:
     return {"photo 12 MP": photo, "painting": painting}
 
 
-def avif_speeds(speeds: list[int]) -> None:
+def avif_speeds(speeds: list[str]) -> None:
     from PIL import Image
 
     from cara.imaging import render
@@ -80,10 +83,12 @@ def avif_speeds(speeds: list[int]) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="cara-bench-avif-"))
     print(f"{'image':<12} {'speed':>5} {'cpu s':>6} {'KB':>7} {'SSIM':>7} {'dSSIM':>8}  per rung")
     for name, path in sources(workdir).items():
-        prep = render._prepare_or_raise(path, render.DEFAULT_WIDTHS, None)
+        widths = [w for w in render.DEFAULT_WIDTHS if w <= render.AVIF_MAX_WIDTH]
+        prep = render._prepare_or_raise(path, widths, None)
         base = None
-        for speed in speeds:
-            render.AVIF_SPEED = speed
+        for setting in speeds:
+            speed, _, quality = str(setting).partition(":")  # "9:58": speed 9, quality 58
+            render.AVIF_SPEED, render.AVIF_QUALITY = int(speed), int(quality or 50)
             cpu, size, scores, rungs = 0.0, 0, [], []
             for w, _h in prep.sizes:
                 im = prep.images[w]
@@ -95,13 +100,54 @@ def avif_speeds(speeds: list[int]) -> None:
                 cpu, size = cpu + took, size + len(data)
                 scores.append(score)
                 rungs.append(f"{w}:{took:.2f}s/{score:.4f}")
-            mean = statistics.mean(scores)
-            base = mean if base is None else base
-            print(
-                f"{name:<12} {speed:>5} {cpu:6.2f} {size / 1024:7.0f} {mean:7.4f} "
-                f"{mean - base:+8.4f}  {' '.join(rungs)}",
-                flush=True,
-            )
+            base = _row(name, setting, cpu, size, scores, base, rungs)
+
+
+def _row(name, setting, cpu, size, scores, base, rungs) -> float:
+    """Print one setting's line; return the SSIM later lines are compared with."""
+    mean = statistics.mean(scores)
+    base = mean if base is None else base
+    print(
+        f"{name:<12} {setting!s:>6} {cpu:6.3f} {size / 1024:7.0f} {mean:7.4f} "
+        f"{mean - base:+8.4f}  {' '.join(rungs)}",
+        flush=True,
+    )
+    return base
+
+
+def webp_methods(methods: list[int]) -> None:
+    """WebP method per rung >= render.WEBP_FAST_WIDTH: CPU, bytes, SSIM (the same columns)."""
+    from PIL import Image
+
+    from cara.imaging import render
+
+    workdir = Path(tempfile.mkdtemp(prefix="cara-bench-webp-"))
+    print(f"{'image':<12} {'method':>6} {'cpu s':>6} {'KB':>7} {'SSIM':>7} {'dSSIM':>8}  per rung")
+    for name, path in sources(workdir).items():
+        prep = render._prepare_or_raise(path, render.DEFAULT_WIDTHS, None)
+        if prep.sizes[-1][0] < render.WEBP_FAST_WIDTH:
+            print(f"{name:<12} no rung of {render.WEBP_FAST_WIDTH} px or more")
+            continue
+        base = None
+        for method in methods:
+            cpu, size, scores, rungs = 0.0, 0, [], []
+            for w, _h in prep.sizes:
+                if w < render.WEBP_FAST_WIDTH:
+                    continue
+                im = prep.images[w]
+                best = None
+                for _ in range(3):  # the least CPU of three: the machine is shared
+                    began = time.process_time()
+                    buf = io.BytesIO()
+                    im.save(buf, "WEBP", quality=render.WEBP_QUALITY, method=method)
+                    took = time.process_time() - began
+                    best = took if best is None else min(best, took)
+                with Image.open(io.BytesIO(buf.getvalue())) as decoded:
+                    score = ssim(im.convert("RGB"), decoded.convert("RGB"))
+                cpu, size = cpu + best, size + buf.tell()
+                scores.append(score)
+                rungs.append(f"{w}:{best:.3f}s/{buf.tell() // 1024}KB/{score:.4f}")
+            base = _row(name, method, cpu, size, scores, base, rungs)
 
 
 # --- a burst through a real worker -----------------------------------------------------------
@@ -261,11 +307,16 @@ def report(n, uploaded, published_at, all_at, cpu, idle, peak, busy, scheduler) 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--avif", action="store_true", help="AVIF speed vs SSIM only")
-    parser.add_argument("--speeds", default="6,7,8,9,10")
+    parser.add_argument("--speeds", default="8:50,9:50,9:58", help="speed[:quality],...")
+    parser.add_argument("--webp", action="store_true", help="WebP method at the large rungs only")
+    parser.add_argument("--methods", default="1,0")
     parser.add_argument("--uploads", type=int, default=30)
     args = parser.parse_args()
+    if args.webp:
+        webp_methods([int(m) for m in args.methods.split(",")])
+        return 0
     if args.avif:
-        avif_speeds([int(s) for s in args.speeds.split(",")])
+        avif_speeds(args.speeds.split(","))
         return 0
     return burst(args.uploads)
 

@@ -342,6 +342,8 @@ def _purge(user: User) -> None:
     while (row := db.session.scalar(mine)) is not None:
         actions.delete_comment(row)
     me = user.id
+    heard = select(Notification.user_id).where(Notification.actor_id == me).distinct()
+    notify.changed(me, *db.session.scalars(heard))  # their unread counts drop
     for stmt in (
         delete(Bookmark).where(Bookmark.user_id == me),
         delete(Follow).where(or_(Follow.follower_id == me, Follow.followee_id == me)),

@@ -26,7 +26,7 @@ from cara.imaging.xmp import Rights, build_xmp, exif_bytes
 
 # Bump whenever derivative bytes would change for the same input (encoder settings, XMP
 # layout...): callers fold it into the stem so old and new files never share a name.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 
 # 960 sits between the phone and desktop rungs: a 412 px phone at DPR 1.75 needs ~650 px.
 DEFAULT_WIDTHS: tuple[int, ...] = (320, 640, 960, 1280, 2048)
@@ -35,6 +35,11 @@ DEFAULT_JPEG_WIDTHS: tuple[int, ...] = (640, 1280)
 # Encoder settings, tuned in bench/pipeline.py.
 WEBP_QUALITY = 80
 WEBP_METHOD = 1  # 0..6: 4 (Pillow's default) costs ~3x the time for ~10% smaller files
+# From this width up, method 0: the desktop rungs were most of the WebP time, and method 0
+# encodes them ~1.5x faster for ~6 % more bytes (bench/worker.py, docs/performance.md); phones
+# take the smaller rungs (or AVIF), where every byte counts.
+WEBP_FAST_WIDTH = 1280
+WEBP_FAST_METHOD = 0
 WEBP_LOSSLESS_METHOD = 0  # lossless effort: higher levels are 4x slower for ~6% smaller files
 WEBP_LOSSLESS_QUALITY = 0
 JPEG_QUALITY = 82
@@ -43,12 +48,13 @@ JPEG_QUALITY_PROTECTED = 95
 # that is where its bytes matter, and the larger rungs were 80 % of its encode time. Wider
 # screens get WebP: templates/macros/media.html carries the AVIF srcset on with it.
 AVIF_MAX_WIDTH = 640
-# Quality 50 keeps a feed image within the 40 KB page-weight budget (measured: a detailed
-# 640 px photo 52 KB at 60, 36 KB at 50).
-AVIF_QUALITY = 50
-# Speed 8 encodes ~3x faster than 6 for an SSIM 0.007-0.012 lower at 320-640 px (bench/worker.py
-# --avif, docs/performance.md); 9 is faster still but loses 0.03 on flat painted colour.
-AVIF_SPEED = 8
+# Speed 9 at quality 55 (was speed 8 at 50): 5-7x less CPU at 320-640 px, which was the
+# largest cost of the worker, for an SSIM within 0.011 of the old output (luma, against the
+# image encoded: a 12 MP photo +0.025 at 320 and +0.019 at 640 px, a flat painting -0.000 and
+# -0.010) and ~25-35 % more bytes, within the 40 KB page-weight budget (bench/worker.py --avif,
+# bench/pageweight.py, docs/performance.md). Speed 9 at quality 50 lost 0.02-0.03 on paintings.
+AVIF_QUALITY = 55
+AVIF_SPEED = 9
 # The big first step (decoded image -> largest width) dominates the resize cost: HAMMING is
 # 2.3x cheaper than LANCZOS there and within ~49 dB PSNR of it (bench/pipeline.py). Later
 # steps start from the previous, already small, width, so LANCZOS costs little.
@@ -61,6 +67,10 @@ WORK_SIZE = 640  # longest side of the image handed back for hashing / the filte
 # at least this much above the largest fitting width (a 1200 px drawing gets 320 ... 960, 1200).
 NATIVE_RUNG_RATIO = 1.2
 MAX_DIMENSION = 16383  # WebP's hard limit on either side
+# A JPEG decodes at half scale (~3x cheaper, decode and first resize) when that still reaches
+# this share of the top rung; the top rung then takes the decoded width (a 4000 px photo: 2000
+# instead of 2048 px, a 4032 px phone photo: 2016).
+DRAFT_SLACK = 0.95
 
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -254,7 +264,10 @@ def _prepare(original: Path, widths: Sequence[int], max_pixels: int | None) -> _
     im, up_w, up_h = _open_upright(original, max_pixels)
     sizes = rung_sizes(up_w, up_h, widths)
     work = _work_size(up_w, up_h)
-    im = _draft_and_orient(im, up_w, max(sizes[-1][0], work[0]))
+    least = max(math.ceil(sizes[-1][0] * DRAFT_SLACK), work[0])
+    im = _draft_and_orient(im, up_w, least)
+    if im.width < sizes[-1][0]:  # drafted just under the top rung: it takes the decoded width
+        sizes = sorted({s for s in sizes if s[0] < im.width} | {im.size})
     icc = im.info.get("icc_profile") or None
     with pillow_guard():
         im = _to_working_mode(im)
@@ -323,7 +336,8 @@ def _encode(
         if protected:
             params.update(lossless=True, quality=WEBP_LOSSLESS_QUALITY, method=WEBP_LOSSLESS_METHOD)
         else:
-            params.update(quality=WEBP_QUALITY, method=WEBP_METHOD)
+            fast = im.width >= WEBP_FAST_WIDTH
+            params.update(quality=WEBP_QUALITY, method=WEBP_FAST_METHOD if fast else WEBP_METHOD)
         im.save(buf, "WEBP", **params)
     elif fmt == "jpeg":
         flat = _flatten(im)

@@ -4,9 +4,17 @@ Kinds: follow, follow_request, follow_accepted, like, repost, comment, reply, me
 moderation (a moderation outcome; its text says what happened), export (an archive is ready).
 """
 
+import itertools
+import logging
+import os
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import delete, event, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
@@ -34,6 +42,16 @@ GROUPED = {"like": ("post_id",), "repost": ("post_id",), "follow": (), "follow_r
 PAGE_SIZE = 50
 UNREAD_CAP = 99
 MENTIONS_MAX = 10  # people notified per caption or comment
+# How long a cached unread count may live. Every change of a user's notifications gives them a
+# new generation (after its commit), which no cached count carries, so these bound only what
+# the explicit invalidation does not see (a post deleted with notifications about it: the
+# database's cascade). In-process (no REDIS_URL) each web process keeps its own copy and
+# only sees its own changes at once: the short TTL bounds what another process shows.
+UNREAD_TTL_REDIS = 300
+UNREAD_TTL_LOCAL = 10
+GENERATION_TTL = 86_400
+
+log = logging.getLogger(__name__)
 
 
 def notify(
@@ -77,6 +95,7 @@ def notify(
         text=text,
     )
     db.session.add(row)
+    changed(user_id)
     return row
 
 
@@ -103,6 +122,7 @@ def withdraw(
             Notification.read_at.is_(None),
         )
     )
+    changed(user_id)
 
 
 def mentioned(text: str) -> list[str]:
@@ -122,13 +142,134 @@ def mention_targets(author_id: int, names: list[str], post: Post) -> list[int]:
 
 
 def unread_count(user: User) -> int:
-    """Unread notifications, counted up to UNREAD_CAP + 1 (shown as "99+")."""
+    """Unread notifications, counted up to UNREAD_CAP + 1 (shown as "99+"); cached (Redis
+    when configured, else in-process) until the user's notifications change."""
+    store = _unread_store()
+    generation, cached = store.get(user.id)
+    if cached is not None:
+        return cached
+    count = _count_unread(user.id)
+    store.put(user.id, generation, count)
+    return count
+
+
+def _count_unread(user_id: int) -> int:
     unread = (
         select(Notification.id)
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
         .limit(UNREAD_CAP + 1)
     )
     return db.session.scalar(select(func.count()).select_from(unread.subquery())) or 0
+
+
+def changed(*user_ids: int | None) -> None:
+    """The notifications of these users changed in the current transaction: their cached
+    unread counts are dropped now and again after the commit (a page that counted in between
+    cached the old figure under the old generation, which the second drop retires)."""
+    ids = {uid for uid in user_ids if uid is not None}
+    if ids:
+        db.session.info.setdefault(_CHANGED, set()).update(ids)
+        _unread_store().forget(ids)
+
+
+_CHANGED = "cara.notifications_changed"
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_changed(session) -> None:
+    ids = session.info.pop(_CHANGED, None)
+    if ids:
+        _unread_store().forget(ids)
+
+
+class _LocalCounts:
+    """Unread counts of this process: user id -> (generation, count, expires)."""
+
+    def __init__(self):
+        self.counts: dict[int, tuple[int, int, float]] = {}
+        self.generations: dict[int, int] = {}
+        self.tick = itertools.count(1)
+        self.lock = threading.Lock()
+
+    def get(self, user_id: int) -> tuple:
+        with self.lock:
+            generation = self.generations.get(user_id, 0)
+            hit = self.counts.get(user_id)
+        if hit and hit[0] == generation and hit[2] > time.monotonic():
+            return generation, hit[1]
+        return generation, None
+
+    def put(self, user_id: int, generation, count: int) -> None:
+        with self.lock:
+            if len(self.counts) > 50_000:
+                self.counts.clear()
+            self.counts[user_id] = (generation, count, time.monotonic() + UNREAD_TTL_LOCAL)
+
+    def forget(self, user_ids) -> None:
+        with self.lock:
+            for uid in user_ids:
+                self.generations[uid] = next(self.tick)
+                self.counts.pop(uid, None)
+
+
+class _RedisCounts:
+    """Unread counts in Redis, shared by every process: `gen:<id>` is a random token that each
+    change replaces, `count:<id>` is "<token> <count>" and counts only while the token is the
+    user's current one. One round trip a page; on a Redis error the database answers."""
+
+    def __init__(self, url: str):
+        self.redis = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+    def _keys(self, user_id: int) -> tuple[str, str]:
+        return (f"cara:unread:gen:{user_id}", f"cara:unread:count:{user_id}")
+
+    def get(self, user_id: int) -> tuple:
+        try:
+            generation, hit = self.redis.mget(self._keys(user_id))
+            if generation is None:
+                generation = os.urandom(8).hex().encode()
+                if not self.redis.set(
+                    self._keys(user_id)[0], generation, nx=True, ex=GENERATION_TTL
+                ):
+                    return None, None  # someone else just made it: count without caching
+            if hit is not None:
+                token, _, count = hit.partition(b" ")
+                if token == generation:
+                    return generation, int(count)
+            return generation, None
+        except RedisError as exc:
+            log.warning("unread count cache: %s", exc)
+            return None, None
+
+    def put(self, user_id: int, generation, count: int) -> None:
+        if generation is None:
+            return
+        try:
+            key = self._keys(user_id)[1]
+            self.redis.set(key, generation + b" " + str(count).encode(), ex=UNREAD_TTL_REDIS)
+        except RedisError as exc:
+            log.warning("unread count cache: %s", exc)
+
+    def forget(self, user_ids) -> None:
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for uid in user_ids:
+                    pipe.set(self._keys(uid)[0], os.urandom(8).hex(), ex=GENERATION_TTL)
+                pipe.execute()
+        except RedisError as exc:
+            log.warning("unread count cache: %s", exc)
+
+
+def _unread_store():
+    extensions = current_app.extensions
+    store = extensions.get("cara.unread_counts")
+    if store is None:
+        url = current_app.config.get("REDIS_URL")
+        store = extensions.setdefault(
+            "cara.unread_counts", _RedisCounts(url) if url else _LocalCounts()
+        )
+    return store
 
 
 def mark_read(user: User, upto: int | None = None) -> int:
@@ -139,6 +280,7 @@ def mark_read(user: User, upto: int | None = None) -> int:
     if upto is not None:
         stmt = stmt.where(Notification.id <= upto)
     count = db.session.execute(stmt.values(read_at=utcnow())).rowcount
+    changed(user.id)
     db.session.commit()
     return count
 
@@ -241,6 +383,13 @@ def _caption_mentions(post: Post) -> list[str]:
 @event.listens_for(Session, "after_flush")
 def _notify_caption_mentions(session, flush_context):
     """Mentions in a caption notify when the post goes live (or a later edit adds them)."""
+    touched = {
+        n.user_id
+        for n in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(n, Notification)
+    }
+    if touched:  # rows added or changed through the ORM, however they were made
+        session.info.setdefault(_CHANGED, set()).update(touched)
     rows = []
     for post in session.dirty:
         if isinstance(post, Post) and (names := _caption_mentions(post)):
@@ -251,3 +400,4 @@ def _notify_caption_mentions(session, flush_context):
     if rows:
         # Core insert: the session cannot take new objects while it flushes.
         session.connection().execute(insert(Notification.__table__), rows)
+        session.info.setdefault(_CHANGED, set()).update(r["user_id"] for r in rows)

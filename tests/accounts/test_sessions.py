@@ -191,3 +191,25 @@ def test_accounts_compare_by_id_not_by_session(app):
     ana, bob = person("ana"), person("bob")
     assert ana != bob and ana == db.session.get(User, ana.id)
     assert len({ana, bob}) == 2 and [ana, bob].count(bob) == 1
+
+
+def test_the_session_and_its_user_are_one_query(app):
+    from sqlalchemy import event
+
+    person("ana")
+    browser = app.test_client()
+    login(browser, "ana")
+    browser.get("/latest")  # past the first touch of last_seen
+    statements = []
+
+    def listener(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        assert browser.get("/latest").status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    loads = [s for s in statements if "user_sessions.token_hash = " in s]
+    assert len(loads) == 1 and "JOIN users" in loads[0], loads
+    assert not [s for s in statements if "FROM users \nWHERE users.id = ?" in s]

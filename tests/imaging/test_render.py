@@ -110,7 +110,7 @@ def test_widths_and_jpeg_fallbacks(jpeg_12mp, tmp_path):
         ("webp", 640, 480, "big-1-640.webp"),
         ("webp", 960, 720, "big-1-960.webp"),
         ("webp", 1280, 960, "big-1-1280.webp"),
-        ("webp", 2048, 1536, "big-1-2048.webp"),
+        ("webp", 2000, 1500, "big-1-2000.webp"),  # decoded at half scale (DRAFT_SLACK)
         ("jpeg", 640, 480, "big-1-640.jpg"),
         ("jpeg", 1280, 960, "big-1-1280.jpg"),
     ]
@@ -183,12 +183,8 @@ def test_protected_images_are_lossless_webp(tmp_path):
     assert render.make_avif(src, tmp_path / "p", "a-1", protected=True) == []
 
 
-def test_draft_mode_decodes_only_what_is_needed(jpeg_12mp, monkeypatch, tmp_path):
-    im, w, h = render.load_oriented(jpeg_12mp, 1280)
-    assert (w, h) == (4000, 3000) and im.size == (2000, 1500)
-    assert render.load_oriented(jpeg_12mp, 300)[0].size == (500, 375)
-    assert render.load_oriented(jpeg_12mp, 2048)[0].size == (4000, 3000)
-
+def _spy_on_jpeg_decodes(monkeypatch) -> list[tuple[int, int]]:
+    """The sizes JPEGs are decoded at from here on (after draft)."""
     decoded: list[tuple[int, int]] = []
     load = JpegImagePlugin.JpegImageFile.load
 
@@ -197,9 +193,35 @@ def test_draft_mode_decodes_only_what_is_needed(jpeg_12mp, monkeypatch, tmp_path
         return load(self)
 
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", spy)
+    return decoded
+
+
+def test_draft_mode_decodes_only_what_is_needed(jpeg_12mp, monkeypatch, tmp_path):
+    im, w, h = render.load_oriented(jpeg_12mp, 1280)
+    assert (w, h) == (4000, 3000) and im.size == (2000, 1500)
+    assert render.load_oriented(jpeg_12mp, 300)[0].size == (500, 375)
+    assert render.load_oriented(jpeg_12mp, 2048)[0].size == (4000, 3000)
+
+    decoded = _spy_on_jpeg_decodes(monkeypatch)
     r = render.make_derivatives(jpeg_12mp, tmp_path, "d-1", widths=(320, 640, 1280))
     assert decoded and max(decoded) == (2000, 1500)  # never the full 4000 x 3000
     assert [d.width for d in r.files if d.format == "webp"] == [320, 640, 1280]
+
+
+def test_the_top_rung_of_a_jpeg_takes_the_half_scale_decode_when_it_is_close(
+    jpeg_12mp, monkeypatch, tmp_path
+):
+    decoded = _spy_on_jpeg_decodes(monkeypatch)
+    r = render.make_derivatives(jpeg_12mp, tmp_path, "t-1")
+    assert max(decoded) == (2000, 1500)  # 2000 >= 0.95 x 2048: never the full decode
+    assert [d.width for d in r.files if d.format == "webp"][-1] == 2000
+    # A PNG has no draft: the 2048 rung stays; so does a JPEG whose half is too far below.
+    with Image.open(jpeg_12mp) as im:
+        im.resize((3600, 2700)).save(tmp_path / "wide.jpg", quality=85)
+        im.resize((2400, 1800)).save(tmp_path / "wide.png")
+    for name in ("wide.jpg", "wide.png"):
+        got = render.make_derivatives(tmp_path / name, tmp_path / "o", f"w-{name[-3:]}")
+        assert [d.width for d in got.files if d.format == "webp"][-1] == 2048, name
 
 
 def test_draft_scale_is_chosen_on_the_upright_width(jpeg_12mp, tmp_path):

@@ -277,6 +277,7 @@ def test_query_count_does_not_grow_with_the_page(client, url):
     counts = []
     for n in (5, 19):  # 5 posts, then 24
         add(n)
+        client.get(url)  # the header's unread count is cached from here on
         with count_queries() as statements:
             html = client.get(url).get_data(as_text=True)
         assert len(card_ids(html)) == (5 if n == 5 else 24) or url == "/following"
@@ -368,6 +369,47 @@ def test_cached_cards_are_reused_until_the_post_changes(app, client):
     _edit(client, post, visibility="followers")
     client.post("/logout")
     assert card_ids(client.get("/latest").get_data(as_text=True)) == []  # the policy decides
+
+
+@pytest.mark.parametrize("app_config", [{"FEED_CACHE_SECONDS": 0}])
+def test_a_rename_of_the_author_or_the_images_renders_the_card_anew(app, client):
+    bob = person("bob", display_name="Bob Ink")
+    post = make_post(bob, "dusk study", images=1)
+    html = client.get("/latest").get_data(as_text=True)
+    (media,) = post.media
+    old = media.renditions[0]["name"]
+    assert old in html and 'href="/@bob"' in html
+    bob.username = "bobby"  # the author's handle: every card links to it
+    db.session.commit()
+    html = client.get("/latest").get_data(as_text=True)
+    assert 'href="/@bobby"' in html and 'href="/@bob"' not in html
+    # The files are renamed (a post going public, a reprocess): the card names the new ones.
+    media.renditions = [
+        {**r, "name": r["name"].replace(old[:6], "zz9x" + old[4:6])} for r in media.renditions
+    ]
+    db.session.commit()
+    new = media.renditions[0]["name"]
+    assert new != old
+    html = client.get("/latest").get_data(as_text=True)
+    assert new in html and old not in html
+
+
+def test_a_followers_only_card_never_reaches_a_non_follower_from_the_cache(app, client):
+    ana, bob = person("ana"), person("bob")
+    person("cyd")
+    actions.follow(ana, bob)
+    post = make_post(bob, "for my followers #ink", tags=["ink"], visibility="followers")
+    pages = ("/following", "/tags/ink", "/@bob/posts", "/search?q=followers")
+    browsers = {name: app.test_client() for name in ("ana", "cyd")}
+    for name, browser in browsers.items():
+        login(browser, name)
+    shown = [u for u in pages if post.id in card_ids(browsers["ana"].get(u).get_data(as_text=True))]
+    assert shown  # ana (a follower) had the card rendered and cached on these pages
+    assert app.extensions["cara.card_cache"].entries
+    for url in pages:  # cyd, and a visitor, get the same pages after it: never the card
+        assert post.id not in card_ids(browsers["cyd"].get(url).get_data(as_text=True)), url
+        assert post.id not in card_ids(client.get(url).get_data(as_text=True)), url
+    assert browsers["cyd"].get(f"/posts/{post.id}").status_code == 404
 
 
 def _csrf_tokens(html: str) -> set[str]:

@@ -11,6 +11,7 @@ from cara.core.models import Notification, PostState
 from cara.posting import drafts
 from cara.social import actions, notify
 from tests.factories import hx, image_bytes, login, make_post, person
+from tests.support import REDIS_URL, empty_redis
 
 
 def kinds(user) -> list[str]:
@@ -132,6 +133,81 @@ def test_unread_count_in_nav_and_mark_read(client):
     html = response.get_data(as_text=True)
     assert "<html" not in html and 'id="nav-unread" data-hx-swap-oob="true"' in html
     assert notify.unread_count(ana) == 0
+
+
+def _nav_count(client) -> int:
+    """The unread count the header shows (0: none shown)."""
+    html = client.get("/latest").get_data(as_text=True)
+    nav = html.split('id="nav-unread"', 1)[1].split("unread</span>", 1)[0]
+    found = re.search(r'<span class="count">(\d+)</span>', nav)
+    return int(found.group(1)) if found else 0
+
+
+def _count_queries(app, fn):
+    from sqlalchemy import event
+
+    statements = []
+
+    def listener(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        fn()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    return [s for s in statements if "notifications" in s]
+
+
+STORES = pytest.mark.parametrize(
+    "app_config", [{}, {"REDIS_URL": REDIS_URL}], ids=["in-process", "redis"]
+)
+
+
+@STORES
+def test_the_cached_unread_count_changes_with_every_notification_and_read(app, client):
+    if app.config["REDIS_URL"]:
+        empty_redis()
+    ana, bob, cyd = person("ana"), person("bob"), person("cyd")
+    post = make_post(ana, "x")
+    login(client, "ana")
+    assert _nav_count(client) == 0
+    # Cached: a second page does not count again.
+    assert _count_queries(app, lambda: client.get("/latest")) == []
+    actions.like(bob, post)  # a new notification
+    assert _nav_count(client) == 1
+    actions.comment(cyd, post, "lovely")
+    assert _nav_count(client) == 2
+    actions.unlike(bob, post)  # withdrawn
+    assert _nav_count(client) == 1
+    bob_post = make_post(bob, "x")
+    with_mention = make_post(bob, "hello @ana", state=PostState.PENDING)
+    with_mention.state = PostState.PUBLISHED  # goes live: the caption's mention is sent
+    db.session.commit()
+    assert _nav_count(client) == 2
+    client.post("/notifications/read")  # reading
+    assert _nav_count(client) == 0
+    assert _count_queries(app, lambda: client.get("/latest")) == []
+    actions.like(cyd, bob_post)  # someone else's notification leaves ana's count alone
+    assert _nav_count(client) == 0
+    db.session.add(Notification(user_id=ana.id, kind="moderation", text="a row made directly"))
+    db.session.commit()
+    assert _nav_count(client) == 1
+
+
+@STORES
+def test_a_count_read_before_a_change_is_not_kept_under_the_new_generation(app):
+    if app.config["REDIS_URL"]:
+        empty_redis()
+    ana, bob = person("ana"), person("bob")
+    post = make_post(ana, "x")
+    store = notify._unread_store()
+    generation, cached = store.get(ana.id)
+    assert cached is None
+    stale = notify._count_unread(ana.id)  # a page counted...
+    actions.like(bob, post)  # ...then a notification was committed...
+    store.put(ana.id, generation, stale)  # ...and the page cached what it had counted
+    assert notify.unread_count(ana) == 1
 
 
 def test_unread_count_is_capped(app):
