@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
@@ -130,6 +131,9 @@ def page(after: int, limit: int = PAGE_SIZE) -> dict:
 # --- subscribing -----------------------------------------------------------------------------
 
 
+HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
 def feed_url(address: str) -> str | None:
     """The feed URL an admin's input names: an instance address (`https://host`, or a bare
     host) or the feed URL itself; None when it is not one."""
@@ -138,8 +142,14 @@ def feed_url(address: str) -> str | None:
         return None
     if "://" not in address:
         address = "https://" + address
-    parts = urlsplit(address)
-    if not parts.hostname or parts.query or parts.fragment or parts.username or parts.password:
+    try:
+        parts = urlsplit(address)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return None
+    if parts.scheme not in ("https", "http") or not HOST.fullmatch(parts.hostname or ""):
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
         return None
     path = parts.path.rstrip("/")
     if path not in ("", PATH):

@@ -157,6 +157,10 @@ def test_feed_routes_are_404_with_federation_off(app, client):
         ("https://art.example/?x=1", None),
         ("https://u:p@art.example", None),
         ("", None),
+        ("not a url", None),
+        ("ftp://art.example", None),
+        ("https://art.example:port", None),
+        ("https://art_example!", None),
     ],
 )
 def test_feed_url(given, feed):
