@@ -132,6 +132,38 @@ def test_multi_image_cards_swipe_without_js(new_context, live):
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
 
 
+def test_a_long_word_in_a_reply_from_another_server_wraps_on_a_phone(new_context, live):
+    """A remote reply's text (sanitised HTML from elsewhere) wraps inside 360 px."""
+    from cara.core.extensions import db
+    from cara.core.models import RemoteActor, RemoteComment
+
+    post_id = publish(live, "ana", [("w.png", art_png(812))])
+    with live.ctx():
+        lee = RemoteActor(
+            uri="https://far.example/users/lee",
+            username="lee",
+            domain="far.example",
+            name="Lee Farrow-Longname",
+            inbox="https://far.example/users/lee/inbox",
+            key_id="https://far.example/users/lee#main-key",
+            public_pem="",
+        )
+        db.session.add(lee)
+        db.session.flush()
+        words = "<p>Lovely! " + "ink" * 60 + "</p>"
+        db.session.add(
+            RemoteComment(
+                uri="https://far.example/notes/9", post_id=post_id, actor_id=lee.id, content=words
+            )
+        )
+        db.session.commit()
+    page = new_context(**PHONE).new_page()
+    page.goto(live(f"/posts/{post_id}"))
+    expect(page.locator(".remote-comment")).to_contain_text("Lee Farrow-Longname")
+    screenshot(page, "design-remote-reply")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("device", [PHONE, WIDE], ids=["360", "1366"])
 def test_screenshots_of_the_key_pages(new_context, live, artworks, feed, draft, device, scheme):
