@@ -20,7 +20,17 @@ from sqlalchemy import text
 from werkzeug.security import generate_password_hash
 
 from cara.core.extensions import db
-from cara.core.models import Media, MediaState, Post, PostState, Tag, User, Visibility, utcnow
+from cara.core.models import (
+    Media,
+    MediaState,
+    Post,
+    PostState,
+    RemoteActor,
+    Tag,
+    User,
+    Visibility,
+    utcnow,
+)
 from tests.support import AI_FILTER_FIXTURES
 
 _seq = itertools.count(1)
@@ -118,6 +128,24 @@ def person(username: str, **fields) -> User:
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def remote_actor(username: str, domain: str, **fields) -> RemoteActor:
+    """A person on another server as its actor document would describe them (flushed, so
+    it has an id; no key: nothing is ever verified against it)."""
+    base = f"https://{domain}/users/{username}"
+    actor = RemoteActor(
+        uri=base,
+        username=username,
+        domain=domain,
+        inbox=f"{base}/inbox",
+        key_id=f"{base}#main-key",
+        public_pem="",
+        **fields,
+    )
+    db.session.add(actor)
+    db.session.flush()
+    return actor
 
 
 def login(client, username: str = "ana", password: str = GOOD):

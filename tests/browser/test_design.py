@@ -135,21 +135,12 @@ def test_multi_image_cards_swipe_without_js(new_context, live):
 def test_a_long_word_in_a_reply_from_another_server_wraps_on_a_phone(new_context, live):
     """A remote reply's text (sanitised HTML from elsewhere) wraps inside 360 px."""
     from cara.core.extensions import db
-    from cara.core.models import RemoteActor, RemoteComment
+    from cara.core.models import RemoteComment
+    from tests.factories import remote_actor
 
     post_id = publish(live, "ana", [("w.png", art_png(812))])
     with live.ctx():
-        lee = RemoteActor(
-            uri="https://far.example/users/lee",
-            username="lee",
-            domain="far.example",
-            name="Lee Farrow-Longname",
-            inbox="https://far.example/users/lee/inbox",
-            key_id="https://far.example/users/lee#main-key",
-            public_pem="",
-        )
-        db.session.add(lee)
-        db.session.flush()
+        lee = remote_actor("lee", "far.example", name="Lee Farrow-Longname")
         words = "<p>Lovely! " + "ink" * 60 + "</p>"
         db.session.add(
             RemoteComment(

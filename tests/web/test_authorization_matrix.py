@@ -37,7 +37,6 @@ from cara.core.models import (
     Notification,
     Post,
     PostState,
-    RemoteActor,
     RemoteFollow,
     RemotePost,
     Report,
@@ -145,16 +144,7 @@ def _remote(world: World) -> None:
     the machine) with a public and a followers-only post, followed by fol (pend waits), and a
     remote follow request to each account."""
     users = world.users
-    actor = RemoteActor(
-        uri="https://127.0.0.1:9/users/painter",
-        username="painter",
-        domain="127.0.0.1:9",
-        inbox="https://127.0.0.1:9/users/painter/inbox",
-        key_id="https://127.0.0.1:9/users/painter#main-key",
-        public_pem="",
-    )
-    db.session.add(actor)
-    db.session.flush()
+    actor = factories.remote_actor("painter", "127.0.0.1:9")
     for name, pending in (("fol", False), ("pend", True)):
         uri = f"https://cara.test/follows/{name}"
         db.session.add(
