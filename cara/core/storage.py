@@ -24,6 +24,8 @@ PUBLIC_CACHE = f"public, max-age={YEAR}, immutable"
 PRIVATE_CACHE = "private, no-store"
 SERVE_MODES = ("app", "accel", "presigned", "public-url")
 # The formats derivatives are written in, by file extension.
+# A remote image's folder under remote/: a remote post's id, or "a<actor id>" for an avatar.
+RemoteFolder = int | str
 MIME = {"webp": "image/webp", "avif": "image/avif", "jpg": "image/jpeg", "png": "image/png"}
 
 
@@ -97,17 +99,17 @@ class LocalStorage:
             return response
         return send_file(path, mimetype=mimetype, conditional=True, etag=True)
 
-    # Remote images (federation): our re-encoded copy, remote/<remote post id>/<name>.
-    def save_remote(self, post_id: int, path: Path) -> None:
-        folder = media_root() / "remote" / str(post_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        os.replace(path, folder / path.name)
+    # Remote images (federation): our re-encoded copy, remote/<folder>/<name>.
+    def save_remote(self, folder: RemoteFolder, path: Path) -> None:
+        target = media_root() / "remote" / str(folder)
+        target.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target / path.name)
 
-    def send_remote(self, post_id: int, name: str, mimetype: str) -> Response | None:
-        return self._send(f"remote/{post_id}/{name}", mimetype)
+    def send_remote(self, folder: RemoteFolder, name: str, mimetype: str) -> Response | None:
+        return self._send(f"remote/{folder}/{name}", mimetype)
 
-    def delete_remote(self, post_id: int) -> None:
-        shutil.rmtree(media_root() / "remote" / str(post_id), ignore_errors=True)
+    def delete_remote(self, folder: RemoteFolder) -> None:
+        shutil.rmtree(media_root() / "remote" / str(folder), ignore_errors=True)
 
 
 def init_app(app: Flask) -> None:
@@ -203,18 +205,18 @@ def send(media_id: int, name: str, public: bool, mimetype: str) -> Response | No
     return backend().send(media_id, name, public, mimetype) if safe_name(name) else None
 
 
-def save_remote(post_id: int, path: Path) -> None:
-    """Keep a remote post's re-encoded image (moved from `path`: a file of a temporary folder)."""
-    backend().save_remote(post_id, path)
+def save_remote(folder: RemoteFolder, path: Path) -> None:
+    """Keep a remote image as we re-encoded it (moved from `path`, a file of a temporary folder)."""
+    backend().save_remote(folder, path)
 
 
-def send_remote(post_id: int, name: str, mimetype: str) -> Response | None:
+def send_remote(folder: RemoteFolder, name: str, mimetype: str) -> Response | None:
     """The response for a remote post's image, None if there is no such file."""
-    return backend().send_remote(post_id, name, mimetype) if safe_name(name) else None
+    return backend().send_remote(folder, name, mimetype) if safe_name(name) else None
 
 
-def delete_remote(post_id: int) -> None:
-    backend().delete_remote(post_id)
+def delete_remote(folder: RemoteFolder) -> None:
+    backend().delete_remote(folder)
 
 
 def redirect_cache_control() -> str:

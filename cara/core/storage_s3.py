@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from flask import Flask, Response, current_app, request
 
-from cara.core.storage import MIME, cache_control
+from cara.core.storage import MIME, RemoteFolder, cache_control
 
 CHUNK = 256 * 1024
 
@@ -178,25 +178,23 @@ class S3Storage:
         response.call_on_close(body.close)
         return response
 
-    # --- remote images (federation): remote/<remote post id>/<name>, private ---------------
+    # --- remote images (federation): remote/<folder>/<name>, private ---------------
 
-    def _remote_folder(self, post_id: int) -> str:
-        return f"{self.prefix}remote/{post_id}/"
+    def _remote_folder(self, folder: RemoteFolder) -> str:
+        return f"{self.prefix}remote/{folder}/"
 
-    def save_remote(self, post_id: int, path: Path) -> None:
-        key = self._remote_folder(post_id) + path.name
+    def save_remote(self, folder: RemoteFolder, path: Path) -> None:
+        key = self._remote_folder(folder) + path.name
         self.client.upload_file(
             str(path), self.bucket, key, ExtraArgs=self._headers(path.name, False)
         )
         path.unlink()
 
-    def send_remote(self, post_id: int, name: str, mimetype: str) -> Response | None:
-        return self._send(self._remote_folder(post_id) + name, mimetype)
+    def send_remote(self, folder: RemoteFolder, name: str, mimetype: str) -> Response | None:
+        return self._send(self._remote_folder(folder) + name, mimetype)
 
-    def delete_remote(self, post_id: int) -> None:
-        listed = self.client.list_objects_v2(
-            Bucket=self.bucket, Prefix=self._remote_folder(post_id)
-        )
+    def delete_remote(self, folder: RemoteFolder) -> None:
+        listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._remote_folder(folder))
         self._delete([obj["Key"] for obj in listed.get("Contents", [])])
 
     def url(self, media_id: int, name: str) -> str:
