@@ -137,6 +137,11 @@ class SubscriptionForm(Form):
     trusted = BooleanField("Trusted: matches are rejected (otherwise they are held for review)")
 
 
+class InstanceBlockForm(Form):
+    domain = StringField("Server", [REQUIRED, Length(max=255)])
+    reason = TextAreaField("Reason (kept for the other admins)", [Length(max=500)])
+
+
 class RoleForm(Form):
     username = StringField("Username", [REQUIRED, Length(max=30)])
     role = SelectField("Role")

@@ -209,3 +209,85 @@ def test_waiting_accounts_are_approved_or_refused(admin_client, make_user, smtp)
     assert "No one is waiting" in admin_client.get("/admin/accounts").get_data(as_text=True)
     assert "approved" in smtp.to("wes@example.com")[0]["Subject"]
     assert audit_actions() == ["approve-account", "reject-account"]
+
+
+# --- federation: the switch and the server blocks ------------------------------------------
+
+
+def test_an_admin_turns_federation_on_and_off_from_the_page(app, admin_client):
+    from cara.federation import documents
+
+    with app.test_request_context():
+        resource = f"acct:ada@{documents.domain()}"
+    finger = f"/.well-known/webfinger?resource={resource}"
+    assert admin_client.get(finger).status_code == 404
+    assert "Federation is off" in admin_client.get("/admin/federation").get_data(as_text=True)
+    response = admin_client.post("/admin/federation", data={"on": "1"})
+    assert response.status_code == 303
+    assert admin_client.get(finger).status_code == 200
+    assert "Federation is on" in admin_client.get("/admin/federation").get_data(as_text=True)
+    admin_client.post("/admin/federation", data={"on": "1"})  # no change: not audited again
+    admin_client.post("/admin/federation", data={"on": "0"})
+    assert admin_client.get(finger).status_code == 404
+    assert audit_actions() == ["federation-on", "federation-off"]
+
+
+def test_the_switch_needs_a_choice(admin_client):
+    response = admin_client.post("/admin/federation", data={})
+    assert response.status_code == 400
+    assert audit_actions() == []
+
+
+def test_a_server_blocked_from_the_page_loses_its_people_here_and_is_audited(admin_client):
+    from cara.core.models import Instance, RemoteActor
+    from tests.factories import remote_actor
+
+    remote_actor("lee", "far.example")
+    remote_actor("kim", "near.example")
+    db.session.commit()
+    page = admin_client.get("/admin/federation").get_data(as_text=True)
+    assert "far.example" in page and "near.example" in page
+    response = admin_client.post(
+        "/admin/federation/blocks", data={"domain": " https://Far.Example/@lee ", "reason": "spam"}
+    )
+    assert response.status_code == 303
+    assert db.session.get(Instance, "far.example").blocked
+    assert [a.domain for a in db.session.scalars(select(RemoteActor))] == ["near.example"]
+    page = admin_client.get("/admin/federation").get_data(as_text=True)
+    assert "<strong>Blocked</strong>: spam" in page
+    response = admin_client.post("/admin/federation/unblock", data={"domain": "far.example"})
+    assert response.status_code == 303
+    assert not db.session.get(Instance, "far.example").blocked
+    assert audit_actions() == ["block-instance", "unblock-instance"]
+
+
+@pytest.mark.parametrize(
+    "domain", ["not a server", "ftp://art.example", "art..example", "art.example:99999", "@"]
+)
+def test_an_address_that_names_no_server_is_refused(admin_client, domain):
+    from cara.core.models import Instance
+
+    response = admin_client.post("/admin/federation/blocks", data={"domain": domain})
+    assert response.status_code == 422
+    assert "such as art.example" in response.get_data(as_text=True)
+    assert db.session.scalars(select(Instance)).all() == []
+    assert audit_actions() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "domain"),
+    [
+        ("art.example", "art.example"),
+        ("ART.example:8443", "art.example:8443"),
+        ("https://art.example/@mira", "art.example"),
+        ("http://127.0.0.1:5001", "127.0.0.1:5001"),
+        ("art example", None),
+        ("mailto:x@art.example", None),
+        ("https://user:pw@art.example", None),
+        ("", None),
+    ],
+)
+def test_parse_domain(text, domain):
+    from cara.federation import instances
+
+    assert instances.parse_domain(text) == domain

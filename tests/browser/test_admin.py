@@ -98,9 +98,17 @@ def test_admin_closes_sign_up_invites_someone_and_edits_the_rules(page, live, bo
 
 
 def test_admin_pages_fit_a_phone(live, boss, new_context, page):
+    from cara.core.extensions import db
+    from cara.federation import instances
+    from tests.factories import remote_actor
+
+    with live.ctx():  # a row in the servers table, with its hidden button label
+        remote_actor(f"lee_{page.js}", "far-away-server.example")
+        db.session.commit()
+        instances.block("blocked-for-a-long-reason.example", "Spam and AI images " * 5)
     phone = new_context(**PHONE, java_script_enabled=page.js).new_page()
     log_in(phone, live, boss)
-    for path in ("/admin/", "/admin/invites", "/admin/accounts"):
+    for path in ("/admin/", "/admin/invites", "/admin/accounts", "/admin/federation"):
         phone.goto(live(path))
         width = phone.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 360, f"{path} is {width}px wide on a 360px phone"

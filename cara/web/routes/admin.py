@@ -8,12 +8,13 @@ from cara import admin, federation
 from cara.admin import evaluate
 from cara.core.models import HashSubscription, Invite, Role, User, utcnow
 from cara.core.policy import can_admin
-from cara.federation import hashfeed
+from cara.federation import documents, hashfeed, instances
 from cara.posting import known, screening
 from cara.web.forms import (
     EmptyForm,
     EvaluateForm,
     FilterForm,
+    InstanceBlockForm,
     InviteForm,
     PageForm,
     RoleForm,
@@ -205,6 +206,57 @@ def decide(user_id: int, decision: str):
         act(_me(), user)
         flash(f"{username}: {done}.", "info")
     return redirect(url_for("admin.accounts"), 303)
+
+
+def _federation(status=200, form=None):
+    return render_template(
+        "admin/federation.html",
+        on=federation.enabled(),
+        here=documents.domain(),
+        servers=instances.known(),
+        form=form or InstanceBlockForm(),
+        action=EmptyForm(),
+    ), status
+
+
+@bp.get("/federation")
+def federation_page():
+    """Federation on or off, the servers we know and the admin's blocks (docs/admin.md)."""
+    return _federation()
+
+
+@bp.post("/federation")
+def federation_switch():
+    choice = request.form.get("on")
+    if choice not in ("0", "1"):
+        abort(400, "Say whether to turn federation on (1) or off (0).")
+    if EmptyForm().validate_on_submit():
+        on = choice == "1"
+        if federation.set_enabled(on, who=_me()):
+            flash("Federation is on." if on else "Federation is off.", "success")
+    return redirect(url_for("admin.federation_page"), 303)
+
+
+@bp.post("/federation/blocks")
+def block_instance():
+    form = InstanceBlockForm()
+    if form.validate_on_submit():
+        domain = instances.parse_domain(form.domain.data)
+        if domain is None:
+            add_errors(form, {"domain": ["Write the server's address, such as art.example."]})
+        else:
+            removed = instances.block(domain, form.reason.data.strip(), who=_me())
+            flash(f"Blocked {domain}; removed {removed} of its accounts here.", "success")
+            return redirect(url_for("admin.federation_page"), 303)
+    return _federation(422, form=form)
+
+
+@bp.post("/federation/unblock")
+def unblock_instance():
+    domain = instances.parse_domain(request.form.get("domain", ""))
+    if EmptyForm().validate_on_submit() and domain and instances.unblock(domain, who=_me()):
+        flash(f"Unblocked {domain}.", "info")
+    return redirect(url_for("admin.federation_page"), 303)
 
 
 def _hash_lists(status=200, form=None):

@@ -309,8 +309,11 @@ def answer(follow_id: int, answer: str):
 @click.option("--reason", default="", help="Kept with the block, for the other admins.")
 def block_command(domain: str, reason: str):
     """Block a server (host[:port]): no fetches, no activities in or out; its people go."""
-    removed = instances.block(domain, reason)
-    click.echo(f"Blocked {domain}; removed {removed} of its accounts")
+    server = instances.parse_domain(domain)
+    if server is None:
+        raise click.BadParameter("write the server's address, such as art.example")
+    removed = instances.block(server, reason)
+    click.echo(f"Blocked {server}; removed {removed} of its accounts")
 
 
 @bp.cli.command("unblock")
