@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 
 from cara.core.extensions import db
 from cara.core.models import Post, RemoteActor, RemoteReaction
-from cara.core.policy import remote_blocked, remote_may_see, repostable
+from cara.core.policy import remote_blocked, remote_hidden, remote_may_see, repostable, signed_in
 from cara.core.text import site_url
 from cara.social import notify
 
@@ -21,6 +21,21 @@ def local_post(uri: str) -> Post | None:
             match = re.fullmatch(r"\d{1,18}", uri.removeprefix(prefix))
             return db.session.get(Post, int(match.group())) if match else None
     return None
+
+
+def people(viewer, post: Post, kind: str = "like", limit: int = 40) -> list[RemoteActor]:
+    """The people elsewhere who liked (or reposted) `post`, newest first, for the list of
+    likers; those the viewer blocked or muted are left out."""
+    stmt = (
+        select(RemoteActor)
+        .join(RemoteReaction, RemoteReaction.actor_id == RemoteActor.id)
+        .where(RemoteReaction.post_id == post.id, RemoteReaction.kind == kind)
+        .order_by(RemoteReaction.created_at.desc(), RemoteReaction.id.desc())
+        .limit(limit)
+    )
+    if (viewer := signed_in(viewer)) is not None:
+        stmt = stmt.where(RemoteActor.id.not_in(remote_hidden(viewer)))
+    return list(db.session.scalars(stmt))
 
 
 def _may_react(actor: RemoteActor, post: Post, kind: str) -> bool:

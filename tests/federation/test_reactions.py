@@ -53,3 +53,28 @@ def test_likes_of_things_that_are_not_posts_here_are_ignored(client, make_user, 
         activity = {**_activity(peer, "Like", 0), "object": target}
         assert peer.post_to(client, activity).status_code == 202
     assert db.session.query(RemoteReaction).count() == 0
+
+
+def test_people_elsewhere_who_liked_are_listed_with_the_local_likers(
+    client, make_user, make_post, peer
+):
+    from cara.core.models import Like, RemoteActor, RemoteBlock
+    from tests.factories import login
+
+    ana, cyd = make_user("ana"), make_user("cyd")
+    post = make_post(ana)
+    path = f"/posts/{post.id}/likes"
+    assert "Nobody yet" in client.get(path).get_data(as_text=True)
+    peer.post_to(client, _activity(peer, "Like", post.id))
+    db.session.add(Like(user_id=cyd.id, post_id=post.id))
+    db.session.commit()
+    page = client.get(path).get_data(as_text=True)
+    assert "Nobody yet" not in page
+    assert peer.handle in page and f"/@{peer.username}@{peer.host}" in page
+    assert "@cyd" in page
+    assert peer.handle not in client.get(f"{path}?before=x").get_data(as_text=True)
+    actor = db.session.query(RemoteActor).one()
+    db.session.add(RemoteBlock(user_id=cyd.id, actor_id=actor.id, kind="block"))
+    db.session.commit()
+    login(client, "cyd")
+    assert peer.handle not in client.get(path).get_data(as_text=True)  # blocked by the viewer

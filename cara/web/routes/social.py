@@ -11,6 +11,7 @@ from cara.core import policy
 from cara.core.extensions import db
 from cara.core.models import Comment, Job, Post, User
 from cara.core.policy import can_change, can_follow, can_interact, can_repost, can_view
+from cara.federation import reactions
 from cara.social import actions
 from cara.web import context
 from cara.web.helpers import back, get_or_404, parse_id, user_or_404
@@ -102,8 +103,13 @@ def unbookmark(post_id: int):
 @bp.get("/posts/<int:post_id>/likes")
 def likes(post_id: int):
     post = _post(post_id)
-    page = actions.likers(current_user, post, request.args.get("before"))
-    return _people_page("Liked by", page, "social.likes", {"post_id": post.id}, post=post)
+    before = request.args.get("before")
+    page = actions.likers(current_user, post, before)
+    # People elsewhere (federation) head the first page; they are few and not paged.
+    remote = [] if before else reactions.people(current_user, post)
+    return _people_page(
+        "Liked by", page, "social.likes", {"post_id": post.id}, post=post, remote=remote
+    )
 
 
 def _people_page(title, page, endpoint, endpoint_args, **extra):
