@@ -153,6 +153,8 @@ class Defaults:
     FEDERATION_MAX_BYTES = 1024 * 1024  # the largest JSON document fetched or accepted
     FEDERATION_SIGNATURE_SKEW = 300  # seconds a signed request's Date may be off
     FEDERATION_HASH_PULL_SECONDS = 900  # how often each subscribed AI-hash feed is pulled
+    # How long the image URLs in a delivered followers-only Note work (cara.federation.capability).
+    FEDERATION_MEDIA_SECONDS = 7 * 24 * 3600
     # The feed serves entries this many seconds old and older: a transaction that took its
     # id earlier but committed later is then not skipped by a subscriber's cursor.
     FEDERATION_HASH_FEED_SETTLE_SECONDS = 10

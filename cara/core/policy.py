@@ -57,6 +57,15 @@ def _taken_down(viewer: User | None, owner: User, removed: bool) -> bool:
     )
 
 
+def followers_may_see(post: Post) -> bool:
+    """Would an accepted follower of its author see `post` now (published, not removed, its
+    author neither deleted nor suspended)? What a capability URL of its images needs."""
+    author = post.author
+    if author.deleted_at is not None or post.state != PostState.PUBLISHED:
+        return False
+    return not _taken_down(None, author, False)
+
+
 def can_view(viewer: User | None, obj) -> bool:
     """May `viewer` (None when logged out) see this post, media or profile?
 

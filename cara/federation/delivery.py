@@ -27,7 +27,7 @@ from cara.core.models import (
     User,
     utcnow,
 )
-from cara.federation import documents, fetch, keys
+from cara.federation import capability, documents, fetch, keys
 
 log = logging.getLogger(__name__)
 
@@ -155,16 +155,18 @@ def sweep_deliveries() -> int:
 
 
 def attachments(post: Post) -> list[dict]:
-    """Images of public posts (followers-only images are not fetchable without a session)."""
-    if not documents.is_public(post):
-        return []
+    """The post's images, each by its largest JPEG: a public post's at their public URLs, a
+    followers-only post's at capability URLs its followers' servers can fetch without a
+    session (cara.federation.capability)."""
+    public = documents.is_public(post)
     images = []
     for media in post.media:
-        full = [r for r in media.renditions if not r.get("sq") and r.get("pub")]
+        full = [r for r in media.renditions if not r.get("sq") and bool(r.get("pub")) == public]
         jpegs = [r for r in full if r["fmt"] == "jpeg"] or full
         if jpegs:
             best = max(jpegs, key=lambda r: r["w"])
-            images.append(documents.image(media, best, f"image/{best['fmt']}"))
+            url = None if public else capability.url(media.id, best["name"])
+            images.append(documents.image(media, best, f"image/{best['fmt']}", url))
     return images
 
 

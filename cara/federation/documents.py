@@ -171,12 +171,13 @@ def audience(post: Post) -> tuple[list[str], list[str]]:
     return [followers], []
 
 
-def image(media: Media, rendition: dict, mime: str) -> dict:
-    """An `Image` attachment: alt text in `name`, size, focal point from the square crop."""
+def image(media: Media, rendition: dict, mime: str, url: str | None = None) -> dict:
+    """An `Image` attachment: alt text in `name`, size, focal point from the square crop.
+    `url`: where to fetch it, when not its public address (a followers-only post's)."""
     return {
         "type": "Image",
         "mediaType": mime,
-        "url": site_url(f"/media/{media.id}/{rendition['name']}"),
+        "url": url or site_url(f"/media/{media.id}/{rendition['name']}"),
         "name": media.alt_text,
         "width": rendition["w"],
         "height": rendition["h"],

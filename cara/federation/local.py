@@ -7,7 +7,7 @@ from sqlalchemy import select
 from cara.core import settings
 from cara.core.extensions import db
 from cara.core.models import Follow, Media, Post, PostState, RemoteFollow, User, count, utcnow
-from cara.core.policy import can_view, visible
+from cara.core.policy import can_view, followers_may_see, visible
 from cara.federation import delivery, documents, keys
 
 MIME = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif", "png": "image/png"}
@@ -104,3 +104,14 @@ def note(post_id: int) -> dict | None:
     if post is None or not can_view(None, post):
         return None
     return {"@context": documents.CONTEXT, **documents.note(post, delivery.attachments(post))}
+
+
+def shared_file(media_id: int, name: str) -> Media | None:
+    """The image behind a capability URL (checked by the caller), if its post is still one
+    its author's followers see and `name` is still one of its derivatives."""
+    media = db.session.get(Media, media_id)
+    if media is None or media.post is None or not followers_may_see(media.post):
+        return None
+    if not any(r["name"] == name for r in media.renditions):
+        return None
+    return media

@@ -147,14 +147,15 @@ def login(server, name):
     return browser
 
 
-def publish(browser, image: bytes, caption: str, alt: str) -> int:
-    """Upload and publish through the real forms; returns the post's id."""
+def publish(browser, image: bytes, caption: str, alt: str, **fields) -> int:
+    """Upload and publish through the real forms (`fields`: more of the form, such as
+    visibility); returns the post's id."""
     status, page = browser.upload("/posts/new", "images", "art.png", image)
     assert status == 200, page
     post_id = re.search(r'action="/posts/(\d+)/edit"', page).group(1)
     media_id = re.search(r'name="alt-(\d+)"', page).group(1)
     status, page = browser.post(
-        f"/posts/{post_id}/edit", {"caption": caption, f"alt-{media_id}": alt}
+        f"/posts/{post_id}/edit", {"caption": caption, f"alt-{media_id}": alt, **fields}
     )
     assert status == 200, page
     return int(post_id)

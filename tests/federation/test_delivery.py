@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from cara.core import tasks
 from cara.core.extensions import db
-from cara.core.models import Delivery, Instance, RemoteActor, RemotePost, utcnow
+from cara.core.models import Delivery, Instance, PostState, RemoteActor, RemotePost, utcnow
 from cara.federation import delivery
 from cara.posting import drafts
 from tests.factories import generator_png, image_bytes
@@ -189,3 +189,44 @@ def test_remote_images_pass_the_pipeline_and_the_filter(
     assert client.get(f"/federation/media/{post_id}/nothing.jpeg").status_code == 404
     auth.logout()
     assert client.get(f"/federation/media/{post_id}/{shown['file']}").status_code == 302
+
+
+def test_a_followers_only_posts_images_reach_its_followers_servers_only(
+    app, client, make_user, make_post, peer, followed_by
+):
+    """Its Note names each image by a capability URL: fetched without a session, private;
+    a forged or expired one, or one named before a change of visibility, is a 404."""
+    import time
+
+    from cara.federation import capability
+
+    ana = make_user("ana")
+    followed_by(ana)
+    post = make_post(ana, caption="For friends", visibility="followers", images=[image_bytes()])
+    tasks.sweep()
+    [create] = peer.of_type("Create")
+    [image] = create["object"]["attachment"]
+    path = image["url"].removeprefix("http://cara.test")
+    assert path.startswith(f"/federation/files/{post.media[0].id}/")
+    response = client.get(path)  # no session: a server fetching for the followers
+    assert response.status_code == 200 and response.mimetype == image["mediaType"]
+    assert response.headers["Cache-Control"] == "private, no-store"
+    name = path.split("?")[0].rsplit("/", 1)[1]
+    assert client.get(f"/media/{post.media[0].id}/{name}").status_code == 404  # needs a session
+    assert client.get(path[:-4] + "0000").status_code == 404  # another signature
+    with app.test_request_context():
+        old = capability.url(post.media[0].id, name, now=time.time() - 8 * 24 * 3600)
+    assert client.get(old.removeprefix("http://cara.test")).status_code == 404  # expired
+    for hidden in ("removed", "suspended"):  # while its followers would not see it either
+        if hidden == "removed":
+            post.state = PostState.REMOVED
+        else:
+            post.state, ana.suspended_at = PostState.PUBLISHED, utcnow()
+        db.session.commit()
+        assert client.get(path).status_code == 404, hidden
+    post.state, ana.suspended_at = PostState.PUBLISHED, None
+    db.session.commit()
+    assert client.get(path).status_code == 200
+    form = {"caption": "For everyone", "alt": _alts(post), "visibility": "public"}
+    assert drafts.update(post, form) == {}
+    assert client.get(path).status_code == 404  # renamed: the URL ended with the old name

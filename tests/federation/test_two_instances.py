@@ -1,7 +1,8 @@
 """Two real cara servers on loopback: bob on B finds @alice@A through WebFinger and follows
 her; A accepts; alice's new post reaches B's inbox (signed both ways) and shows on B with its
 image, which B fetched, filtered and re-encoded; bob's like, repost and reply from B are
-counted, shown and notified on A."""
+counted, shown and notified on A; a followers-only post reaches bob with its image and not
+cyd, who does not follow alice."""
 
 import re
 
@@ -17,7 +18,7 @@ def servers(tmp_path_factory):
     b = Server(tmp_path_factory.mktemp("b"))
     try:
         a.prepare("alice", password=GOOD)
-        b.prepare("bob", password=GOOD)
+        b.prepare("bob", "cyd", password=GOOD)
         for server in (a, b):  # both at once: most of their start is importing cara
             server.start()
         for server in (a, b):
@@ -85,6 +86,20 @@ def test_follow_across_instances_and_receive_a_post(servers):
         "A to tell alice of bob's like, repost and reply",
     )
     assert "liked" in notes and "reposted" in notes and "replied to" in notes
+
+    # A followers-only post: its Note names the image by a capability URL, which B fetches
+    # without a session, filters and re-encodes; bob, a follower, sees it, cyd on B does not.
+    quiet = image_bytes(size=(400, 300), color=(20, 90, 160))
+    publish(alice, quiet, "Only for my followers", "A quiet study", visibility="followers")
+
+    def arrived_privately():
+        page = bob.get("/federation")[1]
+        return 'alt="A quiet study"' in page and page
+
+    page = wait_for(arrived_privately, "the followers-only post and its image to reach B")
+    src = re.search(r'<img src="(/federation/media/[^"]+)"[^>]*alt="A quiet study"', page)
+    assert bob.get(src.group(1))[0] == 200
+    assert "Only for my followers" not in login(b, "cyd").get("/federation")[1]
 
     # An unsigned POST to B's inbox is refused.
     status, _ = Browser(b).post("/inbox", {"type": "Create"})

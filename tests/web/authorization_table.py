@@ -684,6 +684,12 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
         Route(login(lists=REMOTE, word="far"), "remote", args=PAINTER, variant="remote profile")
     ),
     "GET /federation/media/<int:post_id>/<name>": federated(Route(login_see(REMOTE), "remote")),
+    # A followers-only post's image for its followers' servers: without the capability of a
+    # delivered Note (expiry and signature in the query), a 404 for everyone, in every state;
+    # tests/federation/test_delivery.py checks the signed ones and the post's state.
+    "GET /federation/files/<int:media_id>/<name>": federated(
+        Route(open_(404), "media", query={"expires": "9999999999", "sig": "0" * 64})
+    ),
     # A remote person's avatar: the world's remote actor has none (404 for all).
     "GET /federation/avatars/<int:actor_id>/<name>": federated(
         Route(open_(404), "remote", args={"name": "0-x.jpg"})

@@ -10,11 +10,12 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 
 from cara import federation
-from cara.core import policy, tasks
+from cara.core import policy, storage, tasks
 from cara.core.extensions import limiter
 from cara.core.models import RemoteActor
 from cara.federation import (
     actors,
+    capability,
     documents,
     follows,
     hashfeed,
@@ -234,6 +235,20 @@ def follow():
         name, domain = actors.parse_handle(handle)
         return redirect(url_for("federation.profile", username=name, domain=domain), 303)
     return redirect(url_for("federation.index"), 303)
+
+
+@bp.get("/federation/files/<int:media_id>/<name>")
+def shared_file(media_id: int, name: str):
+    """An image of a followers-only post, for its followers' servers: the capability URL of
+    a delivered Note (cara.federation.capability). Private: never kept by a shared cache."""
+    expires, sig = request.args.get("expires", ""), request.args.get("sig", "")
+    if not capability.valid(media_id, name, expires, sig):
+        abort(404)
+    media = local.shared_file(media_id, name) or abort(404)
+    mimetype = storage.MIME.get(name.rpartition(".")[2]) or abort(404)
+    response = storage.send(media.id, name, False, mimetype) or abort(404)
+    response.headers["Cache-Control"] = storage.cache_control(False)
+    return response
 
 
 @bp.get("/federation/media/<int:post_id>/<name>")
