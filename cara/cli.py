@@ -1,12 +1,14 @@
 """flask commands: users create / reset-link, demo, worker, sweep, filter check, hashes,
 backup and restore."""
 
+import functools
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import OperationalError
 
 from cara import optout
 from cara.accounts import auth
@@ -29,7 +31,59 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(restore_command)
 
 
-@click.group(help="Manage accounts.")
+def schema_problem() -> str | None:
+    """Why the database cannot serve this code yet (never migrated, migrated by older or
+    newer code, unreachable), or None when its schema is the migrations' head."""
+    from alembic.script import ScriptDirectory
+
+    upgrade = "run `flask --app app db upgrade`"
+    try:  # read directly: alembic's MigrationContext logs two INFO lines on every use
+        with db.engine.connect() as conn:
+            migrated = inspect(conn).has_table("alembic_version")
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")) if migrated else []
+            current = {row[0] for row in rows}
+    except OperationalError as exc:
+        return f"cannot reach the database: {exc.orig}"
+    scripts = ScriptDirectory(current_app.extensions["migrate"].directory)
+    heads = set(scripts.get_heads())
+    if not current:
+        return f"the database is not migrated: {upgrade}"
+    if current == heads:
+        return None
+    known = {rev.revision for rev in scripts.walk_revisions()}
+    revision = ", ".join(sorted(current))
+    if current <= known:
+        return f"the database is behind this code (revision {revision}): {upgrade}"
+    return (
+        f"the database is at revision {revision}, which this code does not know: "
+        "it was migrated by a newer version of cara"
+    )
+
+
+def needs_schema(command):
+    """Run the command only on a database migrated to this code's schema; otherwise one line
+    saying what to do (and exit 1), not a stack trace about a missing table."""
+
+    @functools.wraps(command)
+    def checked(*args, **kwargs):
+        problem = schema_problem()
+        if problem:
+            raise click.ClickException(problem)
+        return command(*args, **kwargs)
+
+    return checked
+
+
+class SchemaGroup(click.Group):
+    """A command group whose every command needs the migrated schema (`needs_schema`); the
+    check runs in the command, so `--help` works on any database."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.callback = needs_schema(cmd.callback)
+        super().add_command(cmd, name)
+
+
+@click.group(help="Manage accounts.", cls=SchemaGroup)
 def users():
     pass
 
@@ -61,6 +115,7 @@ def users_reset_link(username):
 
 @click.command("demo")
 @click.option("--if-empty", is_flag=True, help="Only when the database has no accounts yet.")
+@needs_schema
 def demo_command(if_empty):
     """Load demo artists and artworks (idempotent)."""
     from cara.demo import load_demo
@@ -117,12 +172,13 @@ def _warm_up() -> None:
 
 
 @click.command("sweep")
+@needs_schema
 def sweep_command():
     """Re-enqueue media whose processing stopped (pending, or past its lease)."""
     click.echo(f"Re-enqueued {tasks.sweep()} images.")
 
 
-@click.group("filter", help="The AI-image filter.")
+@click.group("filter", help="The AI-image filter.", cls=SchemaGroup)
 def filter_group():
     pass
 
@@ -297,7 +353,7 @@ def filter_train(encoder, ai_dirs, human_dirs, out, threshold):
     )
 
 
-@click.group("hashes", help="Known-image hash lists (docs/hash-lists.md).")
+@click.group("hashes", help="Known-image hash lists (docs/hash-lists.md).", cls=SchemaGroup)
 def hashes_group():
     pass
 
