@@ -277,6 +277,23 @@ def filter_evaluate(folder, labels, model, sidecar):
         click.echo(f"  {path}: {label} file, decision {decision}: {evidence}")
 
 
+@filter_group.command("reindex")
+def filter_reindex():
+    """Compute the local features (second matching stage) of known AI images that lack them
+    (e.g. confirmed before it existed), from their stored images; safe to run again."""
+    from cara.posting import known, local_features
+
+    if not local_features.enabled():
+        raise click.ClickException("the second stage is off (FILTER_LOCAL_FEATURES)")
+    done = known.reindex_features()
+    small = f", {done.small} skipped (too small)" if done.small else ""
+    click.echo(
+        f"Local features of known AI images: {done.added} added, {done.missing} skipped "
+        f"(no original), {done.present} already present{small}. Workers use them from "
+        "their next lookup."
+    )
+
+
 def _folders(label: str):
     """`--ai DIR` / `--human DIR`, repeatable, collected as `ai_dirs` / `human_dirs`."""
     return click.option(
