@@ -426,11 +426,17 @@ def hashes_import(file, fmt, untrusted, note):
 @hashes_group.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True, allow_dash=True))
 @click.option("--format", "fmt", type=FORMAT, help="Default: from the file name (.json, else CSV).")
-def hashes_export(file, fmt):
-    """Write the trusted known-AI hashes to FILE ("-" for standard output)."""
+@click.option(
+    "--include-pulled",
+    is_flag=True,
+    help="Also the trusted hashes of subscribed and imported lists (default: only this "
+    "site's moderators' and admins').",
+)
+def hashes_export(file, fmt, include_pulled):
+    """Write the trusted known-AI hashes this site confirmed to FILE ("-" for standard output)."""
     from cara.posting import known
 
-    text, count = known.export_list(known.list_format(file, fmt))
+    text, count = known.export_list(known.list_format(file, fmt), include_pulled=include_pulled)
     with click.open_file(file, "w", encoding="utf-8") as out:
         out.write(text)
     click.echo(f"Exported {count} hashes.", err=True)
@@ -490,7 +496,12 @@ def hashes_subscriptions():
     counts = known.shared_counts()
     for sub in hashfeed.subscriptions():
         kind = "trusted" if sub.trusted else "untrusted"
-        pulled = sub.pulled_at.isoformat(timespec="seconds") if sub.pulled_at else "never"
+        when = sub.last_pull_at
+        pulled = (
+            f"{when.isoformat(timespec='seconds')}, {sub.last_pull_count} added"
+            if when
+            else "never"
+        )
         error = f" error: {sub.error}" if sub.error else ""
         click.echo(f"{sub.url}\t{kind}\t{counts.get(sub.id, 0)} hashes\tpulled {pulled}{error}")
 
@@ -502,13 +513,13 @@ def hashes_pull():
 
     failed = False
     for sub in hashfeed.subscriptions():
-        try:
-            added = hashfeed.pull(sub)
-        except hashfeed.FeedError as exc:
+        url = sub.url
+        outcome = hashfeed.pull(sub)
+        if outcome.error:
             failed = True
-            click.echo(f"{sub.url}: {exc}", err=True)
+            click.echo(f"{url}: {outcome.error}", err=True)
             continue
-        click.echo(f"{sub.url}: {added} hashes added.")
+        click.echo(f"{url}: {outcome.added} hashes added.")
     if failed:
         raise SystemExit(1)
 

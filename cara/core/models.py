@@ -503,7 +503,11 @@ class HashSubscription(db.Model):
     key_id: Mapped[str] = mapped_column(String(500))
     public_pem: Mapped[str] = mapped_column(Text)  # pinned when subscribing
     cursor: Mapped[str] = mapped_column(String(64), default="")
-    pulled_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    pulled_at: Mapped[datetime | None] = mapped_column(TZDateTime)  # last attempt (the sweeper)
+    # The last pull that ran to its end or to an error: when, the hash rows it added, and
+    # the error ("" when it went through).
+    last_pull_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    last_pull_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)

@@ -19,11 +19,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cara import federation, moderation
 from cara.aifilter import hashindex
@@ -44,6 +45,10 @@ MAX_PAGES = 50  # per pull; the next pull goes on from the cursor
 
 class FeedError(Exception):
     """A feed page (or the key) could not be used: the message says why."""
+
+
+class BadSignature(FeedError):
+    """A page's signature does not verify with the key it was checked with."""
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -194,8 +199,8 @@ def verify(doc: dict, public_pem: str, feed: str, after: str) -> None:
         raise FeedError("the page is not signed (rsa-sha256)")
     try:
         signatures.verify_bytes(public_pem, canonical(doc), str(sig.get("value", "")))
-    except signatures.SignatureError as exc:
-        raise FeedError(f"bad signature: {exc}") from None
+    except signatures.SignatureError:
+        raise BadSignature("signature did not verify with the pinned key") from None
     instance = doc.get("instance")
     if not isinstance(instance, str) or instance.rstrip("/") != _origin(feed):
         raise FeedError("the page is from another instance")
@@ -307,42 +312,89 @@ def _apply(sub: HashSubscription, entry, position: int) -> int:
     return known.add_shared(sub.id, ref, parsed, trusted=sub.trusted, note=_note(sub))
 
 
-def pull(sub: HashSubscription, max_pages: int = MAX_PAGES) -> int:
+@dataclass(frozen=True, slots=True)
+class Pulled:
+    """The outcome of one pull: hash rows added, whether pages remain, the error if any."""
+
+    added: int
+    more: bool = False
+    error: str = ""
+
+
+def pull(sub: HashSubscription, max_pages: int = MAX_PAGES) -> Pulled:
     """Fetch and store the subscription's new entries, page by page (each page in its own
-    transaction, its cursor with it); returns the hash rows added. FeedError stops the pull
-    at the page at fault, which is tried again next time."""
-    added = 0
-    for _ in range(max_pages):
-        doc = _get(_page_url(sub.url, sub.cursor))
-        verify(doc, sub.public_pem, sub.url, sub.cursor)
-        try:
-            for position, entry in enumerate(doc["entries"], 1):
-                added += _apply(sub, entry, position)
-        except FeedError:
-            db.session.rollback()
-            raise
-        sub.cursor = doc["next"]
-        sub.error = ""
-        sub.pulled_at = utcnow()
+    transaction, its cursor with it), and record the outcome on the subscription (time, hash
+    rows added, error). An error stops the pull at the page at fault, which is tried again
+    next time; the pages before it stay stored."""
+    added, more = 0, False
+    try:
+        for _ in range(max_pages):
+            doc = _get(_page_url(sub.url, sub.cursor))
+            verify(doc, sub.public_pem, sub.url, sub.cursor)
+            if not _advance(sub, doc["next"]):
+                break  # another pull (the worker's, a "Pull now") stored this page first
+            try:
+                for position, entry in enumerate(doc["entries"], 1):
+                    added += _apply(sub, entry, position)
+            except FeedError:
+                db.session.rollback()
+                raise
+            db.session.commit()
+            more = bool(doc.get("more"))
+            if not more:
+                break
+    except FeedError as exc:
+        return _record(sub.id, Pulled(added, error=str(exc)[:1000]))
+    return _record(sub.id, Pulled(added, more=more))
+
+
+def _advance(sub: HashSubscription, cursor: str) -> bool:
+    """Move the subscription's cursor from the one its page was asked with, as the first
+    write of the page's transaction: a compare-and-set, so two pulls of one subscription at
+    once never store a page twice (the second waits for the first's row lock or SQLite's
+    write lock, then finds the cursor moved)."""
+    moved = db.session.execute(
+        update(HashSubscription)
+        .where(HashSubscription.id == sub.id, HashSubscription.cursor == sub.cursor)
+        .values(cursor=cursor)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not moved:
+        db.session.rollback()
+        return False
+    sub.cursor = cursor
+    return True
+
+
+def _record(subscription_id: int, outcome: Pulled) -> Pulled:
+    sub = db.session.get(HashSubscription, subscription_id)
+    if sub is not None:  # unsubscribed meanwhile: nothing to record
+        sub.last_pull_at = sub.pulled_at = utcnow()
+        sub.last_pull_count = outcome.added
+        sub.error = outcome.error
         db.session.commit()
-        if not doc.get("more"):
-            break
-    return added
+    return outcome
 
 
 def pull_job(subscription_id: int) -> None:
-    """The background pull of one subscription; an error is kept on it for the admin page."""
+    """The background pull of one subscription (its outcome is kept on it)."""
     sub = db.session.get(HashSubscription, subscription_id)
     if sub is None or not federation.enabled():
         return
-    try:
-        pull(sub)
-    except FeedError as exc:
-        sub = db.session.get(HashSubscription, subscription_id)
-        if sub is not None:
-            sub.error = str(exc)[:1000]
-            sub.pulled_at = utcnow()
-            db.session.commit()
+    if pull(sub).more:
+        tasks.enqueue(pull_job, subscription_id)  # a long backlog: go on at once
+
+
+PULL_NOW_PAGES = 5  # pages a "Pull now" fetches in the request; the worker does the rest
+
+
+def pull_now(sub: HashSubscription) -> Pulled:
+    """An admin's "Pull now": a few pages at once, in the request, so the outcome can be
+    shown; the rest of a long backlog is enqueued."""
+    outcome = pull(sub, max_pages=PULL_NOW_PAGES)
+    if outcome.more:
+        tasks.enqueue(pull_job, sub.id)
+    return outcome
 
 
 @tasks.sweeper

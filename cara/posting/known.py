@@ -501,20 +501,27 @@ def _listed_rows(records, note_of, **fields) -> list[dict]:
     ]
 
 
-def export_list(fmt: str) -> tuple[str, int]:
-    """The known-AI hashes this site vouches for (trusted listed rows) as a hash list, and
-    how many; a JSON list also carries their local features (version 2). Allowed rows
-    (hashes of cleared human art) and untrusted imports stay here."""
+OWN = ("moderator", "admin")  # this site's own word: its moderators' confirms, `hashes add`
+
+
+def export_list(fmt: str, *, include_pulled: bool = False) -> tuple[str, int]:
+    """The known-AI hashes this site vouches for as a hash list, and how many: the trusted
+    rows its moderators and admins listed, and with `include_pulled` also the trusted rows of
+    imported and subscribed lists. A JSON list also carries their local features (version
+    2). Allowed rows (hashes of cleared human art) and untrusted rows stay here."""
     stmt = (
         select(KnownHash)
         .where(KnownHash.allow.is_(False), KnownHash.trusted.is_(True))
         .order_by(KnownHash.id)
     )
+    if not include_pulled:
+        stmt = stmt.where(KnownHash.source.in_(OWN))
     records = [
         hashindex.HashRecord(row.phash, row.pdq, row.variant, row.note, row.source)
         for row in db.session.scalars(stmt)
     ]
-    extra = local_features.export_records() if fmt == "json" else []
+    sources = None if include_pulled else OWN
+    extra = local_features.export_records(sources) if fmt == "json" else []
     return hashindex.dump_hash_list(records, fmt, extra), len(records)
 
 

@@ -5,6 +5,7 @@ pixels uploaded on B are then rejected (trusted list) or held (untrusted), and u
 removes A's entries. Real HTTP both ways, A's real signature, B's real filter."""
 
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from cara.federation.signatures import new_keypair
 from tests.factories import GOOD, canvas, generator_png, pixels_only
-from tests.federation.instances import Server, login, publish, wait_for
+from tests.federation.instances import Server, login, publish, running, wait_for
 from tests.support import REPO
 
 
@@ -32,19 +33,12 @@ def servers(tmp_path_factory):
     a.env["CARA_FEDERATION_HASH_FEED_SETTLE_SECONDS"] = "1"
     b.env["CARA_TASK_SWEEP_SECONDS"] = "1"  # the worker's sweep, often
     b.env["CARA_FEDERATION_HASH_PULL_SECONDS"] = "2"  # each subscription pulled this often
-    try:
-        a.prepare("alice", "mia", password=GOOD)
-        b.prepare("bob", "ada", password=GOOD)
-        _set_roles(a, mia="moderator")
-        _set_roles(b, ada="admin")
-        for server in (a, b):
-            server.start()
-        for server in (a, b):
-            server.wait_started()
+    a.prepare("alice", "mia", password=GOOD)
+    b.prepare("bob", "ada", password=GOOD)
+    _set_roles(a, mia="moderator")
+    _set_roles(b, ada="admin")
+    with running(a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 def _processed(browser, post_id: int) -> str:
@@ -156,7 +150,7 @@ def test_the_commands_subscribe_pull_a_retraction_and_unsubscribe(servers, tmp_p
         pinned = con.execute("SELECT public_pem, private_pem FROM instance_keys").fetchone()
         con.execute("UPDATE instance_keys SET public_pem = ?, private_pem = ?", new_keypair())
     try:
-        assert "bad signature" in _flask(c, "pull", status=1)
+        assert "signature did not verify" in _flask(c, "pull", status=1)
     finally:
         with sqlite3.connect(a_db) as con:
             con.execute("UPDATE instance_keys SET public_pem = ?, private_pem = ?", pinned)
@@ -176,3 +170,58 @@ def test_the_commands_subscribe_pull_a_retraction_and_unsubscribe(servers, tmp_p
     out = _flask(c, "unsubscribe", a.base)
     assert f"removed {after} hashes" in out
     assert _flask(c, "subscriptions") == ""
+
+
+@pytest.fixture(scope="module")
+def c_server(servers, tmp_path_factory):
+    """A third instance with an admin, pulling only when asked (or every 15 minutes)."""
+    c = Server(tmp_path_factory.mktemp("c"))
+    c.prepare("cleo", password=GOOD)
+    _set_roles(c, cleo="admin")
+    with running(c):
+        yield c
+
+
+def _pull_now(browser, sub_id: int) -> str:
+    status, page = browser.post(f"/admin/hash-lists/{sub_id}/pull", {})
+    assert status == 200, page
+    return page
+
+
+def _flash(page: str) -> str:
+    return re.search(r'<p class="flash[^"]*"[^>]*>([^<]*)</p>', page).group(1)
+
+
+def test_pull_now_pulls_in_the_request_and_the_page_shows_each_pull_s_outcome(servers, c_server):
+    a, _ = servers
+    alice, mia, cleo = login(a, "alice"), login(a, "mia"), login(c_server, "cleo")
+    status, page = cleo.post("/admin/hash-lists", {"address": a.base, "trusted": "y"})
+    assert status == 200, page
+    sub_id = int(re.search(r'action="/admin/hash-lists/(\d+)/pull"', page).group(1))
+    wait_for(lambda: _shared_hashes(cleo), "C's first pull of A's list")
+
+    _confirm_ai_on_a(alice, mia, seed=31)
+    time.sleep(1.2)  # A serves entries once they are a second old
+    page = _pull_now(cleo, sub_id)
+    added = int(re.search(r"Pulled \S+: (\d+) hashes added", _flash(page)).group(1))
+    assert added > 40  # the new picture's variants, pulled in the request
+    assert f"{added} hashes added</td>" in page  # the last pull, kept on the subscription
+    assert (
+        "Pulled" in _flash(_pull_now(cleo, sub_id))
+        and "0 hashes added</td>" in cleo.get("/admin/hash-lists")[1]
+    )
+
+    # A list whose server is down: the pull fails, the error is shown and kept.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = c_server.env["CARA_SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as con:
+        down = con.execute(
+            "INSERT INTO hash_subscriptions (url, trusted, key_id, public_pem, cursor, error,"
+            " last_pull_count, created_at) VALUES (?, 0, '', '', '', '', 0, '2026-01-01 00:00:00')",
+            (f"http://127.0.0.1:{port}/federation/hashes",),
+        ).lastrowid
+    page = _pull_now(cleo, down)
+    assert f"failed: could not connect to 127.0.0.1:{port}" in _flash(page)
+    assert f"Error: could not connect to 127.0.0.1:{port}" in cleo.get("/admin/hash-lists")[1]

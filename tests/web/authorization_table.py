@@ -639,6 +639,7 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "POST /admin/hash-lists": admins(422),  # no address given
     "POST /admin/hash-lists/<int:subscription_id>/delete": admins(303),
     "POST /admin/hash-lists/<int:subscription_id>/trust": admins(303),
+    "POST /admin/hash-lists/<int:subscription_id>/pull": admins(303),
     "GET /admin/accounts": admins(),
     "POST /admin/accounts/role": admins(422),
     "POST /admin/accounts/<int:user_id>/<any(approve, reject):decision>": Route(
