@@ -506,6 +506,18 @@ def hashes_subscriptions():
         click.echo(f"{sub.url}\t{kind}\t{counts.get(sub.id, 0)} hashes\tpulled {pulled}{error}")
 
 
+@hashes_group.command("rotate-key")
+def hashes_rotate_key():
+    """Give this instance's shared list a new signing key, announced by the old one."""
+    from cara.federation import hashfeed
+
+    key = hashfeed.rotate_key()
+    click.echo(
+        f"New feed key {hashfeed.key_digest(key.public_pem)[:16]}; the old key signed its "
+        "announcement, so subscribers re-pin it on their next pull."
+    )
+
+
 @hashes_group.command("pull")
 def hashes_pull():
     """Pull every subscribed list now (the worker does it every FEDERATION_HASH_PULL_SECONDS)."""

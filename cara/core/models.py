@@ -514,13 +514,16 @@ class HashSubscription(db.Model):
 
 
 class InstanceKey(db.Model):
-    """The instance's own keypair (RSA 2048, made on first use): it signs the hash feed."""
+    """The instance's own keypair (RSA 2048, made on first use): it signs the hash feed. The
+    newest row is the current key; `flask hashes rotate-key` adds one, whose `rotation` is
+    the statement "new key X" signed by the key before it (whose private half is erased)."""
 
     __tablename__ = "instance_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_pem: Mapped[str] = mapped_column(Text)
-    private_pem: Mapped[str] = mapped_column(Text)
+    private_pem: Mapped[str] = mapped_column(Text)  # "" once the key was rotated away
+    rotation: Mapped[str | None] = mapped_column(Text)  # JSON: {"statement", "signature"}
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 

@@ -1,4 +1,5 @@
-"""hash_subscriptions: the last pull's time and count (the admin page and `Pull now`)
+"""hash lists: the last pull's time and count on each subscription (the admin page and `Pull
+now`); instance_keys.rotation, the statement by which the previous key announces a new one
 
 Revision ID: d2a7c4e9b1f3
 Revises: c5e8f1a2b7d4
@@ -24,9 +25,13 @@ def upgrade():
         batch_op.add_column(
             sa.Column('last_pull_count', sa.Integer(), nullable=False, server_default='0')
         )
+    with op.batch_alter_table('instance_keys', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('rotation', sa.Text(), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('instance_keys', schema=None) as batch_op:
+        batch_op.drop_column('rotation')
     with op.batch_alter_table('hash_subscriptions', schema=None) as batch_op:
         batch_op.drop_column('last_pull_count')
         batch_op.drop_column('last_pull_at')

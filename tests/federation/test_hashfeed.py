@@ -261,3 +261,35 @@ def test_the_migration_publishes_the_confirmations_made_before_the_feed(tmp_path
         db.session.remove()
         db.engine.dispose()
     assert after == before  # the same image, hashes and features, as the first entry
+
+
+def test_a_rotated_key_is_announced_by_the_one_before_it(app, client):
+    from cara.core.models import InstanceKey
+
+    base = app.config["BASE_URL"].rstrip("/")
+    first = hashfeed.instance_key().public_pem
+    second = hashfeed.rotate_key().public_pem
+    third = hashfeed.rotate_key().public_pem
+    doc = client.get("/federation/hashes/key").get_json()
+    assert doc["publicKeyPem"] == third and len(doc["rotations"]) == 2
+    # A subscriber pinned on any earlier key follows the chain; the current one has no news.
+    assert hashfeed.announced_key(doc, first, base) == third
+    assert hashfeed.announced_key(doc, second, base) == third
+    assert hashfeed.announced_key(doc, third, base) is None
+    stranger_public, stranger_private = hashfeed.signatures.new_keypair()
+    assert hashfeed.announced_key(doc, stranger_public, base) is None
+    assert hashfeed.announced_key(doc, first, "https://elsewhere.example") is None
+    # A statement not signed by the key it replaces is not followed (the chain breaks).
+    forged = copy.deepcopy(doc)
+    statement = forged["rotations"][0]["statement"]
+    forged["rotations"][0]["signature"] = hashfeed.signatures.sign_bytes(
+        stranger_private, hashfeed.canonical(statement)
+    )
+    assert hashfeed.announced_key(forged, first, base) is None
+    # Pages are signed with the new key; the old private keys are gone.
+    feed = base + "/federation/hashes"
+    hashfeed.verify(client.get("/federation/hashes").get_json(), third, feed, "")
+    with pytest.raises(hashfeed.BadSignature):
+        hashfeed.verify(client.get("/federation/hashes").get_json(), first, feed, "")
+    keys = db.session.scalars(db.select(InstanceKey).order_by(InstanceKey.id)).all()
+    assert [bool(k.private_pem) for k in keys] == [False, False, True]

@@ -4,16 +4,19 @@ pulls it (the first pull, then the periodic sweep for what A confirms later); th
 pixels uploaded on B are then rejected (trusted list) or held (untrusted), and unsubscribing
 removes A's entries. Real HTTP both ways, A's real signature, B's real filter."""
 
+import json
 import re
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
-from cara.federation.signatures import new_keypair
+from cara.federation import hashfeed
+from cara.federation.signatures import new_keypair, sign_bytes
 from tests.factories import GOOD, canvas, generator_png, pixels_only
 from tests.federation.instances import Server, login, publish, running, wait_for
 from tests.support import REPO
@@ -126,6 +129,9 @@ def _flask(server: Server, *args: str, status: int = 0) -> str:
     return done.stdout + (done.stderr if status else "")
 
 
+NEWEST = "WHERE id = (SELECT max(id) FROM instance_keys)"  # the instance's current key
+
+
 def _cli_hashes(server: Server) -> int:
     found = re.search(r"\t(\d+) hashes\t", _flask(server, "subscriptions"))
     return int(found.group(1)) if found else 0
@@ -147,13 +153,19 @@ def test_the_commands_subscribe_pull_a_retraction_and_unsubscribe(servers, tmp_p
     # The key was pinned when subscribing: pages A signs with another key are refused.
     a_db = a.env["CARA_SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
     with sqlite3.connect(a_db) as con:
-        pinned = con.execute("SELECT public_pem, private_pem FROM instance_keys").fetchone()
-        con.execute("UPDATE instance_keys SET public_pem = ?, private_pem = ?", new_keypair())
+        pinned = con.execute(
+            f"SELECT public_pem, private_pem FROM instance_keys {NEWEST}"
+        ).fetchone()
+        con.execute(
+            f"UPDATE instance_keys SET public_pem = ?, private_pem = ? {NEWEST}", new_keypair()
+        )
     try:
         assert "signature did not verify" in _flask(c, "pull", status=1)
     finally:
         with sqlite3.connect(a_db) as con:
-            con.execute("UPDATE instance_keys SET public_pem = ?, private_pem = ?", pinned)
+            con.execute(
+                f"UPDATE instance_keys SET public_pem = ?, private_pem = ? {NEWEST}", pinned
+            )
     assert "0 hashes added" in _flask(c, "pull")
 
     # A's moderator reverses the decision: the next pull drops that picture's rows.
@@ -182,6 +194,16 @@ def c_server(servers, tmp_path_factory):
         yield c
 
 
+def _subscribed(cleo, a: Server) -> int:
+    """C's subscription to A's list (made, and pulled once, if it is not there yet)."""
+    page = cleo.get("/admin/hash-lists")[1]
+    if f"{a.base}/federation/hashes" not in page:
+        status, page = cleo.post("/admin/hash-lists", {"address": a.base, "trusted": "y"})
+        assert status == 200, page
+        wait_for(lambda: _shared_hashes(cleo), "C's first pull of A's list")
+    return int(re.search(r'action="/admin/hash-lists/(\d+)/pull"', page).group(1))
+
+
 def _pull_now(browser, sub_id: int) -> str:
     status, page = browser.post(f"/admin/hash-lists/{sub_id}/pull", {})
     assert status == 200, page
@@ -195,10 +217,7 @@ def _flash(page: str) -> str:
 def test_pull_now_pulls_in_the_request_and_the_page_shows_each_pull_s_outcome(servers, c_server):
     a, _ = servers
     alice, mia, cleo = login(a, "alice"), login(a, "mia"), login(c_server, "cleo")
-    status, page = cleo.post("/admin/hash-lists", {"address": a.base, "trusted": "y"})
-    assert status == 200, page
-    sub_id = int(re.search(r'action="/admin/hash-lists/(\d+)/pull"', page).group(1))
-    wait_for(lambda: _shared_hashes(cleo), "C's first pull of A's list")
+    sub_id = _subscribed(cleo, a)
 
     _confirm_ai_on_a(alice, mia, seed=31)
     time.sleep(1.2)  # A serves entries once they are a second old
@@ -225,3 +244,65 @@ def test_pull_now_pulls_in_the_request_and_the_page_shows_each_pull_s_outcome(se
     page = _pull_now(cleo, down)
     assert f"failed: could not connect to 127.0.0.1:{port}" in _flash(page)
     assert f"Error: could not connect to 127.0.0.1:{port}" in cleo.get("/admin/hash-lists")[1]
+
+
+def _db(server: Server) -> str:
+    return server.env["CARA_SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+
+
+def _pinned(c: Server, sub_id: int) -> str:
+    with sqlite3.connect(_db(c)) as con:
+        sql = "SELECT public_pem FROM hash_subscriptions WHERE id = ?"
+        return con.execute(sql, (sub_id,)).fetchone()[0]
+
+
+def test_a_rotated_key_is_re_pinned_only_when_the_pinned_key_announced_it(servers, c_server):
+    a, _ = servers
+    alice, mia, cleo = login(a, "alice"), login(a, "mia"), login(c_server, "cleo")
+    sub_id = _subscribed(cleo, a)
+    old = _pinned(c_server, sub_id)
+
+    # A rotates its key: its key document now carries the new key and "new key X" signed by
+    # the old one. C's next pull fails to verify with the pinned key, reads the statement,
+    # re-pins and stores what A confirmed since.
+    assert "New feed key" in _flask(a, "rotate-key")
+    key_doc = json.loads(urllib.request.urlopen(f"{a.base}/federation/hashes/key").read())
+    assert key_doc["publicKeyPem"] != old and len(key_doc["rotations"]) == 1
+    _confirm_ai_on_a(alice, mia, seed=41)
+    time.sleep(1.2)
+    flash = _flash(_pull_now(cleo, sub_id))
+    assert re.search(r"Pulled \S+: \d{2,} hashes added", flash), flash
+    assert _pinned(c_server, sub_id) == key_doc["publicKeyPem"]
+    assert "repin-hashes" in cleo.get("/moderation?queue=log")[1]
+
+    # An impostor key (A's database given a key whose announcement the pinned key did not
+    # sign): C refuses, keeps its pin and shows why.
+    pinned = _pinned(c_server, sub_id)
+    forged_public, forged_private = new_keypair()
+    stranger_public, stranger_private = new_keypair()
+    statement = {
+        "type": "cara-key-rotation",
+        "instance": a.base + "/",
+        "previous": hashfeed.key_digest(pinned),
+        "publicKeyPem": forged_public,
+        "created": "2026-12-03T08:00:00+00:00",
+    }
+    rotation = {
+        "statement": statement,
+        "signature": sign_bytes(stranger_private, hashfeed.canonical(statement)),
+    }
+    with sqlite3.connect(_db(a)) as con:
+        forged_id = con.execute(
+            "INSERT INTO instance_keys (public_pem, private_pem, rotation, created_at)"
+            " VALUES (?, ?, ?, '2026-12-03 08:00:00')",
+            (forged_public, forged_private, json.dumps(rotation)),
+        ).lastrowid
+    try:
+        flash = _flash(_pull_now(cleo, sub_id))
+        assert "failed: signature did not verify with the pinned key" in flash, flash
+        assert "announces no new key signed by it" in cleo.get("/admin/hash-lists")[1]
+        assert _pinned(c_server, sub_id) == pinned
+    finally:
+        with sqlite3.connect(_db(a)) as con:
+            con.execute("DELETE FROM instance_keys WHERE id = ?", (forged_id,))
+    assert "Pulled" in _flash(_pull_now(cleo, sub_id))  # A's real key verifies again
