@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from cara import create_app, moderation
+from cara import moderation
 from cara.aifilter import features, hashindex
 from cara.core.extensions import db
 from cara.core.models import HashFeedEntry, HashSubscription, KnownFeature, KnownHash, Role
@@ -241,16 +241,8 @@ def test_the_migration_publishes_the_confirmations_made_before_the_feed(tmp_path
     """An instance upgraded to the feed shares what its moderators confirmed earlier too."""
     from flask_migrate import downgrade, upgrade
 
-    settings = factories.app_settings(
-        {"uri": f"sqlite:///{tmp_path / 'm.sqlite'}", "instance": tmp_path},
-        FEDERATION=True,
-        FEDERATION_HASH_FEED_SETTLE_SECONDS=0,
-    )
-    app = create_app(settings)
-    with app.app_context():
-        upgrade()
-        post = factories.make_post(author=person("ana"), images=[generator_png(seed=9)])
-        moderation.confirm_ai(post, person("mona", role=Role.MODERATOR), "generated")
+    with factories.feed_instance(tmp_path):
+        factories.confirmed_as_ai([generator_png(seed=9)])
         before = hashfeed.page(0)["entries"]
         assert len(before) == 1
         db.session.remove()
@@ -258,8 +250,6 @@ def test_the_migration_publishes_the_confirmations_made_before_the_feed(tmp_path
         assert "hash_feed" not in db.inspect(db.engine).get_table_names()
         upgrade()
         after = hashfeed.page(0)["entries"]
-        db.session.remove()
-        db.engine.dispose()
     assert after == before  # the same image, hashes and features, as the first entry
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from cara.core.extensions import db
 from cara.core.models import KnownHash, PostState
 from cara.posting import known
-from tests.factories import canvas
+from tests.factories import canvas, sqlite_app
 from tests.support import AI_FILTER_FIXTURES
 
 
@@ -94,16 +94,8 @@ def test_filter_evaluate_names_a_bad_label_file(app, tmp_path):
     assert result.exit_code != 0 and "labels.csv:2: no file" in result.output
 
 
-def _unmigrated_app(tmp_path):
-    from cara import create_app
-    from tests.factories import app_settings
-
-    uri = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
-    return create_app(app_settings({"uri": uri, "instance": tmp_path}))
-
-
 def test_commands_on_a_database_never_migrated_say_so_in_one_line(tmp_path):
-    app = _unmigrated_app(tmp_path)
+    app = sqlite_app(tmp_path)
     labels = str(AI_FILTER_FIXTURES / "MANIFEST.csv")
     commands = [
         ["filter", "evaluate", str(AI_FILTER_FIXTURES), "--labels", labels],
@@ -130,7 +122,7 @@ def test_commands_on_a_database_never_migrated_say_so_in_one_line(tmp_path):
 def test_commands_on_a_database_behind_the_code_say_so(tmp_path):
     from flask_migrate import upgrade
 
-    app = _unmigrated_app(tmp_path)
+    app = sqlite_app(tmp_path)
     with app.app_context():
         upgrade(revision="a3b9d2e4f610")  # before the shared hash lists
         result = app.test_cli_runner().invoke(args=["hashes", "subscriptions"])
