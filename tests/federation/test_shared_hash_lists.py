@@ -72,7 +72,7 @@ def _confirm_ai_on_a(alice, mia, seed: int) -> int:
 
 def _shared_hashes(ada) -> int | None:
     page = ada.get("/admin/hash-lists")[1]
-    found = re.search(r"matches (?:rejected|held)</td>\s*<td>(\d+)</td>", page)
+    found = re.search(r"matches (?:rejected|held)</td>\s*<td[^>]*>(\d+)</td>", page)
     return int(found.group(1)) if found else None
 
 
