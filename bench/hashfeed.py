@@ -26,29 +26,18 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20)
     args = parser.parse_args()
 
-    from cara import create_app, moderation
     from cara.core.extensions import db
-    from cara.core.models import HashSubscription, Role
+    from cara.core.models import HashSubscription
     from cara.federation import hashfeed
     from tests import factories
 
-    folder = Path(tempfile.mkdtemp())
-    settings = factories.app_settings(
-        {"uri": f"sqlite:///{folder / 'bench.sqlite'}", "instance": folder},
-        FEDERATION=True,
-        FEDERATION_HASH_FEED_SETTLE_SECONDS=0,
-    )
-    app = create_app(settings)
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        upgrade()
-        artist = factories.person("ana")
-        mod = factories.person("mona", role=Role.MODERATOR)
-        for seed in range(args.images):
-            image = factories.pixels_only(factories.canvas(size=(768, 576), seed=seed))
-            post = factories.make_post(author=artist, images=[image])
-            moderation.confirm_ai(post, mod, "bench")
+    with factories.feed_instance(Path(tempfile.mkdtemp())) as app:
+        factories.confirmed_as_ai(
+            [
+                factories.pixels_only(factories.canvas(size=(768, 576), seed=seed))
+                for seed in range(args.images)
+            ]
+        )
 
         builds, verifies = [], []
         for _ in range(5):
@@ -81,8 +70,6 @@ def main() -> None:
         print(f"build + sign: {statistics.median(builds) * 1000:.1f} ms (median of 5)")
         print(f"verify: {statistics.median(verifies) * 1000:.1f} ms (median of 5)")
         print(f"store {rows} rows as a subscription's: {store * 1000:.0f} ms")
-        db.session.remove()
-        db.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """flask commands: users create / reset-link, demo, worker, sweep, filter check, hashes,
 backup and restore."""
 
+import functools
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import OperationalError
 
 from cara import optout
 from cara.accounts import auth
@@ -29,7 +31,59 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(restore_command)
 
 
-@click.group(help="Manage accounts.")
+def schema_problem() -> str | None:
+    """Why the database cannot serve this code yet (never migrated, migrated by older or
+    newer code, unreachable), or None when its schema is the migrations' head."""
+    from alembic.script import ScriptDirectory
+
+    upgrade = "run `flask --app app db upgrade`"
+    try:  # read directly: alembic's MigrationContext logs two INFO lines on every use
+        with db.engine.connect() as conn:
+            migrated = inspect(conn).has_table("alembic_version")
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")) if migrated else []
+            current = {row[0] for row in rows}
+    except OperationalError as exc:
+        return f"cannot reach the database: {exc.orig}"
+    scripts = ScriptDirectory(current_app.extensions["migrate"].directory)
+    heads = set(scripts.get_heads())
+    if not current:
+        return f"the database is not migrated: {upgrade}"
+    if current == heads:
+        return None
+    known = {rev.revision for rev in scripts.walk_revisions()}
+    revision = ", ".join(sorted(current))
+    if current <= known:
+        return f"the database is behind this code (revision {revision}): {upgrade}"
+    return (
+        f"the database is at revision {revision}, which this code does not know: "
+        "it was migrated by a newer version of cara"
+    )
+
+
+def needs_schema(command):
+    """Run the command only on a database migrated to this code's schema; otherwise one line
+    saying what to do (and exit 1), not a stack trace about a missing table."""
+
+    @functools.wraps(command)
+    def checked(*args, **kwargs):
+        problem = schema_problem()
+        if problem:
+            raise click.ClickException(problem)
+        return command(*args, **kwargs)
+
+    return checked
+
+
+class SchemaGroup(click.Group):
+    """A command group whose every command needs the migrated schema (`needs_schema`); the
+    check runs in the command, so `--help` works on any database."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.callback = needs_schema(cmd.callback)
+        super().add_command(cmd, name)
+
+
+@click.group(help="Manage accounts.", cls=SchemaGroup)
 def users():
     pass
 
@@ -61,6 +115,7 @@ def users_reset_link(username):
 
 @click.command("demo")
 @click.option("--if-empty", is_flag=True, help="Only when the database has no accounts yet.")
+@needs_schema
 def demo_command(if_empty):
     """Load demo artists and artworks (idempotent)."""
     from cara.demo import load_demo
@@ -117,12 +172,13 @@ def _warm_up() -> None:
 
 
 @click.command("sweep")
+@needs_schema
 def sweep_command():
     """Re-enqueue media whose processing stopped (pending, or past its lease)."""
     click.echo(f"Re-enqueued {tasks.sweep()} images.")
 
 
-@click.group("filter", help="The AI-image filter.")
+@click.group("filter", help="The AI-image filter.", cls=SchemaGroup)
 def filter_group():
     pass
 
@@ -221,6 +277,23 @@ def filter_evaluate(folder, labels, model, sidecar):
         click.echo(f"  {path}: {label} file, decision {decision}: {evidence}")
 
 
+@filter_group.command("reindex")
+def filter_reindex():
+    """Compute the local features (second matching stage) of known AI images that lack them
+    (e.g. confirmed before it existed), from their stored images; safe to run again."""
+    from cara.posting import known, local_features
+
+    if not local_features.enabled():
+        raise click.ClickException("the second stage is off (FILTER_LOCAL_FEATURES)")
+    done = known.reindex_features()
+    small = f", {done.small} skipped (too small)" if done.small else ""
+    click.echo(
+        f"Local features of known AI images: {done.added} added, {done.missing} skipped "
+        f"(no original), {done.present} already present{small}. Workers use them from "
+        "their next lookup."
+    )
+
+
 def _folders(label: str):
     """`--ai DIR` / `--human DIR`, repeatable, collected as `ai_dirs` / `human_dirs`."""
     return click.option(
@@ -297,7 +370,7 @@ def filter_train(encoder, ai_dirs, human_dirs, out, threshold):
     )
 
 
-@click.group("hashes", help="Known-image hash lists (docs/hash-lists.md).")
+@click.group("hashes", help="Known-image hash lists (docs/hash-lists.md).", cls=SchemaGroup)
 def hashes_group():
     pass
 
@@ -353,11 +426,17 @@ def hashes_import(file, fmt, untrusted, note):
 @hashes_group.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True, allow_dash=True))
 @click.option("--format", "fmt", type=FORMAT, help="Default: from the file name (.json, else CSV).")
-def hashes_export(file, fmt):
-    """Write the trusted known-AI hashes to FILE ("-" for standard output)."""
+@click.option(
+    "--include-pulled",
+    is_flag=True,
+    help="Also the trusted hashes of subscribed and imported lists (default: only this "
+    "site's moderators' and admins').",
+)
+def hashes_export(file, fmt, include_pulled):
+    """Write the trusted known-AI hashes this site confirmed to FILE ("-" for standard output)."""
     from cara.posting import known
 
-    text, count = known.export_list(known.list_format(file, fmt))
+    text, count = known.export_list(known.list_format(file, fmt), include_pulled=include_pulled)
     with click.open_file(file, "w", encoding="utf-8") as out:
         out.write(text)
     click.echo(f"Exported {count} hashes.", err=True)
@@ -417,9 +496,26 @@ def hashes_subscriptions():
     counts = known.shared_counts()
     for sub in hashfeed.subscriptions():
         kind = "trusted" if sub.trusted else "untrusted"
-        pulled = sub.pulled_at.isoformat(timespec="seconds") if sub.pulled_at else "never"
+        when = sub.last_pull_at
+        pulled = (
+            f"{when.isoformat(timespec='seconds')}, {sub.last_pull_count} added"
+            if when
+            else "never"
+        )
         error = f" error: {sub.error}" if sub.error else ""
         click.echo(f"{sub.url}\t{kind}\t{counts.get(sub.id, 0)} hashes\tpulled {pulled}{error}")
+
+
+@hashes_group.command("rotate-key")
+def hashes_rotate_key():
+    """Give this instance's shared list a new signing key, announced by the old one."""
+    from cara.federation import hashfeed
+
+    key = hashfeed.rotate_key()
+    click.echo(
+        f"New feed key {hashfeed.key_digest(key.public_pem)[:16]}; the old key signed its "
+        "announcement, so subscribers re-pin it on their next pull."
+    )
 
 
 @hashes_group.command("pull")
@@ -429,13 +525,13 @@ def hashes_pull():
 
     failed = False
     for sub in hashfeed.subscriptions():
-        try:
-            added = hashfeed.pull(sub)
-        except hashfeed.FeedError as exc:
+        url = sub.url
+        outcome = hashfeed.pull(sub)
+        if outcome.error:
             failed = True
-            click.echo(f"{sub.url}: {exc}", err=True)
+            click.echo(f"{url}: {outcome.error}", err=True)
             continue
-        click.echo(f"{sub.url}: {added} hashes added.")
+        click.echo(f"{url}: {outcome.added} hashes added.")
     if failed:
         raise SystemExit(1)
 

@@ -10,9 +10,13 @@ import io
 import itertools
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
+from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
@@ -58,6 +62,45 @@ def app_settings(database: dict, **overrides) -> dict:
         "BASE_URL": "http://cara.test",
         **overrides,
     }
+
+
+def sqlite_app(folder: Path, **overrides) -> Flask:
+    """A test app on a new SQLite file in `folder`, not migrated (its own instance, apart from
+    the `app` fixture's database)."""
+    from cara import create_app
+
+    database = {"uri": f"sqlite:///{folder / 'cara.sqlite'}", "instance": folder}
+    return create_app(app_settings(database, **overrides))
+
+
+@contextmanager
+def feed_instance(folder: Path) -> Iterator[Flask]:
+    """A migrated, federating `sqlite_app` in its app context whose hash feed serves entries
+    at once (no settle time): where the feed's bench and tests confirm images and build pages."""
+    from flask_migrate import upgrade
+
+    app = sqlite_app(folder, FEDERATION=True, FEDERATION_HASH_FEED_SETTLE_SECONDS=0)
+    with app.app_context():
+        upgrade()
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def confirmed_as_ai(images: list[bytes]) -> list[Post]:
+    """Each image posted by one artist and confirmed as AI by one moderator (a feed entry
+    each)."""
+    from cara import moderation
+    from cara.core.models import Role
+
+    artist = person("ana")
+    mod = person("mona", role=Role.MODERATOR)
+    posts = [make_post(author=artist, images=[image]) for image in images]
+    for post in posts:
+        moderation.confirm_ai(post, mod, "generated")
+    return posts
 
 
 def empty_tables() -> None:

@@ -503,20 +503,27 @@ class HashSubscription(db.Model):
     key_id: Mapped[str] = mapped_column(String(500))
     public_pem: Mapped[str] = mapped_column(Text)  # pinned when subscribing
     cursor: Mapped[str] = mapped_column(String(64), default="")
-    pulled_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    pulled_at: Mapped[datetime | None] = mapped_column(TZDateTime)  # last attempt (the sweeper)
+    # The last pull that ran to its end or to an error: when, the hash rows it added, and
+    # the error ("" when it went through).
+    last_pull_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    last_pull_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 
 class InstanceKey(db.Model):
-    """The instance's own keypair (RSA 2048, made on first use): it signs the hash feed."""
+    """The instance's own keypair (RSA 2048, made on first use): it signs the hash feed. The
+    newest row is the current key; `flask hashes rotate-key` adds one, whose `rotation` is
+    the statement "new key X" signed by the key before it (whose private half is erased)."""
 
     __tablename__ = "instance_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_pem: Mapped[str] = mapped_column(Text)
-    private_pem: Mapped[str] = mapped_column(Text)
+    private_pem: Mapped[str] = mapped_column(Text)  # "" once the key was rotated away
+    rotation: Mapped[str | None] = mapped_column(Text)  # JSON: {"statement", "signature"}
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 

@@ -111,6 +111,11 @@ def request(
     conn = connection_class(target, config["FEDERATION_TIMEOUT"])
     limit = limit or config["FEDERATION_MAX_BYTES"]
     try:
+        conn.connect()
+    except OSError as error:
+        conn.close()
+        raise FetchError(f"could not connect to {target.host}: {error.strerror or error}") from None
+    try:
         conn.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
         sent = {"Host": target.host, "User-Agent": USER_AGENT, **(headers or {})}
         if body is not None:

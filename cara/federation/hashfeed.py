@@ -17,13 +17,15 @@ subscription; removals drop the rows of the entry they name. Unsubscribing drops
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cara import federation, moderation
 from cara.aifilter import hashindex
@@ -35,6 +37,7 @@ from cara.federation import fetch, instances, signatures
 from cara.posting import known
 
 FORMAT = "cara-hash-feed"
+ROTATION = "cara-key-rotation"  # the type of a key-rotation statement
 VERSION = 1
 PATH = "/federation/hashes"
 KEY_PATH = "/federation/hashes/key"
@@ -46,12 +49,17 @@ class FeedError(Exception):
     """A feed page (or the key) could not be used: the message says why."""
 
 
+class BadSignature(FeedError):
+    """A page's signature does not verify with the key it was checked with."""
+
+
 # --- publishing ------------------------------------------------------------------------------
 
 
 def instance_key() -> InstanceKey:
-    """The instance's keypair, made (RSA 2048) and stored the first time it is needed."""
-    key = db.session.scalar(select(InstanceKey).order_by(InstanceKey.id).limit(1))
+    """The instance's current keypair (the newest), made (RSA 2048) and stored the first
+    time it is needed."""
+    key = db.session.scalar(select(InstanceKey).order_by(InstanceKey.id.desc()).limit(1))
     if key is None:
         public, private = signatures.new_keypair()
         key = InstanceKey(public_pem=public, private_pem=private)
@@ -61,12 +69,55 @@ def instance_key() -> InstanceKey:
 
 
 def key_document() -> dict:
+    """The current public key, and every rotation that led to it (oldest first), so a
+    subscriber who pinned any earlier key can follow the chain to this one."""
     key = instance_key()
+    rotated = db.session.scalars(
+        select(InstanceKey.rotation)
+        .where(InstanceKey.rotation.is_not(None))
+        .order_by(InstanceKey.id)
+    )
     return {
         "id": site_url(KEY_PATH),
         "owner": site_url("/"),
         "publicKeyPem": key.public_pem,
+        "rotations": [json.loads(r) for r in rotated],
     }
+
+
+def key_digest(public_pem: str) -> str:
+    """How a rotation statement names the key it replaces: SHA-256 of its PEM text."""
+    return hashlib.sha256(public_pem.strip().encode()).hexdigest()
+
+
+def rotation_statement(old_private_pem: str, old_public_pem: str, new_public_pem: str) -> dict:
+    """The statement "new key X", signed by the old key: what lets subscribers re-pin."""
+    statement = {
+        "type": ROTATION,
+        "instance": site_url("/"),
+        "previous": key_digest(old_public_pem),
+        "publicKeyPem": new_public_pem,
+        "created": utcnow().isoformat(timespec="seconds"),
+    }
+    return {
+        "statement": statement,
+        "signature": signatures.sign_bytes(old_private_pem, canonical(statement)),
+    }
+
+
+def rotate_key() -> InstanceKey:
+    """Give the feed a new key (`flask hashes rotate-key`): the old key signs the statement
+    announcing the new one, served in the key document; its private half is then erased."""
+    old = instance_key()
+    public, private = signatures.new_keypair()
+    signed = rotation_statement(old.private_pem, old.public_pem, public)
+    key = InstanceKey(public_pem=public, private_pem=private, rotation=json.dumps(signed))
+    old.private_pem = ""
+    db.session.add(key)
+    db.session.flush()
+    moderation.audit(None, "rotate-hash-key", "key", key.id, f"new key {key_digest(public)[:16]}")
+    db.session.commit()
+    return key
 
 
 def canonical(doc: dict) -> bytes:
@@ -194,8 +245,8 @@ def verify(doc: dict, public_pem: str, feed: str, after: str) -> None:
         raise FeedError("the page is not signed (rsa-sha256)")
     try:
         signatures.verify_bytes(public_pem, canonical(doc), str(sig.get("value", "")))
-    except signatures.SignatureError as exc:
-        raise FeedError(f"bad signature: {exc}") from None
+    except signatures.SignatureError:
+        raise BadSignature("signature did not verify with the pinned key") from None
     instance = doc.get("instance")
     if not isinstance(instance, str) or instance.rstrip("/") != _origin(feed):
         raise FeedError("the page is from another instance")
@@ -307,42 +358,140 @@ def _apply(sub: HashSubscription, entry, position: int) -> int:
     return known.add_shared(sub.id, ref, parsed, trusted=sub.trusted, note=_note(sub))
 
 
-def pull(sub: HashSubscription, max_pages: int = MAX_PAGES) -> int:
+@dataclass(frozen=True, slots=True)
+class Pulled:
+    """The outcome of one pull: hash rows added, whether pages remain, the error if any."""
+
+    added: int
+    more: bool = False
+    error: str = ""
+
+
+def pull(sub: HashSubscription, max_pages: int = MAX_PAGES) -> Pulled:
     """Fetch and store the subscription's new entries, page by page (each page in its own
-    transaction, its cursor with it); returns the hash rows added. FeedError stops the pull
-    at the page at fault, which is tried again next time."""
-    added = 0
-    for _ in range(max_pages):
-        doc = _get(_page_url(sub.url, sub.cursor))
-        verify(doc, sub.public_pem, sub.url, sub.cursor)
+    transaction, its cursor with it), and record the outcome on the subscription (time, hash
+    rows added, error). An error stops the pull at the page at fault, which is tried again
+    next time; the pages before it stay stored."""
+    added, more = 0, False
+    try:
+        for _ in range(max_pages):
+            doc = _get(_page_url(sub.url, sub.cursor))
+            try:
+                verify(doc, sub.public_pem, sub.url, sub.cursor)
+            except BadSignature:
+                _follow_rotation(sub)  # re-pins, or FeedError saying why not
+                verify(doc, sub.public_pem, sub.url, sub.cursor)
+            if not _advance(sub, doc["next"]):
+                break  # another pull (the worker's, a "Pull now") stored this page first
+            try:
+                for position, entry in enumerate(doc["entries"], 1):
+                    added += _apply(sub, entry, position)
+            except FeedError:
+                db.session.rollback()
+                raise
+            db.session.commit()
+            more = bool(doc.get("more"))
+            if not more:
+                break
+    except FeedError as exc:
+        return _record(sub.id, Pulled(added, error=str(exc)[:1000]))
+    return _record(sub.id, Pulled(added, more=more))
+
+
+def _follow_rotation(sub: HashSubscription) -> None:
+    """The pinned key no longer verifies the feed: re-pin the instance's current key if its
+    key document holds a chain of rotation statements from the pinned key to it, each signed
+    by the key before; otherwise refuse (FeedError)."""
+    doc = _get(sub.key_id)
+    if doc.get("id") != sub.key_id:
+        raise FeedError("the key document is not the one the feed names")
+    pem = announced_key(doc, sub.public_pem, _origin(sub.url))
+    if pem is None:
+        raise FeedError(
+            "signature did not verify with the pinned key, and the instance's key document "
+            "announces no new key signed by it (if the instance really changed its key, "
+            "unsubscribe and subscribe again)"
+        )
+    sub.public_pem = pem
+    detail = f"{sub.url}: new key {key_digest(pem)[:16]}, announced by the pinned one"
+    moderation.audit(None, "repin-hashes", "hash-list", sub.id, detail)
+    db.session.commit()
+
+
+def announced_key(doc: dict, pinned: str, origin: str) -> str | None:
+    """The key document's current key if its rotations lead there from `pinned`, each
+    statement from `origin`'s instance, naming the key before it and signed by it; else None."""
+    current = doc.get("publicKeyPem")
+    pem = pinned
+    rotations = doc.get("rotations")
+    for item in rotations if isinstance(rotations, list) else []:
+        statement = item.get("statement") if isinstance(item, dict) else None
+        if not isinstance(statement, dict) or statement.get("type") != ROTATION:
+            continue
+        new = statement.get("publicKeyPem")
+        instance = statement.get("instance")
+        if (
+            statement.get("previous") != key_digest(pem)
+            or not isinstance(new, str)
+            or not isinstance(instance, str)
+            or instance.rstrip("/") != origin
+        ):
+            continue
         try:
-            for position, entry in enumerate(doc["entries"], 1):
-                added += _apply(sub, entry, position)
-        except FeedError:
-            db.session.rollback()
-            raise
-        sub.cursor = doc["next"]
-        sub.error = ""
-        sub.pulled_at = utcnow()
+            signatures.verify_bytes(pem, canonical(statement), str(item.get("signature", "")))
+        except signatures.SignatureError:
+            continue
+        pem = new
+    return pem if pem != pinned and isinstance(current, str) and pem == current else None
+
+
+def _advance(sub: HashSubscription, cursor: str) -> bool:
+    """Move the subscription's cursor from the one its page was asked with, as the first
+    write of the page's transaction: a compare-and-set, so two pulls of one subscription at
+    once never store a page twice (the second waits for the first's row lock or SQLite's
+    write lock, then finds the cursor moved)."""
+    moved = db.session.execute(
+        update(HashSubscription)
+        .where(HashSubscription.id == sub.id, HashSubscription.cursor == sub.cursor)
+        .values(cursor=cursor)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not moved:
+        db.session.rollback()
+        return False
+    sub.cursor = cursor
+    return True
+
+
+def _record(subscription_id: int, outcome: Pulled) -> Pulled:
+    sub = db.session.get(HashSubscription, subscription_id)
+    if sub is not None:  # unsubscribed meanwhile: nothing to record
+        sub.last_pull_at = sub.pulled_at = utcnow()
+        sub.last_pull_count = outcome.added
+        sub.error = outcome.error
         db.session.commit()
-        if not doc.get("more"):
-            break
-    return added
+    return outcome
 
 
 def pull_job(subscription_id: int) -> None:
-    """The background pull of one subscription; an error is kept on it for the admin page."""
+    """The background pull of one subscription (its outcome is kept on it)."""
     sub = db.session.get(HashSubscription, subscription_id)
     if sub is None or not federation.enabled():
         return
-    try:
-        pull(sub)
-    except FeedError as exc:
-        sub = db.session.get(HashSubscription, subscription_id)
-        if sub is not None:
-            sub.error = str(exc)[:1000]
-            sub.pulled_at = utcnow()
-            db.session.commit()
+    if pull(sub).more:
+        tasks.enqueue(pull_job, subscription_id)  # a long backlog: go on at once
+
+
+PULL_NOW_PAGES = 5  # pages a "Pull now" fetches in the request; the worker does the rest
+
+
+def pull_now(sub: HashSubscription) -> Pulled:
+    """An admin's "Pull now": a few pages at once, in the request, so the outcome can be
+    shown; the rest of a long backlog is enqueued."""
+    outcome = pull(sub, max_pages=PULL_NOW_PAGES)
+    if outcome.more:
+        tasks.enqueue(pull_job, sub.id)
+    return outcome
 
 
 @tasks.sweeper

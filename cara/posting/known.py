@@ -338,6 +338,104 @@ def load_work_image(path) -> Image.Image:
     return img
 
 
+# --- backfilling the second stage (`flask filter reindex`) -------------------------------------
+
+
+@dataclass
+class Reindexed:
+    """What `reindex_features` did, counted in known AI images."""
+
+    added: int = 0  # features computed from the stored image
+    present: int = 0  # had them already
+    missing: int = 0  # skipped: no stored image to compute them from
+    small: int = 0  # skipped: too small to have local features
+
+
+def reindex_features(batch: int = 20) -> Reindexed:
+    """Compute the local features (KnownFeature rows) of the known AI images that lack them,
+    e.g. those confirmed before the second stage existed, from their stored images; commits
+    every `batch` images. Idempotent. Images stored here are counted one by one; pulled
+    entries by their feed ref; imported and `hashes add` rows, which are not linked to an
+    image, by their `orig` rows against their feature rows (only the list or the file can
+    give those features back). A confirmed image that gets its features now is published
+    again with them, so subscribers receive them too. Workers see the new rows on their next
+    lookup (the index follows the table)."""
+    result = Reindexed()
+    has_features = set(
+        db.session.scalars(select(KnownFeature.media_id).where(KnownFeature.media_id.is_not(None)))
+    )
+    listed = db.session.execute(
+        select(KnownHash.media_id, func.min(KnownHash.id))
+        .where(KnownHash.media_id.is_not(None), KnownHash.allow.is_(False))
+        .group_by(KnownHash.media_id)
+        .order_by(KnownHash.media_id)
+    ).all()
+    todo = []
+    for media_id, first_row in listed:
+        if media_id in has_features:
+            result.present += 1
+        else:
+            todo.append((media_id, first_row))
+    for done, (media_id, first_row) in enumerate(todo, 1):
+        _reindex_one(db.session.get(Media, media_id), db.session.get(KnownHash, first_row), result)
+        if done % batch == 0:
+            db.session.commit()
+    db.session.commit()
+    shared, shared_with = (
+        db.session.scalar(
+            select(func.count()).select_from(
+                select(model.subscription_id, model.feed_ref)
+                .where(model.subscription_id.is_not(None))
+                .distinct()
+                .subquery()
+            )
+        )
+        for model in (KnownHash, KnownFeature)
+    )
+    unlinked_images = db.session.scalar(
+        select(func.count(KnownHash.id)).where(
+            KnownHash.media_id.is_(None),
+            KnownHash.subscription_id.is_(None),
+            KnownHash.allow.is_(False),
+            KnownHash.variant == "orig",
+        )
+    )
+    unlinked_features = db.session.scalar(
+        select(func.count(KnownFeature.id)).where(
+            KnownFeature.media_id.is_(None), KnownFeature.subscription_id.is_(None)
+        )
+    )
+    result.present += shared_with + min(unlinked_images, unlinked_features)
+    result.missing += max(0, shared - shared_with) + max(0, unlinked_images - unlinked_features)
+    return result
+
+
+def _reindex_one(media: Media, row: KnownHash, result: Reindexed) -> None:
+    """Store one confirmed image's features from its stored image, with its rows' trust,
+    source and note; republish its feed entry with them."""
+    try:
+        work = work_image_of(media)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        result.missing += 1  # the files are gone (or unreadable): nothing to compute from
+        return
+    blob = local_features.store(
+        media.id, work, trusted=row.trusted, source=row.source, note=row.note, who=None
+    )
+    if blob is None:
+        result.small += 1
+        return
+    result.added += 1
+    ref = f"m{media.id}"
+    entry = db.session.scalar(
+        select(HashFeedEntry).where(HashFeedEntry.ref == ref, HashFeedEntry.op == "add")
+    )
+    if entry is not None and entry.features is None:
+        # A new entry, not an edit: subscribers past its cursor receive it again (and replace
+        # its rows), new subscribers only see the new one.
+        db.session.delete(entry)
+        db.session.add(HashFeedEntry(op="add", ref=ref, hashes=entry.hashes, features=blob))
+
+
 # --- hash-list files (docs/hash-lists.md) --------------------------------------------------
 
 
@@ -403,20 +501,27 @@ def _listed_rows(records, note_of, **fields) -> list[dict]:
     ]
 
 
-def export_list(fmt: str) -> tuple[str, int]:
-    """The known-AI hashes this site vouches for (trusted listed rows) as a hash list, and
-    how many; a JSON list also carries their local features (version 2). Allowed rows
-    (hashes of cleared human art) and untrusted imports stay here."""
+OWN = ("moderator", "admin")  # this site's own word: its moderators' confirms, `hashes add`
+
+
+def export_list(fmt: str, *, include_pulled: bool = False) -> tuple[str, int]:
+    """The known-AI hashes this site vouches for as a hash list, and how many: the trusted
+    rows its moderators and admins listed, and with `include_pulled` also the trusted rows of
+    imported and subscribed lists. A JSON list also carries their local features (version
+    2). Allowed rows (hashes of cleared human art) and untrusted rows stay here."""
     stmt = (
         select(KnownHash)
         .where(KnownHash.allow.is_(False), KnownHash.trusted.is_(True))
         .order_by(KnownHash.id)
     )
+    if not include_pulled:
+        stmt = stmt.where(KnownHash.source.in_(OWN))
     records = [
         hashindex.HashRecord(row.phash, row.pdq, row.variant, row.note, row.source)
         for row in db.session.scalars(stmt)
     ]
-    extra = local_features.export_records() if fmt == "json" else []
+    sources = None if include_pulled else OWN
+    extra = local_features.export_records(sources) if fmt == "json" else []
     return hashindex.dump_hash_list(records, fmt, extra), len(records)
 
 

@@ -104,13 +104,15 @@ def import_records(
     )
 
 
-def export_records() -> list[hashindex.FeatureRecord]:
-    """The features of the known AI images this site vouches for (trusted rows)."""
-    rows = db.session.execute(
-        select(KnownFeature.data, KnownFeature.note, KnownFeature.source)
-        .where(KnownFeature.trusted.is_(True))
-        .order_by(KnownFeature.id)
-    ).all()
+def export_records(sources: Sequence[str] | None = None) -> list[hashindex.FeatureRecord]:
+    """The features of the known AI images this site vouches for (trusted rows), of these
+    sources only when given."""
+    stmt = select(KnownFeature.data, KnownFeature.note, KnownFeature.source).where(
+        KnownFeature.trusted.is_(True)
+    )
+    if sources is not None:
+        stmt = stmt.where(KnownFeature.source.in_(sources))
+    rows = db.session.execute(stmt.order_by(KnownFeature.id)).all()
     return [hashindex.FeatureRecord(bytes(r.data), r.note, r.source) for r in rows]
 
 

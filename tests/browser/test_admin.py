@@ -113,3 +113,34 @@ def test_admin_pages_fit_a_phone(live, boss, new_context, page):
         width = phone.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 360, f"{path} is {width}px wide on a 360px phone"
         screenshot(phone, "admin" + path.rstrip("/").replace("/", "-"))
+
+
+def test_shared_hash_lists_fit_a_phone_and_pull_now_reports_its_outcome(
+    live, boss, new_context, page
+):
+    from cara.core.models import HashSubscription
+
+    url = "https://127.0.0.1:9/federation/hashes"  # a list this site may not fetch
+    with live.ctx():
+        settings.save({"federation": True})
+        sub = HashSubscription(url=url, key_id=url + "/key", public_pem="", trusted=True)
+        db.session.add(sub)
+        db.session.commit()
+    try:
+        phone = new_context(**PHONE, java_script_enabled=page.js).new_page()
+        log_in(phone, live, boss)
+        phone.goto(live("/admin/hash-lists"))
+        expect(phone.get_by_text("Not yet")).to_be_visible()
+        phone.get_by_role("button", name=f"Pull now from {url}").click()
+        expect(phone.get_by_role("alert")).to_contain_text(
+            f"Pulling {url} failed: refused 127.0.0.1: it resolves to a non-public address"
+        )
+        expect(phone.get_by_text("Error: refused 127.0.0.1")).to_be_visible()
+        width = phone.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 360, f"/admin/hash-lists is {width}px wide on a 360px phone"
+        screenshot(phone, "admin-hash-lists")
+    finally:
+        with live.ctx():
+            db.session.execute(db.delete(HashSubscription))
+            settings.save({"federation": None})
+            db.session.commit()

@@ -69,6 +69,8 @@ def admin(live):
                 key_id="https://art.example/federation/hashes/key",
                 public_pem="",
                 pulled_at=utcnow(),
+                last_pull_at=utcnow(),
+                last_pull_count=53,
                 error="art.example answered 503",
             )
         )

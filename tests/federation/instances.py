@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
@@ -91,6 +92,21 @@ class Server:
             self.proc.terminate()
             self.proc.wait(10)
         self.log.close()
+
+
+@contextmanager
+def running(*servers: Server):
+    """Start prepared servers together (most of their start is importing cara) and stop
+    them, whatever happens."""
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_started()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 class Browser:

@@ -99,7 +99,7 @@ def test_a_closed_port_is_a_fetch_error(app):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(fetch.FetchError):
+    with pytest.raises(fetch.FetchError, match=f"could not connect to 127.0.0.1:{port}: "):
         fetch.get_json(f"http://127.0.0.1:{port}/")
 
 

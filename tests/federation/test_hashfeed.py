@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from cara import create_app, moderation
+from cara import moderation
 from cara.aifilter import features, hashindex
 from cara.core.extensions import db
 from cara.core.models import HashFeedEntry, HashSubscription, KnownFeature, KnownHash, Role
@@ -103,14 +103,14 @@ def test_a_subscriber_refuses_tampered_replayed_or_foreign_pages(app, client, ma
 
     tampered = copy.deepcopy(doc)
     tampered["entries"][0]["hashes"][0]["pdq"] = "0" * 64
-    with pytest.raises(hashfeed.FeedError, match="bad signature"):
+    with pytest.raises(hashfeed.FeedError, match="signature did not verify"):
         hashfeed.verify(tampered, key, feed, "")
     with pytest.raises(hashfeed.FeedError, match="not the one asked for"):
         hashfeed.verify(doc, key, feed, "7")  # an old first page served for a later cursor
     with pytest.raises(hashfeed.FeedError, match="another instance"):
         hashfeed.verify(doc, key, "https://elsewhere.example/federation/hashes", "")
     other_key = hashfeed.signatures.new_keypair()[0]
-    with pytest.raises(hashfeed.FeedError, match="bad signature"):
+    with pytest.raises(hashfeed.FeedError, match="signature did not verify"):
         hashfeed.verify(doc, other_key, feed, "")
     unsigned = {k: v for k, v in doc.items() if k != "signature"}
     with pytest.raises(hashfeed.FeedError, match="not signed"):
@@ -241,16 +241,8 @@ def test_the_migration_publishes_the_confirmations_made_before_the_feed(tmp_path
     """An instance upgraded to the feed shares what its moderators confirmed earlier too."""
     from flask_migrate import downgrade, upgrade
 
-    settings = factories.app_settings(
-        {"uri": f"sqlite:///{tmp_path / 'm.sqlite'}", "instance": tmp_path},
-        FEDERATION=True,
-        FEDERATION_HASH_FEED_SETTLE_SECONDS=0,
-    )
-    app = create_app(settings)
-    with app.app_context():
-        upgrade()
-        post = factories.make_post(author=person("ana"), images=[generator_png(seed=9)])
-        moderation.confirm_ai(post, person("mona", role=Role.MODERATOR), "generated")
+    with factories.feed_instance(tmp_path):
+        factories.confirmed_as_ai([generator_png(seed=9)])
         before = hashfeed.page(0)["entries"]
         assert len(before) == 1
         db.session.remove()
@@ -258,6 +250,36 @@ def test_the_migration_publishes_the_confirmations_made_before_the_feed(tmp_path
         assert "hash_feed" not in db.inspect(db.engine).get_table_names()
         upgrade()
         after = hashfeed.page(0)["entries"]
-        db.session.remove()
-        db.engine.dispose()
     assert after == before  # the same image, hashes and features, as the first entry
+
+
+def test_a_rotated_key_is_announced_by_the_one_before_it(app, client):
+    from cara.core.models import InstanceKey
+
+    base = app.config["BASE_URL"].rstrip("/")
+    first = hashfeed.instance_key().public_pem
+    second = hashfeed.rotate_key().public_pem
+    third = hashfeed.rotate_key().public_pem
+    doc = client.get("/federation/hashes/key").get_json()
+    assert doc["publicKeyPem"] == third and len(doc["rotations"]) == 2
+    # A subscriber pinned on any earlier key follows the chain; the current one has no news.
+    assert hashfeed.announced_key(doc, first, base) == third
+    assert hashfeed.announced_key(doc, second, base) == third
+    assert hashfeed.announced_key(doc, third, base) is None
+    stranger_public, stranger_private = hashfeed.signatures.new_keypair()
+    assert hashfeed.announced_key(doc, stranger_public, base) is None
+    assert hashfeed.announced_key(doc, first, "https://elsewhere.example") is None
+    # A statement not signed by the key it replaces is not followed (the chain breaks).
+    forged = copy.deepcopy(doc)
+    statement = forged["rotations"][0]["statement"]
+    forged["rotations"][0]["signature"] = hashfeed.signatures.sign_bytes(
+        stranger_private, hashfeed.canonical(statement)
+    )
+    assert hashfeed.announced_key(forged, first, base) is None
+    # Pages are signed with the new key; the old private keys are gone.
+    feed = base + "/federation/hashes"
+    hashfeed.verify(client.get("/federation/hashes").get_json(), third, feed, "")
+    with pytest.raises(hashfeed.BadSignature):
+        hashfeed.verify(client.get("/federation/hashes").get_json(), first, feed, "")
+    keys = db.session.scalars(db.select(InstanceKey).order_by(InstanceKey.id)).all()
+    assert [bool(k.private_pem) for k in keys] == [False, False, True]

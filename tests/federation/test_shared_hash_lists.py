@@ -4,17 +4,21 @@ pulls it (the first pull, then the periodic sweep for what A confirms later); th
 pixels uploaded on B are then rejected (trusted list) or held (untrusted), and unsubscribing
 removes A's entries. Real HTTP both ways, A's real signature, B's real filter."""
 
+import json
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
-from cara.federation.signatures import new_keypair
+from cara.federation import hashfeed
+from cara.federation.signatures import new_keypair, sign_bytes
 from tests.factories import GOOD, canvas, generator_png, pixels_only
-from tests.federation.instances import Server, login, publish, wait_for
+from tests.federation.instances import Server, login, publish, running, wait_for
 from tests.support import REPO
 
 
@@ -32,19 +36,12 @@ def servers(tmp_path_factory):
     a.env["CARA_FEDERATION_HASH_FEED_SETTLE_SECONDS"] = "1"
     b.env["CARA_TASK_SWEEP_SECONDS"] = "1"  # the worker's sweep, often
     b.env["CARA_FEDERATION_HASH_PULL_SECONDS"] = "2"  # each subscription pulled this often
-    try:
-        a.prepare("alice", "mia", password=GOOD)
-        b.prepare("bob", "ada", password=GOOD)
-        _set_roles(a, mia="moderator")
-        _set_roles(b, ada="admin")
-        for server in (a, b):
-            server.start()
-        for server in (a, b):
-            server.wait_started()
+    a.prepare("alice", "mia", password=GOOD)
+    b.prepare("bob", "ada", password=GOOD)
+    _set_roles(a, mia="moderator")
+    _set_roles(b, ada="admin")
+    with running(a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 def _processed(browser, post_id: int) -> str:
@@ -75,7 +72,7 @@ def _confirm_ai_on_a(alice, mia, seed: int) -> int:
 
 def _shared_hashes(ada) -> int | None:
     page = ada.get("/admin/hash-lists")[1]
-    found = re.search(r"matches (?:rejected|held)</td>\s*<td>(\d+)</td>", page)
+    found = re.search(r"matches (?:rejected|held)</td>\s*<td[^>]*>(\d+)</td>", page)
     return int(found.group(1)) if found else None
 
 
@@ -132,6 +129,9 @@ def _flask(server: Server, *args: str, status: int = 0) -> str:
     return done.stdout + (done.stderr if status else "")
 
 
+NEWEST = "WHERE id = (SELECT max(id) FROM instance_keys)"  # the instance's current key
+
+
 def _cli_hashes(server: Server) -> int:
     found = re.search(r"\t(\d+) hashes\t", _flask(server, "subscriptions"))
     return int(found.group(1)) if found else 0
@@ -153,13 +153,19 @@ def test_the_commands_subscribe_pull_a_retraction_and_unsubscribe(servers, tmp_p
     # The key was pinned when subscribing: pages A signs with another key are refused.
     a_db = a.env["CARA_SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
     with sqlite3.connect(a_db) as con:
-        pinned = con.execute("SELECT public_pem, private_pem FROM instance_keys").fetchone()
-        con.execute("UPDATE instance_keys SET public_pem = ?, private_pem = ?", new_keypair())
+        pinned = con.execute(
+            f"SELECT public_pem, private_pem FROM instance_keys {NEWEST}"
+        ).fetchone()
+        con.execute(
+            f"UPDATE instance_keys SET public_pem = ?, private_pem = ? {NEWEST}", new_keypair()
+        )
     try:
-        assert "bad signature" in _flask(c, "pull", status=1)
+        assert "signature did not verify" in _flask(c, "pull", status=1)
     finally:
         with sqlite3.connect(a_db) as con:
-            con.execute("UPDATE instance_keys SET public_pem = ?, private_pem = ?", pinned)
+            con.execute(
+                f"UPDATE instance_keys SET public_pem = ?, private_pem = ? {NEWEST}", pinned
+            )
     assert "0 hashes added" in _flask(c, "pull")
 
     # A's moderator reverses the decision: the next pull drops that picture's rows.
@@ -176,3 +182,127 @@ def test_the_commands_subscribe_pull_a_retraction_and_unsubscribe(servers, tmp_p
     out = _flask(c, "unsubscribe", a.base)
     assert f"removed {after} hashes" in out
     assert _flask(c, "subscriptions") == ""
+
+
+@pytest.fixture(scope="module")
+def c_server(servers, tmp_path_factory):
+    """A third instance with an admin, pulling only when asked (or every 15 minutes)."""
+    c = Server(tmp_path_factory.mktemp("c"))
+    c.prepare("cleo", password=GOOD)
+    _set_roles(c, cleo="admin")
+    with running(c):
+        yield c
+
+
+def _subscribed(cleo, a: Server) -> int:
+    """C's subscription to A's list (made, and pulled once, if it is not there yet)."""
+    page = cleo.get("/admin/hash-lists")[1]
+    if f"{a.base}/federation/hashes" not in page:
+        status, page = cleo.post("/admin/hash-lists", {"address": a.base, "trusted": "y"})
+        assert status == 200, page
+        wait_for(lambda: _shared_hashes(cleo), "C's first pull of A's list")
+    return int(re.search(r'action="/admin/hash-lists/(\d+)/pull"', page).group(1))
+
+
+def _pull_now(browser, sub_id: int) -> str:
+    status, page = browser.post(f"/admin/hash-lists/{sub_id}/pull", {})
+    assert status == 200, page
+    return page
+
+
+def _flash(page: str) -> str:
+    return re.search(r'<p class="flash[^"]*"[^>]*>([^<]*)</p>', page).group(1)
+
+
+def test_pull_now_pulls_in_the_request_and_the_page_shows_each_pull_s_outcome(servers, c_server):
+    a, _ = servers
+    alice, mia, cleo = login(a, "alice"), login(a, "mia"), login(c_server, "cleo")
+    sub_id = _subscribed(cleo, a)
+
+    _confirm_ai_on_a(alice, mia, seed=31)
+    time.sleep(1.2)  # A serves entries once they are a second old
+    page = _pull_now(cleo, sub_id)
+    added = int(re.search(r"Pulled \S+: (\d+) hashes added", _flash(page)).group(1))
+    assert added > 40  # the new picture's variants, pulled in the request
+    assert f"{added} hashes added</td>" in page  # the last pull, kept on the subscription
+    assert (
+        "Pulled" in _flash(_pull_now(cleo, sub_id))
+        and "0 hashes added</td>" in cleo.get("/admin/hash-lists")[1]
+    )
+
+    # A list whose server is down: the pull fails, the error is shown and kept.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = c_server.env["CARA_SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as con:
+        down = con.execute(
+            "INSERT INTO hash_subscriptions (url, trusted, key_id, public_pem, cursor, error,"
+            " last_pull_count, created_at) VALUES (?, 0, '', '', '', '', 0, '2026-01-01 00:00:00')",
+            (f"http://127.0.0.1:{port}/federation/hashes",),
+        ).lastrowid
+    page = _pull_now(cleo, down)
+    assert f"failed: could not connect to 127.0.0.1:{port}" in _flash(page)
+    assert f"Error: could not connect to 127.0.0.1:{port}" in cleo.get("/admin/hash-lists")[1]
+
+
+def _db(server: Server) -> str:
+    return server.env["CARA_SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+
+
+def _pinned(c: Server, sub_id: int) -> str:
+    with sqlite3.connect(_db(c)) as con:
+        sql = "SELECT public_pem FROM hash_subscriptions WHERE id = ?"
+        return con.execute(sql, (sub_id,)).fetchone()[0]
+
+
+def test_a_rotated_key_is_re_pinned_only_when_the_pinned_key_announced_it(servers, c_server):
+    a, _ = servers
+    alice, mia, cleo = login(a, "alice"), login(a, "mia"), login(c_server, "cleo")
+    sub_id = _subscribed(cleo, a)
+    old = _pinned(c_server, sub_id)
+
+    # A rotates its key: its key document now carries the new key and "new key X" signed by
+    # the old one. C's next pull fails to verify with the pinned key, reads the statement,
+    # re-pins and stores what A confirmed since.
+    assert "New feed key" in _flask(a, "rotate-key")
+    key_doc = json.loads(urllib.request.urlopen(f"{a.base}/federation/hashes/key").read())
+    assert key_doc["publicKeyPem"] != old and len(key_doc["rotations"]) == 1
+    _confirm_ai_on_a(alice, mia, seed=41)
+    time.sleep(1.2)
+    flash = _flash(_pull_now(cleo, sub_id))
+    assert re.search(r"Pulled \S+: \d{2,} hashes added", flash), flash
+    assert _pinned(c_server, sub_id) == key_doc["publicKeyPem"]
+    assert "repin-hashes" in cleo.get("/moderation?queue=log")[1]
+
+    # An impostor key (A's database given a key whose announcement the pinned key did not
+    # sign): C refuses, keeps its pin and shows why.
+    pinned = _pinned(c_server, sub_id)
+    forged_public, forged_private = new_keypair()
+    stranger_public, stranger_private = new_keypair()
+    statement = {
+        "type": "cara-key-rotation",
+        "instance": a.base + "/",
+        "previous": hashfeed.key_digest(pinned),
+        "publicKeyPem": forged_public,
+        "created": "2026-12-03T08:00:00+00:00",
+    }
+    rotation = {
+        "statement": statement,
+        "signature": sign_bytes(stranger_private, hashfeed.canonical(statement)),
+    }
+    with sqlite3.connect(_db(a)) as con:
+        forged_id = con.execute(
+            "INSERT INTO instance_keys (public_pem, private_pem, rotation, created_at)"
+            " VALUES (?, ?, ?, '2026-12-03 08:00:00')",
+            (forged_public, forged_private, json.dumps(rotation)),
+        ).lastrowid
+    try:
+        flash = _flash(_pull_now(cleo, sub_id))
+        assert "failed: signature did not verify with the pinned key" in flash, flash
+        assert "announces no new key signed by it" in cleo.get("/admin/hash-lists")[1]
+        assert _pinned(c_server, sub_id) == pinned
+    finally:
+        with sqlite3.connect(_db(a)) as con:
+            con.execute("DELETE FROM instance_keys WHERE id = ?", (forged_id,))
+    assert "Pulled" in _flash(_pull_now(cleo, sub_id))  # A's real key verifies again

@@ -9,24 +9,17 @@ import re
 import pytest
 
 from tests.factories import GOOD, generator_png, image_bytes
-from tests.federation.instances import Browser, Server, login, publish, wait_for
+from tests.federation.instances import Browser, Server, login, publish, running, wait_for
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     a = Server(tmp_path_factory.mktemp("a"))
     b = Server(tmp_path_factory.mktemp("b"))
-    try:
-        a.prepare("alice", password=GOOD)
-        b.prepare("bob", "cyd", password=GOOD)
-        for server in (a, b):  # both at once: most of their start is importing cara
-            server.start()
-        for server in (a, b):
-            server.wait_started()
+    a.prepare("alice", password=GOOD)
+    b.prepare("bob", "cyd", password=GOOD)
+    with running(a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 def test_follow_across_instances_and_receive_a_post(servers):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from cara.core.extensions import db
 from cara.core.models import KnownHash, PostState
 from cara.posting import known
-from tests.factories import canvas
+from tests.factories import canvas, sqlite_app
 from tests.support import AI_FILTER_FIXTURES
 
 
@@ -92,3 +92,43 @@ def test_filter_evaluate_names_a_bad_label_file(app, tmp_path):
         args=["filter", "evaluate", str(tmp_path), "--labels", str(labels)]
     )
     assert result.exit_code != 0 and "labels.csv:2: no file" in result.output
+
+
+def test_commands_on_a_database_never_migrated_say_so_in_one_line(tmp_path):
+    app = sqlite_app(tmp_path)
+    labels = str(AI_FILTER_FIXTURES / "MANIFEST.csv")
+    commands = [
+        ["filter", "evaluate", str(AI_FILTER_FIXTURES), "--labels", labels],
+        ["filter", "check", str(AI_FILTER_FIXTURES / "ai" / "c2pars_firefly.png")],
+        ["hashes", "subscriptions"],
+        ["hashes", "export", "-"],
+        ["hashes", "add", str(AI_FILTER_FIXTURES / "ai" / "c2pars_firefly.png")],
+        ["sweep"],
+    ]
+    with app.app_context():
+        runner = app.test_cli_runner()
+        for args in commands:
+            result = runner.invoke(args=args)
+            assert result.exit_code == 1, (args, result.output)
+            assert result.output == (
+                "Error: the database is not migrated: run `flask --app app db upgrade`\n"
+            ), args
+            assert isinstance(result.exception, SystemExit)  # not a crash
+        # Help needs no database.
+        assert runner.invoke(args=["filter", "evaluate", "--help"]).exit_code == 0
+        db.engine.dispose()
+
+
+def test_commands_on_a_database_behind_the_code_say_so(tmp_path):
+    from flask_migrate import upgrade
+
+    app = sqlite_app(tmp_path)
+    with app.app_context():
+        upgrade(revision="a3b9d2e4f610")  # before the shared hash lists
+        result = app.test_cli_runner().invoke(args=["hashes", "subscriptions"])
+        assert result.exit_code == 1
+        assert "the database is behind this code (revision a3b9d2e4f610)" in result.output
+        upgrade()
+        result = app.test_cli_runner().invoke(args=["hashes", "subscriptions"])
+        assert result.exit_code == 0, result.output
+        db.engine.dispose()

@@ -175,6 +175,29 @@ def test_export_then_import_round_trip(app, fmt, tmp_path):
     assert names(known.signals_for(PICTURE)) == [KNOWN_HASH]
 
 
+def test_export_is_this_site_s_own_confirmations_unless_pulled_lists_are_included(app, tmp_path):
+    from cara.core.models import HashSubscription
+
+    sub = HashSubscription(url="https://peer.example/federation/hashes", key_id="", public_pem="")
+    db.session.add(sub)
+    db.session.commit()
+    store(rows_for(PICTURE, source="moderator"))
+    store(rows_for(OTHER, source="import"))  # a trusted imported list
+    store(rows_for(canvas((480, 360), seed=23), source="subscription", subscription_id=sub.id))
+    runner = app.test_cli_runner()
+    path = tmp_path / "list.csv"
+    assert (
+        f"Exported {N_VARIANTS} hashes"
+        in runner.invoke(args=["hashes", "export", str(path)]).output
+    )
+    own = hashindex.parse_hash_list(path.read_text(), "csv").hashes
+    assert {r.source for r in own} == {"moderator"}
+    result = runner.invoke(args=["hashes", "export", "--include-pulled", str(path)])
+    assert f"Exported {3 * N_VARIANTS} hashes" in result.output
+    every = hashindex.parse_hash_list(path.read_text(), "csv").hashes
+    assert {r.source for r in every} == {"moderator", "import", "subscription"}
+
+
 def test_hashes_page_imports_and_exports_for_admins(app, client, auth, make_user):
     make_user("alma", role="admin")
     auth.login("alma")
@@ -187,11 +210,14 @@ def test_hashes_page_imports_and_exports_for_admins(app, client, auth, make_user
     html = client.get("/moderation/hashes").get_data(as_text=True)
     assert f"Imported {N_VARIANTS} hashes" in html
     assert f"{N_VARIANTS} trusted known-AI hashes" in html
-    response = client.get("/moderation/hashes/export?format=csv")
+    response = client.get("/moderation/hashes/export?format=csv&include=pulled")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == 'attachment; filename="known-hashes.csv"'
     records = hashindex.parse_hash_list(response.get_data(as_text=True), "csv").hashes
     assert len(records) == N_VARIANTS and records[0].source == "import"
+    # By default only this site's own confirmations: an imported list is not passed on.
+    own = client.get("/moderation/hashes/export?format=csv").get_data(as_text=True)
+    assert hashindex.parse_hash_list(own, "csv").hashes == []
     assert client.get("/moderation/hashes/export?format=xml").status_code == 400
     empty = client.post("/moderation/hashes", data={}, content_type="multipart/form-data")
     assert empty.status_code == 422 and "Nothing was imported" in empty.get_data(as_text=True)

@@ -123,3 +123,54 @@ def test_a_version_2_hash_list_carries_the_second_stage_to_another_site(
     csv_path = tmp_path / "list.csv"
     assert runner.invoke(args=["hashes", "export", str(csv_path)]).exit_code == 0
     assert "features" not in csv_path.read_text().splitlines()[0]
+
+
+def test_reindex_backfills_the_features_of_images_confirmed_before_the_second_stage(app, make_post):
+    from cara import moderation
+    from cara.core import storage
+    from cara.core.models import HashFeedEntry, Role
+    from tests.factories import person
+
+    mona = person("mona", role=Role.MODERATOR)
+    fixture = AI_FILTER_FIXTURES / "ai"
+    app.config["FILTER_LOCAL_FEATURES"] = False  # as before the second stage existed
+    lcm, turbo = (
+        make_post(images=[(fixture / name).read_bytes()])
+        for name in ("comfy_lcm_basic_example.png", "comfy_sdxlturbo_example.png")
+    )
+    for post in (lcm, turbo):
+        assert post.state == PostState.HELD  # their ComfyUI metadata
+        moderation.confirm_ai(post, mona, "ComfyUI workflow")
+    cli = app.test_cli_runner()
+    added = cli.invoke(args=["hashes", "add", str(fixture / "comfy_lora.png")])
+    assert added.exit_code == 0, added.output
+    gone = turbo.media[0]
+    storage.delete_media_files(gone.id, gone.original_path)  # its files are lost
+    assert db.session.scalar(select(func.count(KnownFeature.id))) == 0
+    app.config["FILTER_LOCAL_FEATURES"] = True
+
+    with Image.open(fixture / "comfy_lcm_basic_example.png") as img:
+        cropped = _jpeg(_centre_crop(img.convert("RGB"), 0.30))
+    assert make_post(images=[cropped]).state == PostState.PUBLISHED  # pHash/PDQ miss it
+
+    result = cli.invoke(args=["filter", "reindex"])
+    assert result.exit_code == 0, result.output
+    assert "1 added, 2 skipped (no original), 0 already present" in result.output
+    [row] = db.session.scalars(select(KnownFeature)).all()
+    assert (row.media_id, row.trusted, row.source) == (lcm.media[0].id, True, "moderator")
+    # This process's index (a worker's) follows: the crop is now caught by the second stage.
+    caught = make_post(images=[cropped])
+    assert caught.state == PostState.REJECTED
+    assert "cropped, rotated or framed" in caught.media[0].verdict.signals[0]["evidence"]
+    # Published again with its features, so subscribers receive them too.
+    entry = db.session.scalar(
+        select(HashFeedEntry).where(HashFeedEntry.ref == f"m{lcm.media[0].id}")
+    )
+    assert entry.op == "add" and entry.features == row.data
+
+    again = cli.invoke(args=["filter", "reindex"])
+    assert "0 added, 2 skipped (no original), 1 already present" in again.output
+    assert db.session.scalar(select(func.count(KnownFeature.id))) == 1
+    app.config["FILTER_LOCAL_FEATURES"] = False
+    off = cli.invoke(args=["filter", "reindex"])
+    assert off.exit_code == 1 and "the second stage is off" in off.output

@@ -639,6 +639,7 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "POST /admin/hash-lists": admins(422),  # no address given
     "POST /admin/hash-lists/<int:subscription_id>/delete": admins(303),
     "POST /admin/hash-lists/<int:subscription_id>/trust": admins(303),
+    "POST /admin/hash-lists/<int:subscription_id>/pull": admins(303),
     "GET /admin/federation": admins(),
     "POST /admin/federation": admins(400),  # on=0 or on=1 missing
     "POST /admin/federation/blocks": admins(422),  # no server given

@@ -303,6 +303,27 @@ def unsubscribe(subscription_id: int):
     return redirect(url_for("admin.hash_lists"), 303)
 
 
+@bp.post("/hash-lists/<int:subscription_id>/pull")
+def pull_list(subscription_id: int):
+    """Pull a subscribed list now, in the request (a few pages; the worker does the rest)."""
+    sub = get_or_404(HashSubscription, subscription_id)
+    if EmptyForm().validate_on_submit():
+        if not federation.enabled():
+            flash("Turn federation on first: lists are pulled over federation.", "error")
+        else:
+            url = sub.url
+            outcome = hashfeed.pull_now(sub)
+            flash(*_pulled_message(url, outcome))
+    return redirect(url_for("admin.hash_lists"), 303)
+
+
+def _pulled_message(url: str, outcome: hashfeed.Pulled) -> tuple[str, str]:
+    if outcome.error:
+        return f"Pulling {url} failed: {outcome.error}.", "error"
+    more = " More entries are waiting: the worker pulls them next." if outcome.more else ""
+    return f"Pulled {url}: {outcome.added} hashes added.{more}", "success"
+
+
 @bp.post("/hash-lists/<int:subscription_id>/trust")
 def trust_list(subscription_id: int):
     sub = get_or_404(HashSubscription, subscription_id)

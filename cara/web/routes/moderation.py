@@ -212,7 +212,8 @@ def export_hashes():
     if fmt not in known.FORMATS:
         abort(400, "Choose csv or json.")
     mimetype = "text/csv" if fmt == "csv" else "application/json"
-    response = Response(known.export_list(fmt)[0], mimetype=mimetype)
+    pulled = request.args.get("include") == "pulled"
+    response = Response(known.export_list(fmt, include_pulled=pulled)[0], mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="known-hashes.{fmt}"'
     return response
 
