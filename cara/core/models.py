@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -148,6 +149,9 @@ class User(UserMixin, db.Model):
     # log in but not post or interact (policy.can_act).
     email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     approved: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    # Set by sign-up: the welcome (cara.accounts.onboarding) is still to come; cleared once the
+    # artist finishes or skips it, so it is shown once per account.
+    welcome_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     posts: Mapped[list[Post]] = relationship(back_populates="author", passive_deletes=True)
 
