@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import update
 
 from cara import imaging
+from cara.aifilter.signals import Outcome
 from cara.core import storage
 from cara.core.extensions import db
 from cara.core.models import Follow, Media, MediaState, Post, User
@@ -49,18 +50,18 @@ def save_profile(
     user: User, values: dict, images: dict[str, drafts.Upload], limits
 ) -> dict[str, list[str]]:
     """The profile form (Settings and the welcome's first step): the texts, then the images
-    sent ({"avatar": upload}, or nothing)."""
+    sent ({"avatar": upload, "banner": upload}, either may be missing)."""
     errors = update_profile(
         user, values["display_name"], values["bio"], values["links"], values["open_to_work"]
     )
-    for field in ("avatar",):
+    for field in ("avatar", "banner"):
         if not errors and field in images and (e := set_image(user, field, images[field], limits)):
             errors = {field: e}
     return errors
 
 
 def set_image(user: User, field: str, upload: drafts.Upload, limits) -> list[str]:
-    """Store and process the avatar like any upload; the old one is removed once
+    """Store and process the avatar or banner like any upload; the old one is removed once
     replaced."""
     try:
         info = imaging.inspect_upload(upload.data, upload.filename, limits)
@@ -76,6 +77,26 @@ def set_image(user: User, field: str, upload: drafts.Upload, limits) -> list[str
     _delete_image(old)
     processing.start_processing(image)
     return []
+
+
+def banner_state(user: User) -> str:
+    """What became of the artist's banner: "" (none), "processing", "failed", "held" (by the
+    AI filter: not shown) or "shown"."""
+    media = db.session.get(Media, user.banner_media_id) if user.banner_media_id else None
+    if media is None:
+        return ""
+    if media.state == MediaState.FAILED:
+        return "failed"
+    if media.state != MediaState.DONE:
+        return "processing"
+    return "held" if media.verdict and media.verdict.decision != Outcome.PUBLISH else "shown"
+
+
+def remove_banner(user: User) -> None:
+    """The banner goes (files and row); the header shows the colour band again."""
+    old, user.banner_media_id = user.banner_media_id, None
+    db.session.commit()
+    _delete_image(old)
 
 
 def _delete_image(media_id: int | None) -> None:

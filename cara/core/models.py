@@ -124,6 +124,11 @@ class User(UserMixin, db.Model):
     avatar_media_id: Mapped[int | None] = mapped_column(
         ForeignKey("media.id", ondelete="SET NULL", use_alter=True)
     )
+    # The profile header's banner (processed and screened like post images: a held one is
+    # not shown).
+    banner_media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="SET NULL", use_alter=True)
+    )
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.MEMBER)
     open_to_work: Mapped[bool] = mapped_column(Boolean, default=False)
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)

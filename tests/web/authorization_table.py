@@ -578,6 +578,7 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "POST /welcome/finish": login(303),
     "GET /settings": login(),
     "POST /settings/profile": login(303),
+    "POST /settings/banner/remove": login(303),
     "POST /settings/preferences": login(422),
     "POST /settings/password": login(422),
     "POST /settings/email": login(422),

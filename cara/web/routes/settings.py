@@ -51,7 +51,7 @@ def profile_form(user) -> ProfileForm:
 def save_profile(form: ProfileForm) -> dict[str, list[str]]:
     """Save a submitted profile form (here and in the welcome): its texts, then its avatar."""
     values = {name: form[name].data or "" for name in ("display_name", "bio", "links")}
-    images = {name: files[0] for name in ("avatar",) if (files := read_uploads(name))}
+    images = {name: files[0] for name in ("avatar", "banner") if (files := read_uploads(name))}
     return profiles.save_profile(
         current_user._get_current_object(),
         {**values, "open_to_work": form.open_to_work.data},
@@ -88,6 +88,7 @@ def _page(status=200, **overrides):
         sessions=sessions.active(user, idle),
         two_factor_on=twofactor.enabled(user),
         themes=profiles.THEMES,
+        banner_state=profiles.banner_state(user),
         **_forms(**overrides),
     ), status
 
@@ -109,6 +110,16 @@ def profile():
             return redirect(url_for("settings.index"), 303)
         add_errors(form, errors)
     return _page(422, profile_form=form)
+
+
+@bp.post("/banner/remove")
+@login_required
+def remove_banner():
+    if not EmptyForm().validate_on_submit():
+        abort(400, "The form expired: reload the page and try again.")
+    profiles.remove_banner(current_user._get_current_object())
+    flash("Banner removed.", "success")
+    return redirect(url_for("settings.index") + "#profile-heading", 303)
 
 
 @bp.post("/preferences")
