@@ -203,7 +203,9 @@ def sign_up(username: str, email: str, password: str, invite_code: str | None = 
         raise SignupRefused("That invite link has expired, been used up or been withdrawn.")
     # An invite is an admin's approval given in advance.
     approved = invited or settings.registration() != Registration.APPROVAL
-    user = _new_user(username, email, password, email_verified=False, approved=approved)
+    user = _new_user(
+        username, email, password, email_verified=False, approved=approved, welcome_pending=True
+    )
     db.session.commit()
     send_verification(user)
     return {}

@@ -115,6 +115,9 @@ def export_documents(user: User) -> dict[str, object]:
             "avatar": _archive_name(db.session.get(Media, user.avatar_media_id))
             if user.avatar_media_id
             else None,
+            "banner": _archive_name(db.session.get(Media, user.banner_media_id))
+            if user.banner_media_id
+            else None,
         },
         "posts.json": [
             {
@@ -326,7 +329,7 @@ def _purge(user: User) -> None:
         storage.delete_media_files(media.id, media.original_path)
     for post in db.session.scalars(select(Post).where(Post.author_id == user.id)).all():
         drafts.delete(post)
-    user.avatar_media_id = None
+    user.avatar_media_id = user.banner_media_id = None
     db.session.execute(delete(Media).where(Media.owner_id == user.id))  # avatars, evidence
     db.session.commit()
     for row in db.session.scalars(select(Export).where(Export.user_id == user.id)).all():

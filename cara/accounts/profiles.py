@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import update
 
 from cara import imaging
+from cara.aifilter.signals import Outcome
 from cara.core import storage
 from cara.core.extensions import db
 from cara.core.models import Follow, Media, MediaState, Post, User
@@ -45,25 +46,65 @@ def update_profile(user: User, display_name: str, bio: str, links_text: str, ope
     return {}
 
 
-def set_avatar(user: User, upload: drafts.Upload, limits) -> list[str]:
-    """Store and process an avatar like any upload; the old one is removed once replaced."""
+def save_profile(
+    user: User, values: dict, images: dict[str, drafts.Upload], limits
+) -> dict[str, list[str]]:
+    """The profile form (Settings and the welcome's first step): the texts, then the images
+    sent ({"avatar": upload, "banner": upload}, either may be missing)."""
+    errors = update_profile(
+        user, values["display_name"], values["bio"], values["links"], values["open_to_work"]
+    )
+    for field in ("avatar", "banner"):
+        if not errors and field in images and (e := set_image(user, field, images[field], limits)):
+            errors = {field: e}
+    return errors
 
+
+def set_image(user: User, field: str, upload: drafts.Upload, limits) -> list[str]:
+    """Store and process the avatar or banner like any upload; the old one is removed once
+    replaced."""
     try:
         info = imaging.inspect_upload(upload.data, upload.filename, limits)
     except imaging.UploadError as exc:
         return [str(exc)]
-    old = db.session.get(Media, user.avatar_media_id) if user.avatar_media_id else None
-    avatar = drafts.store_original(user.id, upload, info)
-    db.session.add(avatar)
+    column = f"{field}_media_id"
+    old = getattr(user, column)
+    image = drafts.store_original(user.id, upload, info)
+    db.session.add(image)
     db.session.flush()
-    user.avatar_media_id = avatar.id
+    setattr(user, column, image.id)
     db.session.commit()
+    _delete_image(old)
+    processing.start_processing(image)
+    return []
+
+
+def banner_state(user: User) -> str:
+    """What became of the artist's banner: "" (none), "processing", "failed", "held" (by the
+    AI filter: not shown) or "shown"."""
+    media = db.session.get(Media, user.banner_media_id) if user.banner_media_id else None
+    if media is None:
+        return ""
+    if media.state == MediaState.FAILED:
+        return "failed"
+    if media.state != MediaState.DONE:
+        return "processing"
+    return "held" if media.verdict and media.verdict.decision != Outcome.PUBLISH else "shown"
+
+
+def remove_banner(user: User) -> None:
+    """The banner goes (files and row); the header shows the colour band again."""
+    old, user.banner_media_id = user.banner_media_id, None
+    db.session.commit()
+    _delete_image(old)
+
+
+def _delete_image(media_id: int | None) -> None:
+    old = db.session.get(Media, media_id) if media_id else None
     if old is not None:
         storage.delete_media_files(old.id, old.original_path)
         db.session.delete(old)
         db.session.commit()
-    processing.start_processing(avatar)
-    return []
 
 
 def update_preferences(user: User, values: dict) -> dict[str, list[str]]:

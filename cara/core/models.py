@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -123,6 +124,11 @@ class User(UserMixin, db.Model):
     avatar_media_id: Mapped[int | None] = mapped_column(
         ForeignKey("media.id", ondelete="SET NULL", use_alter=True)
     )
+    # The profile header's banner (processed and screened like post images: a held one is
+    # not shown).
+    banner_media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="SET NULL", use_alter=True)
+    )
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.MEMBER)
     open_to_work: Mapped[bool] = mapped_column(Boolean, default=False)
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -148,6 +154,9 @@ class User(UserMixin, db.Model):
     # log in but not post or interact (policy.can_act).
     email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     approved: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    # Set by sign-up: the welcome (cara.accounts.onboarding) is still to come; cleared once the
+    # artist finishes or skips it, so it is shown once per account.
+    welcome_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     posts: Mapped[list[Post]] = relationship(back_populates="author", passive_deletes=True)
 

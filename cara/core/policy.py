@@ -2,6 +2,7 @@
 
 from sqlalchemy import and_, or_, select, union
 
+from cara.aifilter.signals import Outcome
 from cara.core.extensions import db
 from cara.core.models import (
     Block,
@@ -66,6 +67,11 @@ def followers_may_see(post: Post) -> bool:
     return not _taken_down(None, author, False)
 
 
+def _held(media: Media) -> bool:
+    """The AI filter held or rejected the image (no verdict yet: not held)."""
+    return media.verdict is not None and media.verdict.decision != Outcome.PUBLISH
+
+
 def can_view(viewer: User | None, obj) -> bool:
     """May `viewer` (None when logged out) see this post, media or profile?
 
@@ -76,6 +82,12 @@ def can_view(viewer: User | None, obj) -> bool:
     if isinstance(obj, Media):
         if obj.post is None:  # an avatar is as visible as its owner's profile
             owner = db.session.get(User, obj.owner_id)
+            if obj.id == owner.banner_media_id:  # a banner too, unless held or taken down
+                return (
+                    not _held(obj)
+                    and can_view(viewer, owner)
+                    and not _taken_down(viewer, owner, False)
+                )
             return obj.id == owner.avatar_media_id and can_view(viewer, owner)
         return can_view(viewer, obj.post)
     if isinstance(obj, User):

@@ -70,33 +70,58 @@ def _options(media: Media) -> tuple[imaging.Rights | None, bool, bool, str]:
     )
 
 
+# A profile banner spans the page (up to ~1100 px, twice that on dense screens) and is never
+# shown square.
+BANNER_WIDTHS = {"widths": (640, 1280, 1920), "jpeg_widths": (1280,)}
+
+
+def is_banner(media: Media) -> bool:
+    """Is this image its owner's profile banner?"""
+    if media.post_id is not None:
+        return False
+    return db.session.get(User, media.owner_id).banner_media_id == media.id
+
+
 def process(media: Media) -> None:
     """Derivatives (metadata stripped, rights embedded), hashes and the filter's verdict."""
     rights, protected, public, stem = _options(media)
+    banner = is_banner(media)
     with (
         storage.original_file(media.original_path) as original,
         storage.new_derivatives(media.id, public) as out_dir,
     ):
         rendition = imaging.make_derivatives(
-            original, out_dir, stem, protected=protected, rights=rights
-        )
-        square = imaging.make_square(
-            rendition.work_image,
+            original,
             out_dir,
-            f"{stem}-sq",
-            focus=(media.crop_x, media.crop_y),
+            stem,
             protected=protected,
             rights=rights,
+            **(BANNER_WIDTHS if banner else {}),
+        )
+        square = (
+            None
+            if banner
+            else imaging.make_square(
+                rendition.work_image,
+                out_dir,
+                f"{stem}-sq",
+                focus=(media.crop_x, media.crop_y),
+                protected=protected,
+                rights=rights,
+            )
         )
     media.version = stem.partition("-")[2]
     media.width, media.height = rendition.width, rendition.height
     media.placeholder_color = rendition.placeholder_color
     media.blurhash = placeholder.blurhash(rendition.work_image)
     files = [_entry(d, public) for d in rendition.files]
-    media.renditions = files + [_entry(square, public, sq=True)]
+    media.renditions = files + ([_entry(square, public, sq=True)] if square else [])
     storage.prune_derivatives(media.id, stem)  # earlier versions of this image's derivatives
-    if media.post_id is not None:  # post images only: avatars are not art
+    # Post images and banners are screened (a banner is shown like art); avatars are not.
+    if media.post_id is not None or banner:
         screening.check_image(media, rendition.work_image)
+    if banner:  # no post to batch it with: the classifier scores it alone
+        screening.classify_images([media])
 
 
 def _entry(d: imaging.Derivative, public: bool, sq: bool = False) -> dict:

@@ -77,10 +77,15 @@ def store_verdict(media: Media, signals: list[Signal]) -> Verdict:
 
 def classify_post(post: Post) -> None:
     """Score every image of the post the classifier has not seen, in one batch."""
+    classify_images(post.media)
+
+
+def classify_images(media_list: list[Media]) -> None:
+    """Score the images the classifier has not seen, in one batch."""
     model = classifier()
     todo = [
         m
-        for m in post.media
+        for m in media_list
         if m.verdict is not None
         and not any(s.name == CLASSIFIER for s in stored_signals(m.verdict))
     ]
@@ -90,7 +95,7 @@ def classify_post(post: Post) -> None:
         scores = model.predict([_classifier_input(m, model) for m in todo])
         signals = [classifier_signal(x, thresholds(model), model.name) for x in scores]
     except Exception as exc:  # a model failure must not stop publishing: record it instead
-        log.exception("classifier failed on post %s", post.id)
+        log.exception("classifier failed on media %s", [m.id for m in todo])
         failed = f"Classifier could not run ({type(exc).__name__})"
         signals = [Signal(CLASSIFIER, "unknown", 0.0, failed)] * len(todo)
     for media, signal in zip(todo, signals, strict=True):

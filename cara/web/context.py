@@ -11,7 +11,7 @@ from flask_wtf.csrf import generate_csrf
 
 from cara import moderation
 from cara.core.models import Post, PostState
-from cara.core.policy import can_change, can_moderate, repostable
+from cara.core.policy import can_change, can_moderate, can_view, repostable
 from cara.federation import replies
 from cara.posting import screening
 from cara.social import actions, feeds
@@ -89,8 +89,11 @@ def comments(post: Post) -> dict:
 
 def profile(user) -> dict:
     """The profile header and its buttons (profiles/_header.html, social/_profile_actions.html)."""
+    banner = feeds.media_by_id(user.banner_media_id) if user.banner_media_id else None
+    shown = banner is not None and banner.renditions and can_view(current_user, banner)
     return {
         "avatar": feeds.media_by_id(user.avatar_media_id) if user.avatar_media_id else None,
+        "banner": banner if shown else None,  # processed, not held, not taken down
         **profile_actions(user),
     }
 

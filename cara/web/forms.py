@@ -79,6 +79,7 @@ class ProfileForm(Form):
     links = TextAreaField("Links", [Length(max=1200)])
     open_to_work = BooleanField("Open to work and commissions")
     avatar = FileField("Avatar")
+    banner = FileField("Banner")
 
 
 class PrivacyForm(Form):

@@ -135,6 +135,9 @@ def _seed_accounts(live: Live) -> None:
         ("filler", Role.MEMBER, {"display_name": "Feed Filler"}),
         ("fan_js", Role.MEMBER, {}),  # social journeys: one fan per mode, so each starts afresh
         ("fan_nojs", Role.MEMBER, {}),
+        ("newt", Role.MEMBER, {"welcome_pending": True}),  # just signed up: the welcome
+        ("newt_js", Role.MEMBER, {"welcome_pending": True}),  # its journey, once per mode
+        ("newt_nojs", Role.MEMBER, {"welcome_pending": True}),
     ]:
         user, errors = auth.register(username, f"{username}@example.com", PASSWORD, role=role)
         assert not errors, errors

@@ -154,6 +154,8 @@ PAGES = [
     ("new-post", "/posts/new", "ana", 200),
     ("describe", "/posts/{draft}/edit", "ana", 200),
     ("settings", "/settings", "ana", 200),
+    ("welcome", "/welcome", "newt", 200),
+    ("welcome-artists", "/welcome/artists", "newt", 200),
     ("search", "/search?q=heliotrope", None, 200),
     ("notifications", "/notifications", "ana", 200),
     ("moderation", "/moderation", "moira", 200),

@@ -179,6 +179,30 @@ def _fetch_all(new_context, live, who: str | None, folder) -> int:
     return saved
 
 
+def _fetch_welcome(new_context, live, folder) -> int:
+    """The welcome's two steps (for an account that just signed up) and the suggestion htmx
+    swaps in after a follow (unfollowed again, so the data stays as it was)."""
+    context = new_context()
+    page = context.new_page()
+    log_in(page, live, "newt")
+    for path in ("/welcome", "/welcome/artists"):
+        response = context.request.get(live(path), max_redirects=0)
+        assert response.status == 200, f"{path}: {response.status}"
+        _save(folder, f"newt{path}", response.text())
+    page.goto(live("/welcome/artists"))
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    for action in ("follow", "unfollow"):
+        response = context.request.post(
+            live(f"/welcome/artists/mira/{action}"),
+            form={"csrf_token": token},
+            headers={"HX-Request": "true", "HX-Target": "suggest-mira"},
+        )
+        assert response.ok, f"{action}: {response.status}"
+        body = f"<ul>{response.text()}</ul>"
+        _save(folder, f"fragment-newt-{action}", WRAP.format(name=action, body=body))
+    return 4
+
+
 def _describe(m: dict) -> str:
     where = f"{m.get('url', '').rpartition('/')[2]}:{m.get('lastLine')}"
     return f"{where}: {m.get('message')} | {m.get('extract', '').strip()[:120]}"
@@ -192,6 +216,7 @@ def test_every_page_and_fragment_is_valid_html(
     folder.mkdir(parents=True)
     counts = {who: _fetch_all(new_context, live, who, folder) for who in (None, "ana", admin)}
     assert all(n > 20 for n in counts.values()), counts
+    assert _fetch_welcome(new_context, live, folder) == 4
     run = subprocess.run(
         [*vnu, "--errors-only", "--format", "json", "--exit-zero-always", str(folder)],
         capture_output=True,

@@ -564,8 +564,21 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "POST /password/reset": open_(422),
     "GET /password/reset/<token>": Route(open_(303), args={"token": "nope"}),
     "POST /password/reset/<token>": Route(open_(303), args={"token": "nope"}),
+    # The welcome after sign-up: these accounts have had theirs, so its pages send them home
+    # (tests/accounts/test_onboarding.py covers a new account).
+    "GET /welcome": login(303),
+    "POST /welcome": login(303),
+    "GET /welcome/artists": login(303),
+    "POST /welcome/artists/<username>/follow": Route(
+        login_see(ACCOUNT, 303, overrides=FOLLOW_REFUSALS), "user"
+    ),
+    "POST /welcome/artists/<username>/unfollow": Route(
+        login_see(ACCOUNT, 303, overrides={("own", "*"): 400}), "user"
+    ),
+    "POST /welcome/finish": login(303),
     "GET /settings": login(),
     "POST /settings/profile": login(303),
+    "POST /settings/banner/remove": login(303),
     "POST /settings/preferences": login(422),
     "POST /settings/password": login(422),
     "POST /settings/email": login(422),

@@ -13,6 +13,7 @@ def register_blueprints(app: Flask) -> None:
         meta,
         moderation,
         notifications,
+        onboarding,
         ops,
         pages,
         posts,
@@ -22,7 +23,7 @@ def register_blueprints(app: Flask) -> None:
         social,
     )
 
-    for module in (auth, feed, media, meta, posts, profiles, settings):
+    for module in (auth, onboarding, feed, media, meta, posts, profiles, settings):
         app.register_blueprint(module.bp)
     for module in (social, notifications, search, jobs):  # feeds and the social layer
         app.register_blueprint(module.bp)

@@ -16,7 +16,7 @@ from flask import (
 from flask_login import current_user, login_required, logout_user
 
 from cara import moderation
-from cara.accounts import auth, sessions, twofactor
+from cara.accounts import auth, onboarding, sessions, twofactor
 from cara.core.extensions import limiter
 from cara.core.policy import can_act
 from cara.web.forms import (
@@ -72,9 +72,14 @@ def verify_email(token: str):
         flash("That confirmation link is invalid or has expired. Log in to get a new one.", "error")
     else:
         flash("Your email address is confirmed.", "success")
-    return redirect(
-        url_for("feed.home") if current_user.is_authenticated else url_for("auth.login"), 303
-    )
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"), 303)
+    return redirect(_landing(current_user), 303)
+
+
+def _landing(user) -> str:
+    """Where logging in (or confirming the address) leads: the welcome, until it is over."""
+    return url_for("onboarding.profile") if onboarding.pending(user) else url_for("feed.home")
 
 
 @bp.post("/verify/resend")
@@ -110,7 +115,7 @@ DEVICE_COOKIE_AGE = 365 * 24 * 3600
 def _logged_in(user, remember: bool, next_url: str | None):
     """Start the session, mark this browser as one the account uses, go where asked."""
     sign_in(user, remember=remember)
-    target = safe_next(next_url) or url_for("feed.home")
+    target = safe_next(next_url) or _landing(user)
     response = redirect(target, 303)
     device = auth.remember_device(
         request.cookies.get(current_app.config["DEVICE_COOKIE_NAME"]), user

@@ -37,16 +37,33 @@ from cara.web.helpers import get_or_404, read_uploads, sign_in
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 
+def profile_form(user) -> ProfileForm:
+    """The profile form filled with what the profile says now."""
+    return ProfileForm(
+        formdata=None,
+        display_name=user.display_name,
+        bio=user.bio,
+        links="\n".join(user.links or []),
+        open_to_work=user.open_to_work,
+    )
+
+
+def save_profile(form: ProfileForm) -> dict[str, list[str]]:
+    """Save a submitted profile form (here and in the welcome): its texts, then its avatar."""
+    values = {name: form[name].data or "" for name in ("display_name", "bio", "links")}
+    images = {name: files[0] for name in ("avatar", "banner") if (files := read_uploads(name))}
+    return profiles.save_profile(
+        current_user._get_current_object(),
+        {**values, "open_to_work": form.open_to_work.data},
+        images,
+        drafts.upload_limits(current_app.config),
+    )
+
+
 def _forms(**overrides):
     user = current_user
     forms = {
-        "profile_form": ProfileForm(
-            formdata=None,
-            display_name=user.display_name,
-            bio=user.bio,
-            links="\n".join(user.links or []),
-            open_to_work=user.open_to_work,
-        ),
+        "profile_form": profile_form(user),
         "privacy_form": PrivacyForm(formdata=None, obj=user),
         "password_form": ChangePasswordForm(formdata=None),
         "delete_form": DeleteAccountForm(formdata=None),
@@ -71,6 +88,7 @@ def _page(status=200, **overrides):
         sessions=sessions.active(user, idle),
         two_factor_on=twofactor.enabled(user),
         themes=profiles.THEMES,
+        banner_state=profiles.banner_state(user),
         **_forms(**overrides),
     ), status
 
@@ -86,22 +104,22 @@ def index():
 def profile():
     form = ProfileForm()
     if form.validate_on_submit():
-        user = current_user._get_current_object()
-        errors = profiles.update_profile(
-            user,
-            form.display_name.data or "",
-            form.bio.data or "",
-            form.links.data or "",
-            form.open_to_work.data,
-        )
-        if not errors and (avatars := read_uploads(form.avatar.name)):
-            limits = drafts.upload_limits(current_app.config)
-            errors = {"avatar": e} if (e := profiles.set_avatar(user, avatars[0], limits)) else {}
+        errors = save_profile(form)
         if not errors:
             flash("Profile saved.", "success")
             return redirect(url_for("settings.index"), 303)
         add_errors(form, errors)
     return _page(422, profile_form=form)
+
+
+@bp.post("/banner/remove")
+@login_required
+def remove_banner():
+    if not EmptyForm().validate_on_submit():
+        abort(400, "The form expired: reload the page and try again.")
+    profiles.remove_banner(current_user._get_current_object())
+    flash("Banner removed.", "success")
+    return redirect(url_for("settings.index") + "#profile-heading", 303)
 
 
 @bp.post("/preferences")
