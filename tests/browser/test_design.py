@@ -66,6 +66,18 @@ def test_header_menu_opens_without_js(new_context, live):
     expect(page).to_have_url(live("/settings"))
 
 
+def test_jobs_filter_button_sits_beside_its_fields(new_context, live):
+    page = new_context(**WIDE).new_page()
+    log_in(page, live, "ana")
+    page.goto(live("/jobs"))
+    form = page.get_by_role("form", name="Filter jobs")
+    # the label of the last filter, not its box (which may stretch across the row)
+    last = form.locator(".field label").last.bounding_box()
+    button = form.get_by_role("button", name="Filter").bounding_box()
+    assert 0 <= button["x"] - (last["x"] + last["width"]) <= 32, (last, button)
+    assert abs((button["y"] + button["height"] / 2) - (last["y"] + last["height"] / 2)) <= 8
+
+
 def test_like_without_js_returns_to_the_card(new_context, live, feed):
     page = new_context(java_script_enabled=False).new_page()
     log_in(page, live, "fan_nojs")
