@@ -116,7 +116,7 @@ def test_viewer_pages_with_the_arrow_keys(new_context, live):
     page = new_context().new_page()
     problems = watch(page)
     page.goto(live(f"/posts/{post_id}"))
-    page.get_by_role("link", name="View image 1 full size").click()
+    page.get_by_role("link", name="View image 1 of 2 full size").click()
     expect(page).to_have_url(live(f"/posts/{post_id}/images/1"))
     expect(page.locator(".viewer picture img")).to_be_visible()
     screenshot(page, "design-viewer")
@@ -130,18 +130,30 @@ def test_viewer_pages_with_the_arrow_keys(new_context, live):
     assert not problems
 
 
-def test_multi_image_cards_swipe_without_js(new_context, live):
-    post_id = publish(live, "ana", [(f"c{i}.png", art_png(800 + i, (600, 600))) for i in range(3)])
+@pytest.fixture(scope="module")
+def three_images(live):
+    sizes = [(600, 600), (900, 600), (500, 700)]  # the post page shows each whole
+    images = [(f"c{i}.png", art_png(800 + i, size)) for i, size in enumerate(sizes)]
+    return publish(live, "ana", images)
+
+
+@pytest.mark.parametrize("where", ["card", "post"])
+def test_multi_image_posts_swipe_without_js(new_context, live, three_images, where):
+    post_id = three_images
     page = new_context(**PHONE, java_script_enabled=False).new_page()
-    page.goto(live("/@ana/posts"))
+    page.goto(live("/@ana/posts" if where == "card" else f"/posts/{post_id}"))
     carousel = page.locator(f"#post-{post_id} .carousel")
     expect(carousel.locator(".slide")).to_have_count(3)
-    screenshot(page, "design-carousel")
+    screenshot(page, f"design-carousel-{where}")
     width = carousel.evaluate("el => el.clientWidth")
     assert carousel.evaluate("el => el.scrollWidth") >= 3 * width - 3
     carousel.evaluate("el => el.scrollBy(el.clientWidth, 0)")
     expect(carousel.get_by_text("2 / 3")).to_be_in_viewport()
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+    # each slide leads on: a card's to the post, the post page's to the full-size viewer
+    carousel.locator(".slide").nth(1).click()
+    expected = f"/posts/{post_id}" if where == "card" else f"/posts/{post_id}/images/2"
+    expect(page).to_have_url(live(expected))
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
