@@ -170,6 +170,7 @@ def screenshot(page, name: str) -> None:
 PAGES = [
     ("home", "/", None, 200),
     ("post", "/posts/{art0}", None, 200),
+    ("viewer", "/posts/{art0}/images/1", None, 200),
     ("profile", "/@mira", None, 200),
     ("profile-posts", "/@mira/posts", None, 200),
     ("login", "/login", None, 200),
