@@ -78,6 +78,18 @@ def test_jobs_filter_button_sits_beside_its_fields(new_context, live):
     assert abs((button["y"] + button["height"] / 2) - (last["y"] + last["height"] / 2)) <= 8
 
 
+def test_an_empty_feed_says_so_clear_of_the_phone_edge(new_context, live):
+    page = new_context(**PHONE).new_page()
+    page.goto(live("/search?q=nothingmatchesthis"))
+    empty = page.locator(".feed > .empty")
+    expect(empty).to_have_text("No posts match.")
+    # the feed runs edge to edge on phones (its cards lose their frame); its text must not
+    left = empty.evaluate(
+        "e => e.getBoundingClientRect().left + parseFloat(getComputedStyle(e).paddingLeft)"
+    )
+    assert left >= 8, f"the text starts {left} px from the edge"
+
+
 def test_like_without_js_returns_to_the_card(new_context, live, feed):
     page = new_context(java_script_enabled=False).new_page()
     log_in(page, live, "fan_nojs")
