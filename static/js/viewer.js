@@ -4,7 +4,7 @@
 // same viewer in a <dialog> over the page: its fragment is fetched, the URL becomes the
 // image's (a reload shows the viewer page), ←/→ move within the post, and Escape, the close
 // button or Back close it and return focus to the image that opened it.
-let dialog, opener, pushed, under, startX;
+let dialog, opener, pushed, under, startX, loading;
 
 function key(event) {
   if (event.altKey || event.ctrlKey || event.metaKey || event.target.closest("input, textarea, select")) return;
@@ -38,7 +38,8 @@ async function open(url, push = true) {
     dialog.addEventListener("close", closed);
     document.body.append(dialog);
   }
-  if (!(await show(url))) return location.assign(url);
+  // the server said no, or the network did: go to the viewer's page the plain way
+  if (!(await show(url).catch(() => false))) return location.assign(url);
   dialog.showModal();
   dialog.querySelector(".viewer-close").focus();
   if (push) {
@@ -59,7 +60,7 @@ async function inDialog(event) {
   if (!link) return;
   // moving within the post replaces the entry: Back closes the viewer, as on the page
   event.preventDefault();
-  if (await show(link.href)) {
+  if (await show(link.href).catch(() => false)) {
     history.replaceState({ viewer: link.href }, "", link.href);
     (dialog.querySelector(`a[rel=${link.rel}]`) || dialog.querySelector(".viewer-close")).focus();
   }
@@ -79,8 +80,9 @@ document.addEventListener("click", (event) => {
   const link = event.target.closest("a[data-viewer]");
   if (!link || event.button || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
   event.preventDefault();
+  if (loading || dialog?.open) return; // a second click while the first one loads
   opener = link;
-  open(link.dataset.viewer);
+  loading = open(link.dataset.viewer).finally(() => (loading = null));
 });
 window.addEventListener("popstate", (event) => {
   if (dialog?.open) {
