@@ -32,6 +32,8 @@ PASSWORD = "bench-password-not-common"
 WIDTHS = {360: {"width": 360, "height": 740}, 1366: {"width": 1366, "height": 900}}
 SCHEMES = ["light", "dark"]
 IMAGES_LOADED = "() => [...document.images].every(img => img.complete)"
+BACK_TO_START = """() => { for (const c of document.querySelectorAll('.carousel')) c.scrollLeft = 0;
+  window.scrollTo(0, 0); }"""
 
 
 def seed(app) -> dict[str, int]:
@@ -182,7 +184,7 @@ def shoot(base: str, ids: dict[str, int], out: Path) -> list[str]:
                     for img in page.locator("img[loading=lazy]").all():
                         img.scroll_into_view_if_needed()
                     page.wait_for_function(IMAGES_LOADED, timeout=10_000)
-                    page.evaluate("() => window.scrollTo(0, 0)")
+                    page.evaluate(BACK_TO_START)  # loading lazy slides scrolled carousels
                     dialog = name == "viewer-dialog"
                     if dialog:
                         page.locator("main .slide").nth(1).click()
