@@ -186,7 +186,8 @@ def _post(user, image, caption, alt, limits):
     return post
 
 
-def serve(folder: Path):
+def serve(folder: Path, seeder=None):
+    """The app on a loopback port, its database seeded by `seeder(app)` (default: `seed`)."""
     from flask_migrate import upgrade
     from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -208,7 +209,7 @@ def serve(folder: Path):
     )
     with app.app_context():
         upgrade()
-        pages = seed(app)
+        pages = (seeder or seed)(app)
         db.session.remove()
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()

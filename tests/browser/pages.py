@@ -136,6 +136,29 @@ def log_out(page) -> None:
     open_menu(page).get_by_role("button", name="Log out").click()
 
 
+# Words of the main content that wrap inside themselves (a word whose letters sit on two lines).
+BROKEN_WORDS = """() => {
+  const broken = [];
+  const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const word of node.data.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, word.index);
+      range.setEnd(node, word.index + word[0].length);
+      const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+        .map(r => Math.round(r.top)));
+      if (lines.size > 1) broken.push(`${word[0]} (in ${node.parentElement.localName})`);
+    }
+  }
+  return broken;
+}"""
+
+
+def broken_words(page) -> list[str]:
+    """The words of `main` broken across lines (letter by letter in a squeezed column)."""
+    return page.evaluate(BROKEN_WORDS)
+
+
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     width = page.viewport_size["width"]
@@ -147,6 +170,7 @@ def screenshot(page, name: str) -> None:
 PAGES = [
     ("home", "/", None, 200),
     ("post", "/posts/{art0}", None, 200),
+    ("viewer", "/posts/{art0}/images/1", None, 200),
     ("profile", "/@mira", None, 200),
     ("profile-posts", "/@mira/posts", None, 200),
     ("login", "/login", None, 200),

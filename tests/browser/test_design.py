@@ -66,6 +66,30 @@ def test_header_menu_opens_without_js(new_context, live):
     expect(page).to_have_url(live("/settings"))
 
 
+def test_jobs_filter_button_sits_beside_its_fields(new_context, live):
+    page = new_context(**WIDE).new_page()
+    log_in(page, live, "ana")
+    page.goto(live("/jobs"))
+    form = page.get_by_role("form", name="Filter jobs")
+    # the label of the last filter, not its box (which may stretch across the row)
+    last = form.locator(".field label").last.bounding_box()
+    button = form.get_by_role("button", name="Filter").bounding_box()
+    assert 0 <= button["x"] - (last["x"] + last["width"]) <= 32, (last, button)
+    assert abs((button["y"] + button["height"] / 2) - (last["y"] + last["height"] / 2)) <= 8
+
+
+def test_an_empty_feed_says_so_clear_of_the_phone_edge(new_context, live):
+    page = new_context(**PHONE).new_page()
+    page.goto(live("/search?q=nothingmatchesthis"))
+    empty = page.locator(".feed > .empty")
+    expect(empty).to_have_text("No posts match.")
+    # the feed runs edge to edge on phones (its cards lose their frame); its text must not
+    left = empty.evaluate(
+        "e => e.getBoundingClientRect().left + parseFloat(getComputedStyle(e).paddingLeft)"
+    )
+    assert left >= 8, f"the text starts {left} px from the edge"
+
+
 def test_like_without_js_returns_to_the_card(new_context, live, feed):
     page = new_context(java_script_enabled=False).new_page()
     log_in(page, live, "fan_nojs")
@@ -103,10 +127,8 @@ def test_viewer_pages_with_the_arrow_keys(new_context, live):
     post_id = publish(live, "ana", [(f"v{i}.png", art_png(700 + i, (900, 600))) for i in range(2)])
     page = new_context().new_page()
     problems = watch(page)
-    page.goto(live(f"/posts/{post_id}"))
-    page.get_by_role("link", name="View image 1 full size").click()
-    expect(page).to_have_url(live(f"/posts/{post_id}/images/1"))
-    expect(page.locator(".viewer picture img")).to_be_visible()
+    page.goto(live(f"/posts/{post_id}/images/1"))  # the viewer's page (a link opens the dialog)
+    expect(page.locator("main .viewer picture img")).to_be_visible()
     screenshot(page, "design-viewer")
     page.keyboard.press("ArrowRight")
     expect(page).to_have_url(live(f"/posts/{post_id}/images/2"))
@@ -118,18 +140,30 @@ def test_viewer_pages_with_the_arrow_keys(new_context, live):
     assert not problems
 
 
-def test_multi_image_cards_swipe_without_js(new_context, live):
-    post_id = publish(live, "ana", [(f"c{i}.png", art_png(800 + i, (600, 600))) for i in range(3)])
+@pytest.fixture(scope="module")
+def three_images(live):
+    sizes = [(600, 600), (900, 600), (500, 700)]  # the post page shows each whole
+    images = [(f"c{i}.png", art_png(800 + i, size)) for i, size in enumerate(sizes)]
+    return publish(live, "ana", images)
+
+
+@pytest.mark.parametrize("where", ["card", "post"])
+def test_multi_image_posts_swipe_without_js(new_context, live, three_images, where):
+    post_id = three_images
     page = new_context(**PHONE, java_script_enabled=False).new_page()
-    page.goto(live("/@ana/posts"))
+    page.goto(live("/@ana/posts" if where == "card" else f"/posts/{post_id}"))
     carousel = page.locator(f"#post-{post_id} .carousel")
     expect(carousel.locator(".slide")).to_have_count(3)
-    screenshot(page, "design-carousel")
+    screenshot(page, f"design-carousel-{where}")
     width = carousel.evaluate("el => el.clientWidth")
     assert carousel.evaluate("el => el.scrollWidth") >= 3 * width - 3
     carousel.evaluate("el => el.scrollBy(el.clientWidth, 0)")
     expect(carousel.get_by_text("2 / 3")).to_be_in_viewport()
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+    # each slide leads on: a card's to the post, the post page's to the full-size viewer
+    carousel.locator(".slide").nth(1).click()
+    expected = f"/posts/{post_id}" if where == "card" else f"/posts/{post_id}/images/2"
+    expect(page).to_have_url(live(expected))
 
 
 def test_a_long_word_in_a_reply_from_another_server_wraps_on_a_phone(new_context, live):

@@ -1,12 +1,13 @@
 """Issue 13, bug 5: the moderation queue laid out without overlaps at 1366 px (evidence table,
 appeal images and decision forms each in their own space) and without sideways scrolling at
-360 px; and the artist of a held post reads plain words, the evidence one click away."""
+360 px, where its tables wrap between words rather than letter by letter; and the artist of a
+held post reads plain words, the evidence one click away."""
 
 import pytest
 from playwright.sync_api import expect
 
 from cara.core.extensions import db
-from tests.browser.pages import PHONE, art_png, log_in, publish, screenshot
+from tests.browser.pages import PHONE, art_png, broken_words, log_in, publish, screenshot
 from tests.factories import generator_png
 
 # Pairs of boxes in one review that must not overlap: [selector, selector].
@@ -63,6 +64,40 @@ def test_moderation_queue_has_no_overlaps_and_fits(new_context, live, appealed, 
     assert page.evaluate(OVERLAPS, PAIRS) == []
     scroll = page.evaluate("() => document.documentElement.scrollWidth")
     assert scroll <= width, f"/moderation is {scroll} px wide at {width} px"
+
+
+@pytest.fixture(scope="module")
+def warned(live, appealed):
+    """A warning of moira's to ana, so her moderation page has a history and a log."""
+    from cara import moderation
+    from cara.core.models import User
+
+    with live.ctx():
+        ana, moira = (db.session.get(User, live.users[u]) for u in ("ana", "moira"))
+        moderation.warn(ana, moira, "Credit the photographs you paint from (reference: Unsplash).")
+
+
+@pytest.mark.parametrize(
+    "path, who",
+    [
+        ("/moderation", "moira"),
+        ("/moderation?queue=appeals", "moira"),
+        ("/moderation?queue=log", "moira"),
+        ("/moderation/users/ana", "moira"),
+        ("/posts/{post}", "moira"),
+        ("/posts/{post}/appeal", "ana"),
+    ],
+)
+def test_moderation_pages_wrap_between_words_on_a_phone(
+    new_context, live, appealed, warned, path, who
+):
+    page = new_context(**PHONE).new_page()
+    log_in(page, live, who)
+    page.goto(live(path.format(post=appealed)))
+    expect(page.locator("main h1")).to_be_visible()
+    assert broken_words(page) == []
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll <= PHONE["viewport"]["width"], f"{path} is {scroll} px wide"
 
 
 def test_the_artist_reads_plain_words_with_the_evidence_a_click_away(new_context, live, appealed):

@@ -8,6 +8,7 @@ from tests.browser.pages import DESKTOP, PAGES, PHONE, log_in, open_page, screen
 
 KB = 1024
 PAGE_BUDGET = 30 * KB  # HTML + CSS + JS of the home page's first load, as sent (compressed)
+MAX_REQUESTS = 10  # ... in at most this many requests
 IMAGE_BUDGET = {"avif": 40 * KB, "webp": 60 * KB}
 
 # Everything the page loaded, with the bytes as they came over the wire (before decompression).
@@ -43,6 +44,7 @@ def test_home_first_load_is_within_budget(new_context, live, feed):
     for e in entries:
         assert encodings.get(e["url"]) in ("br", "gzip"), f"sent uncompressed: {e['url']}"
     assert total <= PAGE_BUDGET, f"{total} bytes > {PAGE_BUDGET}:\n{table}"
+    assert len(entries) <= MAX_REQUESTS, table
 
 
 def test_the_card_image_a_phone_picks_is_within_budget(new_context, live, artworks):

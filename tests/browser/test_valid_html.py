@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.browser.pages import ARTIFACTS, PASSWORD, REPO, log_in
+from tests.browser.pages import ARTIFACTS, PASSWORD, REPO, art_png, log_in, publish
 from tests.support import require_service
 
 VNU = REPO / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
@@ -78,6 +78,14 @@ def admin(live):
     return "adele"
 
 
+@pytest.fixture(scope="module")
+def several(live):
+    """A post of three images: the post page shows them as a carousel."""
+    images = [(f"s{i}.png", art_png(600 + i)) for i in range(3)]
+    live.posts["several"] = publish(live, "ana", images)
+    return live.posts["several"]
+
+
 def _args(live, rule) -> dict | None:
     """Values for a route's path arguments from the seeded data (None: not a page to visit)."""
     known = {
@@ -114,6 +122,8 @@ def _pages(live) -> list[str]:
         f"/posts/{live.posts['draft']}",
         "/search?q=heliotrope",
         "/no-such-page",
+        f"/posts/{live.posts['several']}",  # the post page's carousel
+        f"/posts/{live.posts['several']}/images/2",
     }
     return sorted(paths)
 
@@ -126,6 +136,7 @@ FRAGMENTS = [
     ("/posts/{id}", "post-{id}-body"),
     ("/posts/{id}/comments", "post-{id}-comments"),
     ("/notifications", "notifications"),
+    ("/posts/{id}/images/1", "viewer"),  # what static/js/viewer.js shows in its dialog
 ]
 
 
@@ -209,7 +220,7 @@ def _describe(m: dict) -> str:
 
 
 def test_every_page_and_fragment_is_valid_html(
-    vnu, new_context, live, artworks, feed, draft, admin
+    vnu, new_context, live, artworks, feed, draft, admin, several
 ):
     folder = ARTIFACTS / "html"
     shutil.rmtree(folder, ignore_errors=True)

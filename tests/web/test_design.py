@@ -98,11 +98,48 @@ def test_cards_show_an_uploaded_avatar(client):
     assert "av-" not in head
 
 
-def test_full_size_viewer_pages_through_a_post(client):
+def _slides(html: str) -> list[str]:
+    """The carousel's slides (one <a> each) of a page."""
+    carousel = html[html.index('<div class="carousel"') :]
+    return re.findall(r'<a href="[^"]*" class="[^"]*slide".*?</a>', carousel, re.S)
+
+
+def test_a_post_page_shows_several_images_as_the_cards_carousel(client):
     post = make_post(person("mira"), "Triptych", images=3)
     html = client.get(f"/posts/{post.id}").get_data(as_text=True)
-    for n in (1, 2, 3):
-        assert f'href="/posts/{post.id}/images/{n}" class="to-viewer"' in html
+    slides = _slides(html)
+    assert len(slides) == 3
+    for n, slide in enumerate(slides, 1):
+        viewer = f"/posts/{post.id}/images/{n}"
+        link = f'<a href="{viewer}" class="post-slide slide" data-viewer="{viewer}"'
+        assert slide.startswith(link)
+        assert f">{n} / 3</span>" in slide and f"View image {n} of 3 full size" in slide
+        assert slide.count("<i></i>") == 2 and slide.count('<i class="on">') == 1
+        img = re.search(r"<img [^>]*>", slide).group()
+        assert ('fetchpriority="high"' in img) == (n == 1)
+        assert ('loading="lazy"' in img) == (n > 1)
+    # The card's carousel is the same markup (one macro), its slides linking to the post.
+    card = _slides(client.get("/latest").get_data(as_text=True))
+    assert len(card) == 3
+    for n, slide in enumerate(card, 1):
+        viewer = f"/posts/{post.id}/images/{n}"
+        assert slide.startswith(
+            f'<a href="/posts/{post.id}" class="card-image slide" data-viewer="{viewer}"'
+        )
+        assert f">{n} / 3<span" in slide and slide.count('<i class="on">') == 1
+
+
+def test_a_single_image_links_to_its_viewer(client):
+    post = make_post(person("mira"), "One", images=1)
+    html = client.get(f"/posts/{post.id}").get_data(as_text=True)
+    assert '<div class="carousel"' not in html
+    assert f'href="/posts/{post.id}/images/1" class="to-viewer"' in html
+    card = client.get("/latest").get_data(as_text=True)
+    assert f'class="card-image" data-viewer="/posts/{post.id}/images/1"' in card
+
+
+def test_full_size_viewer_pages_through_a_post(client):
+    post = make_post(person("mira"), "Triptych", images=3)
     first = client.get(f"/posts/{post.id}/images/1").get_data(as_text=True)
     assert "1 / 3" in first and 'rel="prev"' not in first
     assert f'rel="next" href="/posts/{post.id}/images/2"' in first

@@ -103,12 +103,14 @@ def view(post_id: int):
 @bp.get("/<int:post_id>/images/<int:n>")
 def image(post_id: int, n: int):
     """The full-size viewer: image `n` (from 1) of a post, the largest rendition, with the
-    previous and next ones linked (arrow keys with JS)."""
+    previous and next ones linked (arrow keys with JS). static/js/viewer.js asks for the
+    `viewer` fragment alone to show it in a dialog over the page."""
     post = _post(post_id)
     shown = [m for m in post.media if m.renditions]
     if not 1 <= n <= len(shown):
         abort(404)
-    return render_template("posts/image.html", post=post, media=shown[n - 1], n=n, total=len(shown))
+    context = {"post": post, "media": shown[n - 1], "n": n, "total": len(shown)}
+    return render("posts/image.html", {"viewer": "viewer"}, **context)
 
 
 @bp.post("/<int:post_id>/retry")
