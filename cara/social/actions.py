@@ -19,11 +19,13 @@ from cara.core.models import (
     Like,
     Mute,
     Post,
+    RemoteComment,
     Report,
     ReportStatus,
     Repost,
     User,
     count,
+    utcnow,
 )
 from cara.social.notify import mention_targets, mentioned, notify, withdraw
 
@@ -38,7 +40,7 @@ REPORT_REASONS = {
     "mature": "Mature content not marked as mature",
     "other": "Something else",
 }
-REPORT_SUBJECTS = {"post", "comment", "user", "job"}
+REPORT_SUBJECTS = {"post", "comment", "user", "job", "remote_comment", "remote_actor"}
 
 
 def _add_once(row) -> bool:
@@ -277,6 +279,17 @@ def delete_comment(row: Comment) -> None:
     db.session.flush()
     _bump(post_id, Post.comment_count, -(1 + replies))
     db.session.commit()
+
+
+def hide_remote_comment(row: RemoteComment, by: str, reason: str = "") -> None:
+    """Take a reply from elsewhere off its post for good (by: artist, moderator): shown to
+    nobody, out of the count, and kept so that a redelivery or an Update of the same Note does
+    not bring it back. Not committed."""
+    if row.removed_at is not None:
+        return
+    if row.audience == "public":  # only public replies are counted
+        _bump(row.post_id, Post.comment_count, -1)
+    row.removed_at, row.removed_by, row.removed_reason = utcnow(), by, reason
 
 
 @dataclass

@@ -51,6 +51,8 @@ SUBJECT_STATES = {
     "session": ACCOUNT_STATES,
     # A post of a remote actor (federation): public, or to its followers only.
     "remote": ("public", "followers"),
+    # A public reply from a remote actor on the post of that state.
+    "remote_comment": STATES,
 }
 
 
@@ -103,6 +105,9 @@ suspended   .    .   .   .   .    .    .   .   .
 # A comment (by a third person) on the post of that state; "removed": removed by a moderator,
 # seen by its writer and moderators only (not by the artist whose post it is on).
 COMMENT = {**POST, "removed": {**POST["removed"], "own": False}}
+# A public reply from elsewhere on the post of that state; "removed": removed by a moderator,
+# seen by nobody (its writer is not here).
+REMOTE_COMMENT = {**POST, "removed": {r: False for r in ROLES}}
 
 # What feeds, tag pages and search list: published posts of the viewer's audience, for
 # moderators too (they open held posts from the queue, they do not browse them).
@@ -490,11 +495,21 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
         ),
     ],
     "POST /comments/<int:comment_id>/delete": Route(change(COMMENT, OWN_OR_MODS), "comment"),
+    # The artist hides a reply from elsewhere; a moderator removes it with a reason.
+    "POST /remote-comments/<int:comment_id>/delete": Route(
+        change(REMOTE_COMMENT, OWN_OR_MODS), "remote_comment", form=REASON
+    ),
     # --- reports ----------------------------------------------------------------------------
     "GET /posts/<int:subject_id>/report": Route(login_see(POST), "post"),
     "POST /posts/<int:subject_id>/report": Route(login_see(POST, 422), "post"),
     "GET /comments/<int:subject_id>/report": Route(login_see(COMMENT), "comment"),
     "POST /comments/<int:subject_id>/report": Route(login_see(COMMENT, 422), "comment"),
+    "GET /remote-comments/<int:subject_id>/report": Route(
+        login_see(REMOTE_COMMENT), "remote_comment"
+    ),
+    "POST /remote-comments/<int:subject_id>/report": Route(
+        login_see(REMOTE_COMMENT, 422), "remote_comment"
+    ),
     "GET /jobs/<int:subject_id>/report": Route(login_see(JOB), "job"),
     "POST /jobs/<int:subject_id>/report": Route(login_see(JOB, 422), "job"),
     "GET /@<username>/report": Route(login_see(REPORTABLE), "user"),

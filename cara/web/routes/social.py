@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from cara import moderation
 from cara.core import policy
 from cara.core.extensions import db
-from cara.core.models import Comment, Job, Post, User
+from cara.core.models import Comment, Job, Post, RemoteComment, User
 from cara.core.policy import can_change, can_follow, can_interact, can_repost, can_view
 from cara.social import actions
 from cara.web import context
@@ -181,6 +181,29 @@ def delete_comment(comment_id: int):
     return redirect(back(url_for("posts.view", post_id=post.id)), 303)
 
 
+@bp.post("/remote-comments/<int:comment_id>/delete")
+@login_required
+def delete_remote_comment(comment_id: int):
+    """The artist hides a reply from elsewhere on their post; a moderator removes one, with a
+    reason (audited). Either way it stays off the post, whatever its server sends again."""
+    row = get_or_404(RemoteComment, comment_id, can_view)
+    if not can_change(current_user, row):
+        abort(403, "Only the post's artist or a moderator can delete a reply.")
+    post = db.session.get(Post, row.post_id)
+    if policy.moderating(current_user, row):
+        try:
+            moderation.remove(row, _me(), request.form.get("reason", ""))
+        except moderation.ModerationError as exc:
+            abort(exc.status, str(exc))
+    else:
+        actions.hide_remote_comment(row, "artist")
+        db.session.commit()
+    if wants_fragment(f"post-{post.id}-comments"):
+        return _comments_section(post)
+    flash("Reply deleted.", "info")
+    return redirect(back(url_for("posts.view", post_id=post.id)), 303)
+
+
 # --- follows, blocks, mutes ------------------------------------------------------------------
 
 
@@ -314,6 +337,10 @@ def _subject(kind: str, subject_id: int):
     if kind == "job":
         job = get_or_404(Job, subject_id, can_view)
         return job, url_for("jobs.view", job_id=job.id), f"the opening “{job.title}”"
+    if kind == "remote_comment":
+        row = get_or_404(RemoteComment, subject_id, can_view)
+        back_to = url_for("posts.view", post_id=row.post_id)
+        return row, back_to, f"the reply by {row.actor.handle}"
     abort(404)
 
 
@@ -343,6 +370,11 @@ def _report(kind: str, subject_id: int, return_to: str, label: str):
     "/comments/<int:subject_id>/report", methods=["GET", "POST"], defaults={"kind": "comment"}
 )
 @bp.route("/jobs/<int:subject_id>/report", methods=["GET", "POST"], defaults={"kind": "job"})
+@bp.route(
+    "/remote-comments/<int:subject_id>/report",
+    methods=["GET", "POST"],
+    defaults={"kind": "remote_comment"},
+)
 @login_required
 @limited("report")
 def report(kind: str, subject_id: int):
