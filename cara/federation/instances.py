@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 
 from cara.core.extensions import db
 from cara.core.models import Instance, RemoteActor
-from cara.federation import media, replies
+from cara.federation import media, reactions, replies
 
 
 def domain_of(url: str) -> str:
@@ -32,6 +32,7 @@ def block(domain: str, reason: str = "") -> int:
     ids = db.session.scalars(select(RemoteActor.id).where(RemoteActor.domain == domain)).all()
     media.remove_actors(ids)
     replies.forget_actors(ids)
+    reactions.forget_actors(ids)
     removed = db.session.execute(delete(RemoteActor).where(RemoteActor.domain == domain))
     db.session.commit()
     return removed.rowcount

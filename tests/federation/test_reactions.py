@@ -53,3 +53,27 @@ def test_likes_of_things_that_are_not_posts_here_are_ignored(client, make_user, 
         activity = {**_activity(peer, "Like", 0), "object": target}
         assert peer.post_to(client, activity).status_code == 202
     assert db.session.query(RemoteReaction).count() == 0
+
+
+def test_a_deleted_actor_s_likes_and_reposts_stop_counting(client, make_user, make_post, peer):
+    from cara.federation import instances
+
+    post = make_post(make_user("ana"))
+    other = make_post(make_user("cyd"))
+    for target in (post, other):
+        peer.post_to(client, _activity(peer, "Like", target.id, target.id))
+        peer.post_to(client, _activity(peer, "Announce", target.id, target.id))
+    gone = {"id": f"{peer.actor_id}#delete", "type": "Delete", "actor": peer.actor_id}
+    peer.post_to(client, {**gone, "object": peer.actor_id})
+    for target in (post, other):
+        db.session.refresh(target)
+        assert (target.like_count, target.repost_count) == (0, 0)
+    assert db.session.query(RemoteReaction).count() == 0
+
+    # An instance block takes its people's likes and reposts out of the counts too.
+    peer.post_to(client, _activity(peer, "Like", post.id, 9))
+    db.session.refresh(post)
+    assert post.like_count == 1
+    instances.block(peer.host)
+    db.session.refresh(post)
+    assert (post.like_count, post.repost_count) == (0, 0)
