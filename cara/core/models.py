@@ -836,7 +836,8 @@ class Delivery(db.Model):
     __table_args__ = (Index("ix_deliveries_due", "done", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))  # signer
+    # The signer; None: the instance actor (a forwarded report).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     inbox: Mapped[str] = mapped_column(String(500))
     domain: Mapped[str] = mapped_column(String(255), index=True)
     activity: Mapped[dict] = mapped_column(JSON)

@@ -361,6 +361,17 @@ def follow_requests(user: User, before: str | None = None, limit: int = LIST_PAG
 # --- reports ---------------------------------------------------------------------------------
 
 
+def reported(reporter: User, subject: str, subject_id: int) -> bool:
+    """True while the reporter's report about this is open."""
+    open_report = select(Report.id).filter_by(
+        reporter_id=reporter.id,
+        subject_kind=subject,
+        subject_id=subject_id,
+        status=ReportStatus.OPEN,
+    )
+    return db.session.scalar(open_report.limit(1)) is not None
+
+
 def report(reporter: User, subject: str, subject_id: int, reason: str, details: str):
     """File a report for the moderation queue; returns errors by field (none when filed).
 
@@ -378,13 +389,7 @@ def report(reporter: User, subject: str, subject_id: int, reason: str, details: 
         errors["details"] = ["Tell the moderators what is wrong."]
     if errors:
         return errors
-    open_report = select(Report.id).filter_by(
-        reporter_id=reporter.id,
-        subject_kind=subject,
-        subject_id=subject_id,
-        status=ReportStatus.OPEN,
-    )
-    if db.session.scalar(open_report.limit(1)) is None:
+    if not reported(reporter, subject, subject_id):
         text = REPORT_REASONS[reason] + (f": {details}" if details else "")
         db.session.add(
             Report(

@@ -1,4 +1,4 @@
-"""removed remote replies, reports about remote content, edited replies sent out
+"""removed remote replies, reports about remote content, edited replies sent out, deliveries signed by the instance actor
 
 Revision ID: f3a9d2c6e1b8
 Revises: c5e8f1a2b7d4
@@ -30,8 +30,15 @@ def upgrade():
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.alter_column('subject_kind', existing_type=sa.String(length=10), type_=sa.String(length=20), existing_nullable=False)
 
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.alter_column('user_id', existing_type=sa.Integer(), nullable=True)
+
 
 def downgrade():
+    op.execute("DELETE FROM deliveries WHERE user_id IS NULL")
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.alter_column('user_id', existing_type=sa.Integer(), nullable=False)
+
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.alter_column('subject_kind', existing_type=sa.String(length=20), type_=sa.String(length=10), existing_nullable=False)
 

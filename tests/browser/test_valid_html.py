@@ -22,6 +22,7 @@ NOT_PAGES = {
     "moderation.appeal_image",
     "moderation.export_hashes",
     "federation.remote_avatar",  # an image
+    "federation.interaction",  # ActivityPub JSON
 }
 JOB = {
     "title": "Colourist",

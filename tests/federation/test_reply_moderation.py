@@ -72,7 +72,7 @@ def test_a_moderator_removes_a_reply_with_a_reason_logged(client, auth, make_use
     row = db.session.scalar(select(RemoteComment))
     auth.login("mona")
     page = _page(client, post)
-    assert f'id="remove-reason-{row.id}"' in page
+    assert f'id="remote-remove-reason-{row.id}"' in page
     assert client.post(f"/remote-comments/{row.id}/delete", data={"reason": " "}).status_code == 422
     assert "Slurs" in _page(client, post)
     answer = client.post(f"/remote-comments/{row.id}/delete", data={"reason": "Hate speech"})
@@ -117,6 +117,7 @@ def test_a_viewer_reports_a_reply_and_a_moderator_removes_it_from_the_queue(
     queue = client.get("/moderation?queue=reports").get_data(as_text=True)
     assert f"Reply from elsewhere by {peer.handle}" in queue
     assert f"/posts/{post.id}#remote-comment-{row.id}" in queue
+    assert "Remove the reply" in queue and f"Warn @{peer.handle}" not in queue
     close = f"/moderation/reports/{report.id}/close"
     assert client.post(close, data={"action": "warn", "reason": "x"}).status_code == 422
     assert client.post(close, data={"action": "remove", "reason": "Scam"}).status_code == 303

@@ -216,6 +216,10 @@ state       anon mem own fol pend blkd mod adm susp
 public      y    y   y   y   y    y    y   y   403
 followers   .    .   .   403 .    .    .   .   .
 """)
+# The artist's reply to each remote post: its id serves its Note to anyone when the post is
+# public; only its writer edits or deletes it.
+SENT_PUBLIC = {"public": dict.fromkeys(ROLES, True), "followers": dict.fromkeys(ROLES, False)}
+SENT_BY = {state: {role: role == "own" for role in ROLES} for state in REMOTE}
 PAINTER = {"username": "painter", "domain": "127.0.0.1:9"}  # the world's remote actor
 # What /federation lists: the posts of the remote actors one follows.
 REMOTE_LISTED = {state: {r: r == "fol" for r in ROLES} for state in REMOTE}
@@ -709,6 +713,16 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     ),
     "POST /federation/posts/<int:post_id>/reply": federated(
         Route(login_see(REMOTE_ACT, 303), "remote", form={"body": "Lovely"})
+    ),
+    "GET /ap/interactions/<int:interaction_id>": federated(Route(see(SENT_PUBLIC), "remote")),
+    # The instance actor (it signs forwarded reports) is for anyone, like the people's actors.
+    "GET /actor": federated(Route(open_())),
+    # Reporting a person elsewhere (a copy may be forwarded to their server): anyone signed in.
+    "GET /federation/actors/<int:actor_id>/report": federated(Route(login(), "remote")),
+    "POST /federation/actors/<int:actor_id>/report": federated(Route(login(422), "remote")),
+    "POST /federation/replies/<int:interaction_id>/<any(edit, delete):action>": federated(
+        Route(owner(SENT_BY), "remote", args={"action": "edit"}, form={"body": "Hello"}),
+        Route(owner(SENT_BY), "remote", args={"action": "delete"}, variant="delete"),
     ),
     # Blocking or muting someone elsewhere: anyone signed in, back to their profile page.
     "POST /federation/actors/<int:actor_id>/<any(block, unblock, mute, unmute):action>": federated(
