@@ -23,6 +23,7 @@ NOT_PAGES = {
     "moderation.export_hashes",
     "federation.remote_avatar",  # an image
     "federation.interaction",  # ActivityPub JSON
+    "federation.instance_actor",  # ActivityPub JSON
 }
 JOB = {
     "title": "Colourist",
@@ -89,6 +90,7 @@ def _args(live, rule) -> dict | None:
         "appeal_id": 1,
         "n": 1,
         "domain": "remote.example",
+        "actor_id": 1,
     }
     if not set(rule.arguments) <= set(known) | {"kind"}:
         return None
