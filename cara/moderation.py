@@ -32,6 +32,8 @@ from cara.core.models import (
     ModeratorNote,
     Post,
     PostState,
+    RemoteActor,
+    RemoteComment,
     Report,
     ReportStatus,
     Sanction,
@@ -187,23 +189,46 @@ def report_targets(reports: list[Report]) -> dict[int, ReportTarget]:
             stmt = stmt.join(User, User.id == owner)
         return {row[0]: row[1:] for row in db.session.execute(stmt.where(key.in_(wanted)))}
 
+    def remote(kind: str, key, *columns) -> dict[int, tuple]:
+        """People elsewhere have no account here: their @user@domain stands in."""
+        if not (wanted := ids.get(kind)):
+            return {}
+        stmt = select(key, RemoteActor.username, RemoteActor.domain, *columns).where(
+            key.in_(wanted)
+        )
+        if kind == "remote_comment":
+            stmt = stmt.join(RemoteActor, RemoteActor.id == RemoteComment.actor_id)
+        return {row[0]: (f"@{row[1]}@{row[2]}", *row[3:]) for row in db.session.execute(stmt)}
+
     found = {
         "post": existing("post", Post.id, Post.author_id),
         "comment": existing("comment", Comment.id, Comment.author_id, Comment.post_id),
         "job": existing("job", Job.id, Job.owner_id),
         "user": existing("user", User.id),
+        "remote_comment": remote("remote_comment", RemoteComment.id, RemoteComment.post_id),
+        "remote_actor": remote("remote_actor", RemoteActor.id),
     }
     out = {}
     for report in reports:
         kind, sid = report.subject_kind, report.subject_id
         row = found.get(kind, {}).get(sid)
-        label = f"@{row[0]}" if kind == "user" and row else f"{kind.capitalize()} {sid}"
-        if row is None:  # deleted
-            out[report.id] = ReportTarget(kind, sid, label)
-        else:
-            post_id = row[1] if kind == "comment" else None
-            out[report.id] = ReportTarget(kind, sid, label, True, post_id, row[0])
+        out[report.id] = _target(kind, sid, row)
     return out
+
+
+def _target(kind: str, sid: int, row: tuple | None) -> ReportTarget:
+    labels = {"remote_comment": "Reply from elsewhere", "remote_actor": "Person elsewhere"}
+    label = labels.get(kind, kind.capitalize())
+    if row is None:  # deleted
+        return ReportTarget(kind, sid, f"{label} {sid}")
+    if kind in ("user", "remote_actor"):
+        label = row[0] if kind == "remote_actor" else f"@{row[0]}"
+    elif kind == "remote_comment":
+        label = f"{label} by {row[0]}"
+    else:
+        label = f"{label} {sid}"
+    post_id = row[1] if kind in ("comment", "remote_comment") else None
+    return ReportTarget(kind, sid, label, True, post_id, row[0])
 
 
 # --- what the artist and the moderators are shown ------------------------------------------
@@ -299,14 +324,24 @@ def clear(post: Post, moderator: User, reason: str = "") -> None:
 # --- removal for a rule violation (never the AI list) ---------------------------------------
 
 
-def _owner(subject) -> User:
+def _owner(subject) -> User | None:
+    """Whose it is here (None: a person elsewhere, or what they said)."""
+    if isinstance(subject, RemoteComment | RemoteActor):
+        return None
     if isinstance(subject, Post | Comment):
         return subject.author
     return db.session.get(User, subject.owner_id)  # a Job
 
 
 def _remove(subject, moderator: User, reason: str) -> None:
-    """Hide a post, comment or job for breaking a rule and tell its author why (no commit)."""
+    """Hide a post, comment or job for breaking a rule and tell its author why (no commit). A
+    reply from elsewhere is hidden for good (its author is not here to be told)."""
+    if isinstance(subject, RemoteComment):
+        if subject.removed_at is not None:
+            raise ModerationError("This reply is already removed.", 409)
+        actions.hide_remote_comment(subject, "moderator", reason)
+        audit(moderator, "remove-remote-comment", "remote_comment", subject.id, reason)
+        return
     if isinstance(subject, Post):
         if subject.state == PostState.REMOVED:
             raise ModerationError("This post is already removed.", 409)
@@ -345,7 +380,8 @@ def _kind(subject) -> str:
 
 
 def remove(subject, moderator: User, reason: str) -> None:
-    """Remove a post, comment or job for a rule violation; the reason is sent to its author."""
+    """Remove a post, comment, job or reply from elsewhere for a rule violation; the reason is
+    sent to its author (when they are here)."""
     reason = _reason(reason, required=True)
     _may_decide(moderator, _owner(subject))
     _remove(subject, moderator, reason)
@@ -522,7 +558,14 @@ def add_note(user: User, moderator: User, body: str) -> None:
 
 def report_subject(report: Report):
     """The reported post, comment, job or user, or None when it is gone."""
-    model = {"post": Post, "comment": Comment, "job": Job, "user": User}.get(report.subject_kind)
+    model = {
+        "post": Post,
+        "comment": Comment,
+        "job": Job,
+        "user": User,
+        "remote_comment": RemoteComment,
+        "remote_actor": RemoteActor,
+    }.get(report.subject_kind)
     return db.session.get(model, report.subject_id) if model else None
 
 
@@ -542,7 +585,15 @@ def resolve_report(
     _may_decide(moderator, person)
     if action != "dismiss" and subject is None:
         raise ModerationError("What was reported is gone: dismiss the report.", 409)
+    if isinstance(subject, RemoteComment | RemoteActor) and action in ("warn", "suspend"):
+        raise ModerationError("A person on another server has no account here to warn or suspend.")
     if action == "remove":
+        if isinstance(subject, RemoteActor):
+            raise ModerationError(
+                "A person elsewhere cannot be removed: dismiss the report, or ask an admin to "
+                "block their server.",
+                409,
+            )
         if person is subject:
             raise ModerationError("An account cannot be removed: warn or suspend it.", 409)
         _remove(subject, moderator, reason)

@@ -413,7 +413,8 @@ class Report(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    subject_kind: Mapped[str] = mapped_column(String(10))  # post, comment, user, job
+    # post, comment, user, job, remote_comment, remote_actor
+    subject_kind: Mapped[str] = mapped_column(String(20))
     subject_id: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10), default=ReportStatus.OPEN, index=True)
@@ -851,7 +852,8 @@ class Delivery(db.Model):
     __table_args__ = (Index("ix_deliveries_due", "done", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))  # signer
+    # The signer; None: the instance actor (a forwarded report).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     inbox: Mapped[str] = mapped_column(String(500))
     domain: Mapped[str] = mapped_column(String(255), index=True)
     activity: Mapped[dict] = mapped_column(JSON)
@@ -907,6 +909,11 @@ class RemoteComment(db.Model):
     audience: Mapped[str] = mapped_column(String(10), default="public")
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    # Hidden by the post's artist or removed by a moderator: kept (so a redelivery or an
+    # Update of the same Note does not bring it back), shown to nobody, not counted.
+    removed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    removed_by: Mapped[str] = mapped_column(String(10), default="")  # artist, moderator
+    removed_reason: Mapped[str] = mapped_column(Text, default="")
 
     actor: Mapped[RemoteActor] = relationship()
 
@@ -940,3 +947,4 @@ class RemoteInteraction(db.Model):
     kind: Mapped[str] = mapped_column(String(10))  # like, announce, reply
     content: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)  # a reply's last edit

@@ -118,6 +118,14 @@ def can_view(viewer: User | None, obj) -> bool:
         return not _taken_down(viewer, owner, obj.removed_at is not None) and can_view(
             viewer, owner
         )
+    if isinstance(obj, RemoteComment):  # a reply from elsewhere: shown to this viewer
+        post = db.session.get(Post, obj.post_id)
+        if not can_view(viewer, post):
+            return False
+        shown = select(RemoteComment.id).where(
+            RemoteComment.id == obj.id, *visible_remote_comments(viewer, post)
+        )
+        return db.session.scalar(shown) is not None
     raise TypeError(f"no view policy for {type(obj).__name__}")
 
 
@@ -180,9 +188,9 @@ def visible_remote_comments(viewer: User | None, post: Post) -> list:
     """WHERE clauses on RemoteComment for the replies from other servers `viewer` sees on a
     post they may see: public ones; followers-addressed ones to the artist and to local people
     who follow the replying actor; those addressed to the artist alone, to the artist only;
-    never those of a remote actor the viewer blocked or muted."""
+    never those of a remote actor the viewer blocked or muted, nor hidden or removed ones."""
     viewer = signed_in(viewer)
-    clauses = [RemoteComment.post_id == post.id]
+    clauses = [RemoteComment.post_id == post.id, RemoteComment.removed_at.is_(None)]
     if viewer is None:
         return [*clauses, RemoteComment.audience == "public"]
     clauses.append(RemoteComment.actor_id.not_in(remote_hidden(viewer)))
@@ -209,6 +217,9 @@ def can_change(viewer: User | None, obj) -> bool:
         # Its author, the artist whose post it is on, or a moderator may delete a comment.
         post = db.session.get(Post, obj.post_id)
         return viewer.id in (obj.author_id, post.author_id) or viewer.is_moderator
+    if isinstance(obj, RemoteComment):  # a reply from elsewhere: hidden by the artist, or
+        post = db.session.get(Post, obj.post_id)  # removed by a moderator
+        return viewer.id == post.author_id or viewer.is_moderator
     if isinstance(obj, Job):
         return viewer.id == obj.owner_id
     if isinstance(obj, UserSession):  # ending a session: only its own account's
@@ -303,10 +314,12 @@ def can_decide(viewer: User | None, owner: User) -> bool:
     )
 
 
-def moderating(viewer: User | None, comment: Comment) -> bool:
-    """True when `viewer` may delete the comment only because they moderate (it is audited)."""
+def moderating(viewer: User | None, comment: Comment | RemoteComment) -> bool:
+    """True when `viewer` may delete the comment only because they moderate (it is audited;
+    a reply from elsewhere has no author here)."""
     post = db.session.get(Post, comment.post_id)
-    return can_moderate(viewer) and viewer.id not in (comment.author_id, post.author_id)
+    author_id = comment.author_id if isinstance(comment, Comment) else None
+    return can_moderate(viewer) and viewer.id not in (author_id, post.author_id)
 
 
 # --- the same rules as SQL, for queries over many rows ---------------------------------------

@@ -56,11 +56,12 @@ def follower_inboxes(user: User) -> list[str]:
     return sorted({shared or inbox for shared, inbox in rows})
 
 
-def queue(user: User, inboxes: list[str], activity: dict) -> list[Delivery]:
-    """Delivery rows (added to the session, not committed) for `activity` to each inbox."""
+def queue(user: User | None, inboxes: list[str], activity: dict) -> list[Delivery]:
+    """Delivery rows (added to the session, not committed) for `activity` to each inbox,
+    signed by `user` (None: the instance actor)."""
     rows = [
         Delivery(
-            user_id=user.id,
+            user_id=user.id if user is not None else None,
             inbox=inbox,
             domain=urlsplit(inbox).netloc.lower(),
             activity=activity,
@@ -72,7 +73,7 @@ def queue(user: User, inboxes: list[str], activity: dict) -> list[Delivery]:
     return rows
 
 
-def send(user: User, inboxes: list[str], activity: dict) -> None:
+def send(user: User | None, inboxes: list[str], activity: dict) -> None:
     """Queue and commit deliveries, then start their jobs."""
     rows = queue(user, inboxes, activity)
     db.session.commit()
@@ -100,7 +101,7 @@ def deliver(delivery_id: int) -> None:
         return
     row.next_attempt_at = now + tasks.lease()  # a sweep does not start it twice meanwhile
     db.session.commit()
-    user = db.session.get(User, row.user_id)
+    user = db.session.get(User, row.user_id) if row.user_id is not None else None
     activity = _render(row.activity)
     if activity is None:  # the post is gone or hidden since: nothing to say
         row.done, row.error = True, "the post is no longer published"

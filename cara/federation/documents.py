@@ -56,6 +56,27 @@ def follow_url(follow_id: int) -> str:
     return site_url(f"/ap/follows/{follow_id}")
 
 
+def instance_actor_url() -> str:
+    """The instance's own actor (an Application): it signs what no person here sends, such as
+    a report forwarded to another server."""
+    return site_url("/actor")
+
+
+def instance_actor(public_pem: str) -> dict:
+    url = instance_actor_url()
+    return {
+        "@context": CONTEXT,
+        "id": url,
+        "type": "Application",
+        "preferredUsername": domain(),
+        "name": domain(),
+        "url": site_url("/"),
+        "inbox": shared_inbox(),
+        "manuallyApprovesFollowers": True,
+        "publicKey": {"id": f"{url}#main-key", "owner": url, "publicKeyPem": public_pem},
+    }
+
+
 def shared_inbox() -> str:
     return site_url("/inbox")
 

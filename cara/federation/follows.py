@@ -7,6 +7,7 @@ from cara.core.extensions import db
 from cara.core.models import RemoteActor, RemoteBlock, RemoteFollow, User
 from cara.core.policy import can_act, remote_blocked
 from cara.federation import actors, delivery, documents, fetch
+from cara.social import notify
 
 
 def _text(value) -> str:
@@ -49,20 +50,25 @@ def _send_answer(actor: RemoteActor, activity_uri: str, user: User, kind: str) -
 
 def received_follow(actor: RemoteActor, user: User, activity_uri: str) -> RemoteFollow | None:
     """A remote Follow of `user`: accepted at once, or pending for a private account; refused
-    (Reject sent, nothing kept) when `user` blocks the actor."""
+    (Reject sent, nothing kept) when `user` blocks the actor. A new one tells `user` (a follow,
+    or a follow request)."""
     if remote_blocked(user.id, actor.id):
         _send_answer(actor, activity_uri[:500], user, "Reject")
         return None
     follow = db.session.scalar(
         select(RemoteFollow).filter_by(user_id=user.id, actor_id=actor.id, inbound=True)
     )
-    if follow is None:
+    new = follow is None
+    if new:
         follow = RemoteFollow(user_id=user.id, actor_id=actor.id, inbound=True, pending=True)
         db.session.add(follow)
     follow.activity_uri = activity_uri[:500]
     follow.actor = actor
     if follow.pending and not user.is_private:
         follow.pending = False
+    if new:
+        kind = "follow_request" if follow.pending else "follow"
+        notify.notify(user.id, kind, remote_actor_id=actor.id)
     db.session.commit()
     if not follow.pending:
         _answer(follow, user, "Accept")
@@ -86,6 +92,8 @@ def approve(user: User, follow_id: int) -> bool:
     if follow is None:
         return False
     follow.pending = False
+    notify.withdraw(user.id, "follow_request", None, remote_actor_id=follow.actor_id)
+    notify.notify(user.id, "follow", remote_actor_id=follow.actor_id)
     db.session.commit()
     _answer(follow, user, "Accept")
     return True
@@ -96,6 +104,7 @@ def reject(user: User, follow_id: int) -> bool:
     if follow is None:
         return False
     _answer(follow, user, "Reject")
+    notify.withdraw(user.id, "follow_request", None, remote_actor_id=follow.actor_id)
     db.session.delete(follow)
     db.session.commit()
     return True
@@ -109,6 +118,8 @@ def undone(actor: RemoteActor, follow: dict | str) -> None:
     for row in db.session.scalars(stmt):
         user = db.session.get(User, row.user_id)
         if row.activity_uri == uri or (obj and obj == documents.actor_url(user)):
+            kind = "follow_request" if row.pending else "follow"
+            notify.withdraw(user.id, kind, None, remote_actor_id=actor.id)
             db.session.delete(row)
     db.session.commit()
 

@@ -112,6 +112,7 @@ def process(actor_id: int, activity: dict) -> None:
         if uri == actor.uri:
             media.remove_actors([actor.id])
             replies.forget_actors([actor.id])
+            reactions.forget_actors([actor.id])
             db.session.delete(actor)
         elif not replies.remove(actor, uri):
             gone = db.session.scalars(

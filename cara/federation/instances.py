@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from cara import moderation
 from cara.core.extensions import db
 from cara.core.models import Instance, RemoteActor, User, utcnow
-from cara.federation import media, replies
+from cara.federation import media, reactions, replies
 
 HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 REASON_MAX = 500
@@ -58,6 +58,7 @@ def block(domain: str, reason: str = "", who: User | None = None) -> int:
     ids = db.session.scalars(select(RemoteActor.id).where(RemoteActor.domain == domain)).all()
     media.remove_actors(ids)
     replies.forget_actors(ids)
+    reactions.forget_actors(ids)
     removed = db.session.execute(delete(RemoteActor).where(RemoteActor.domain == domain))
     detail = f"{domain}: {reason}" if reason else domain
     moderation.audit(who, "block-instance", "instance", 0, detail)

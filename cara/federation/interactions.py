@@ -1,6 +1,8 @@
 """Local people liking, reposting and replying to remote posts: a RemoteInteraction row each,
-and the activity (Like, Announce, Undo, Create{Note} with inReplyTo) delivered to the post's
-author by the delivery jobs. Who may: policy.may_interact_remote."""
+and the activity (Like, Announce, Undo, Create{Note} with inReplyTo, and Update or Delete of
+such a reply) delivered to the post's author by the delivery jobs; the row's id
+(/ap/interactions/<id>) serves its activity, or a reply's Note, while it stands. Who may:
+policy.may_interact_remote."""
 
 from markupsafe import escape
 from sqlalchemy import select
@@ -66,19 +68,15 @@ def undo(user: User, post: RemotePost, kind: str) -> None:
     delivery.send(user, inboxes, undo_doc)
 
 
-def reply(user: User, post: RemotePost, text: str) -> dict:
-    """Reply to a remote post: Create{Note} with inReplyTo, to its author (public when the
-    post is public, else to the author alone). Returns an errors dict (empty when sent)."""
-    text = text.strip()
-    if not policy.may_interact_remote(user, post, "reply"):
-        return {"body": ["You cannot reply to this post."]}
-    if not text or len(text) > REPLY_MAX:
-        return {"body": [f"Write 1 to {REPLY_MAX} characters."]}
-    row = RemoteInteraction(user_id=user.id, remote_post_id=post.id, kind="reply", content=text)
-    db.session.add(row)
-    db.session.flush()
+def _time(when) -> str:
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _note(user: User, row: RemoteInteraction, post: RemotePost) -> dict:
+    """A reply as a Note: a mention of the post's author, then the text escaped into
+    paragraphs; public when the post is, else to the author alone."""
     author = post.actor
-    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in text.split("\n\n") if p.strip())
+    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in row.content.split("\n\n") if p.strip())
     public = [documents.PUBLIC] if post.public else []
     note = {
         "id": activity_url(row),
@@ -87,20 +85,102 @@ def reply(user: User, post: RemotePost, text: str) -> dict:
         "inReplyTo": post.uri,
         "content": f'<p><span class="h-card"><a href="{escape(author.url or author.uri)}">'
         f"{escape(author.handle)}</a></span></p>{paragraphs}",
-        "published": utcnow().isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "published": _time(row.created_at),
         "to": public or [author.uri],
         "cc": [author.uri] if public else [],
         "tag": [{"type": "Mention", "href": author.uri, "name": author.handle}],
     }
-    create = documents.activity(
-        "Create", note["attributedTo"], note, f"{note['id']}#create", note["to"], note["cc"]
+    if row.updated_at is not None:
+        note["updated"] = _time(row.updated_at)
+    return note
+
+
+def _reply_text(text: str) -> tuple[str, dict]:
+    text = text.strip()
+    if not text or len(text) > REPLY_MAX:
+        return text, {"body": [f"Write 1 to {REPLY_MAX} characters."]}
+    return text, {}
+
+
+def _send_note(user: User, row: RemoteInteraction, post: RemotePost, kind: str) -> None:
+    """Create or Update of the reply's Note, to the post's author."""
+    note = _note(user, row, post)
+    suffix = "#create" if kind == "Create" else f"#update-{int(row.updated_at.timestamp())}"
+    doc = documents.activity(
+        kind, note["attributedTo"], note, note["id"] + suffix, note["to"], note["cc"]
     )
-    delivery.send(user, [author.shared_inbox or author.inbox], create)
+    delivery.send(user, [post.actor.shared_inbox or post.actor.inbox], doc)
+
+
+def reply(user: User, post: RemotePost, text: str) -> dict:
+    """Reply to a remote post: Create{Note} with inReplyTo, to its author (public when the
+    post is public, else to the author alone). Returns an errors dict (empty when sent)."""
+    if not policy.may_interact_remote(user, post, "reply"):
+        return {"body": ["You cannot reply to this post."]}
+    text, errors = _reply_text(text)
+    if errors:
+        return errors
+    row = RemoteInteraction(user_id=user.id, remote_post_id=post.id, kind="reply", content=text)
+    db.session.add(row)
+    db.session.flush()
+    _send_note(user, row, post, "Create")
     return {}
 
 
+def my_reply(user: User, interaction_id: int) -> RemoteInteraction | None:
+    """One of `user`'s replies sent out, else None."""
+    row = db.session.get(RemoteInteraction, interaction_id)
+    return row if row is not None and row.user_id == user.id and row.kind == "reply" else None
+
+
+def edit_reply(user: User, row: RemoteInteraction, text: str) -> dict:
+    """Change the text of a reply sent out: Update{Note} to the post's author. Errors by
+    field (none when sent)."""
+    text, errors = _reply_text(text)
+    if errors:
+        return errors
+    if text != row.content:
+        row.content, row.updated_at = text, utcnow()
+        post = db.session.get(RemotePost, row.remote_post_id)
+        _send_note(user, row, post, "Update")  # commits
+    return {}
+
+
+def delete_reply(user: User, row: RemoteInteraction) -> None:
+    """Take back a reply sent out: Delete{Tombstone} to the post's author; its id answers 404
+    from then on."""
+    post = db.session.get(RemotePost, row.remote_post_id)
+    note_id = activity_url(row)
+    doc = documents.activity(
+        "Delete",
+        documents.actor_url(user),
+        {"id": note_id, "type": "Tombstone"},
+        f"{note_id}#delete",
+        [documents.PUBLIC] if post.public else [post.actor.uri],
+    )
+    inbox = post.actor.shared_inbox or post.actor.inbox
+    db.session.delete(row)
+    db.session.commit()
+    delivery.send(user, [inbox], doc)
+
+
+def document(interaction_id: int) -> dict | None:
+    """What /ap/interactions/<id> serves: a like's or repost's activity, a reply's Note; only
+    public ones (a like or reply of a followers-only post is the author's business), while
+    they stand and their account may federate."""
+    row = db.session.get(RemoteInteraction, interaction_id)
+    if row is None:
+        return None
+    user, post = db.session.get(User, row.user_id), db.session.get(RemotePost, row.remote_post_id)
+    if user.deleted_at is not None or user.is_suspended or not post.public:
+        return None
+    if row.kind == "reply":
+        return {"@context": documents.CONTEXT, **_note(user, row, post)}
+    return _doc(user, row, post)
+
+
 def marks(user: User, posts: list[RemotePost]) -> dict:
-    """For each remote post: the kinds `user` did (like, announce) and their replies' texts."""
+    """For each remote post: the kinds `user` did (like, announce) and their replies."""
     ids = [p.id for p in posts]
     out = {i: {"kinds": set(), "replies": []} for i in ids}
     if not ids:
@@ -111,7 +191,7 @@ def marks(user: User, posts: list[RemotePost]) -> dict:
     for row in db.session.scalars(stmt.order_by(RemoteInteraction.id)):
         entry = out[row.remote_post_id]
         if row.kind == "reply":
-            entry["replies"].append(row.content)
+            entry["replies"].append(row)
         else:
             entry["kinds"].add(row.kind)
     return out

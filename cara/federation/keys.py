@@ -1,10 +1,11 @@
-"""Each local account's keypair, made on first use, and requests signed with it."""
+"""Each local account's keypair, made on first use, and requests signed with it; the
+instance actor signs with the instance's keypair (hashfeed.instance_key)."""
 
 from urllib.parse import urlsplit
 
 from cara.core.extensions import db
 from cara.core.models import ActorKey, User
-from cara.federation import documents, fetch, signatures
+from cara.federation import documents, fetch, hashfeed, signatures
 
 
 def key_for(user: User) -> ActorKey:
@@ -18,13 +19,19 @@ def key_for(user: User) -> ActorKey:
     return key
 
 
-def _signed(user: User, method: str, url: str, body: bytes | None) -> dict[str, str]:
+def _signed(user: User | None, method: str, url: str, body: bytes | None) -> dict[str, str]:
+    """Signature headers as `user`, or as the instance actor when None."""
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    key = key_for(user)
-    return signatures.sign(
-        method, parts.netloc, path, documents.key_id(user), key.private_pem, body
-    )
+    if user is None:
+        key_id, pem = instance_key_id(), hashfeed.instance_key().private_pem
+    else:
+        key_id, pem = documents.key_id(user), key_for(user).private_pem
+    return signatures.sign(method, parts.netloc, path, key_id, pem, body)
+
+
+def instance_key_id() -> str:
+    return documents.instance_actor_url() + "#main-key"
 
 
 def signed_get(user: User, url: str) -> dict:
@@ -32,7 +39,8 @@ def signed_get(user: User, url: str) -> dict:
     return fetch.get_json(url, _signed(user, "GET", url, None))
 
 
-def signed_post(user: User, url: str, body: bytes) -> fetch.Response:
+def signed_post(user: User | None, url: str, body: bytes) -> fetch.Response:
+    """POST signed as `user`, or as the instance actor when None."""
     headers = _signed(user, "POST", url, body)
     headers["Content-Type"] = fetch.ACTIVITY_JSON
     return fetch.request("POST", url, headers, body)

@@ -78,3 +78,14 @@ def undo(actor: RemoteActor, kind: str, activity: dict) -> None:
             author_id = db.session.get(Post, row.post_id).author_id
             notify.withdraw(author_id, NOTICE[kind], None, row.post_id, remote_actor_id=actor.id)
     db.session.commit()
+
+
+def forget_actors(actor_ids: list[int]) -> None:
+    """Before actors are deleted (a Delete of the actor, an instance block): their likes and
+    reposts leave the counts (the rows go with the actors, ON DELETE CASCADE). Not committed."""
+    if not actor_ids:
+        return
+    for row in db.session.scalars(
+        select(RemoteReaction).where(RemoteReaction.actor_id.in_(actor_ids))
+    ):
+        _bump(row.post_id, row.kind, -1)

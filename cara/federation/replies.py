@@ -40,8 +40,8 @@ def store(
     (policy.remote_may_see), and an Update of someone else's reply. Not committed: the caller
     commits."""
     row = db.session.scalar(select(RemoteComment).filter_by(uri=uri[:500]))
-    if row is not None and row.actor_id != actor.id:
-        return None, False
+    if row is not None and (row.actor_id != actor.id or row.removed_at is not None):
+        return None, False  # someone else's, or hidden here: a redelivery changes nothing
     new = row is None
     if new:
         if not create or not policy.remote_may_see(actor.id, post):
@@ -83,10 +83,14 @@ def tell_mentioned(actor: RemoteActor, users: list[User], post: Post | None, con
 
 
 def remove(actor: RemoteActor, uri: str) -> bool:
-    """Delete of the actor's reply `uri` (only theirs). Not committed."""
+    """Delete of the actor's reply `uri` (only theirs). A reply hidden here keeps its row, its
+    text dropped, so that the same Note delivered again stays hidden. Not committed."""
     row = db.session.scalar(select(RemoteComment).filter_by(uri=uri[:500], actor_id=actor.id))
     if row is None:
         return False
+    if row.removed_at is not None:
+        row.content = ""
+        return True
     if row.audience == PUBLIC:
         _bump(row.post_id, -1)
     db.session.delete(row)
@@ -99,7 +103,9 @@ def forget_actors(actor_ids: list[int]) -> None:
     if not actor_ids:
         return
     stmt = select(RemoteComment).where(
-        RemoteComment.actor_id.in_(actor_ids), RemoteComment.audience == PUBLIC
+        RemoteComment.actor_id.in_(actor_ids),
+        RemoteComment.audience == PUBLIC,
+        RemoteComment.removed_at.is_(None),
     )
     for row in db.session.scalars(stmt):
         _bump(row.post_id, -1)

@@ -19,11 +19,13 @@ from cara.core.models import (
     Like,
     Mute,
     Post,
+    RemoteComment,
     Report,
     ReportStatus,
     Repost,
     User,
     count,
+    utcnow,
 )
 from cara.social.notify import mention_targets, mentioned, notify, withdraw
 
@@ -38,7 +40,7 @@ REPORT_REASONS = {
     "mature": "Mature content not marked as mature",
     "other": "Something else",
 }
-REPORT_SUBJECTS = {"post", "comment", "user", "job"}
+REPORT_SUBJECTS = {"post", "comment", "user", "job", "remote_comment", "remote_actor"}
 
 
 def _add_once(row) -> bool:
@@ -279,6 +281,17 @@ def delete_comment(row: Comment) -> None:
     db.session.commit()
 
 
+def hide_remote_comment(row: RemoteComment, by: str, reason: str = "") -> None:
+    """Take a reply from elsewhere off its post for good (by: artist, moderator): shown to
+    nobody, out of the count, and kept so that a redelivery or an Update of the same Note does
+    not bring it back. Not committed."""
+    if row.removed_at is not None:
+        return
+    if row.audience == "public":  # only public replies are counted
+        _bump(row.post_id, Post.comment_count, -1)
+    row.removed_at, row.removed_by, row.removed_reason = utcnow(), by, reason
+
+
 @dataclass
 class Thread:
     comment: Comment
@@ -348,6 +361,17 @@ def follow_requests(user: User, before: str | None = None, limit: int = LIST_PAG
 # --- reports ---------------------------------------------------------------------------------
 
 
+def reported(reporter: User, subject: str, subject_id: int) -> bool:
+    """True while the reporter's report about this is open."""
+    open_report = select(Report.id).filter_by(
+        reporter_id=reporter.id,
+        subject_kind=subject,
+        subject_id=subject_id,
+        status=ReportStatus.OPEN,
+    )
+    return db.session.scalar(open_report.limit(1)) is not None
+
+
 def report(reporter: User, subject: str, subject_id: int, reason: str, details: str):
     """File a report for the moderation queue; returns errors by field (none when filed).
 
@@ -365,13 +389,7 @@ def report(reporter: User, subject: str, subject_id: int, reason: str, details: 
         errors["details"] = ["Tell the moderators what is wrong."]
     if errors:
         return errors
-    open_report = select(Report.id).filter_by(
-        reporter_id=reporter.id,
-        subject_kind=subject,
-        subject_id=subject_id,
-        status=ReportStatus.OPEN,
-    )
-    if db.session.scalar(open_report.limit(1)) is None:
+    if not reported(reporter, subject, subject_id):
         text = REPORT_REASONS[reason] + (f": {details}" if details else "")
         db.session.add(
             Report(

@@ -23,6 +23,8 @@ NOT_PAGES = {
     "moderation.export_hashes",
     "federation.remote_avatar",  # an image
     "federation.shared_file",  # an image, for other servers
+    "federation.interaction",  # ActivityPub JSON
+    "federation.instance_actor",  # ActivityPub JSON
 }
 JOB = {
     "title": "Colourist",
@@ -99,6 +101,7 @@ def _args(live, rule) -> dict | None:
         "appeal_id": 1,
         "n": 1,
         "domain": "remote.example",
+        "actor_id": 1,
     }
     if not set(rule.arguments) <= set(known) | {"kind"}:
         return None

@@ -78,3 +78,27 @@ def test_people_elsewhere_who_liked_are_listed_with_the_local_likers(
     db.session.commit()
     login(client, "cyd")
     assert peer.handle not in client.get(path).get_data(as_text=True)  # blocked by the viewer
+
+
+def test_a_deleted_actor_s_likes_and_reposts_stop_counting(client, make_user, make_post, peer):
+    from cara.federation import instances
+
+    post = make_post(make_user("ana"))
+    other = make_post(make_user("cyd"))
+    for target in (post, other):
+        peer.post_to(client, _activity(peer, "Like", target.id, target.id))
+        peer.post_to(client, _activity(peer, "Announce", target.id, target.id))
+    gone = {"id": f"{peer.actor_id}#delete", "type": "Delete", "actor": peer.actor_id}
+    peer.post_to(client, {**gone, "object": peer.actor_id})
+    for target in (post, other):
+        db.session.refresh(target)
+        assert (target.like_count, target.repost_count) == (0, 0)
+    assert db.session.query(RemoteReaction).count() == 0
+
+    # An instance block takes its people's likes and reposts out of the counts too.
+    peer.post_to(client, _activity(peer, "Like", post.id, 9))
+    db.session.refresh(post)
+    assert post.like_count == 1
+    instances.block(peer.host)
+    db.session.refresh(post)
+    assert (post.like_count, post.repost_count) == (0, 0)

@@ -2,7 +2,7 @@
 replies and mentions, shown on the notifications page with the remote person's name."""
 
 from cara.core.extensions import db
-from cara.core.models import Notification
+from cara.core.models import Notification, RemoteFollow
 from tests.federation.test_reactions import _activity
 from tests.federation.test_replies import PUBLIC, _reply
 
@@ -68,3 +68,39 @@ def test_remote_mentions_notify_those_named_and_addressed(client, auth, make_use
     page = client.get("/notifications").get_data(as_text=True)
     assert "mentioned you in a post on another server: “Hello @dee”" in page
     assert PUBLIC  # the public address the notes above carry
+
+
+def test_remote_follows_notify_with_the_handle(client, auth, make_user, peer):
+    ana = make_user("ana")
+    peer.trust(ana)
+    follow = peer.follow()
+    peer.post_to(client, follow)
+    peer.post_to(client, follow)  # delivered twice: told once
+    assert _kinds(ana) == ["follow"]
+    auth.login("ana")
+    page = client.get("/notifications").get_data(as_text=True)
+    link = f'<a href="/@bob@{peer.host}">Bob</a> <span class="handle">({peer.handle})</span>'
+    assert f"{link} followed you." in page
+    undo = {"id": f"{peer.actor_id}/undo/9", "type": "Undo", "actor": peer.actor_id}
+    peer.post_to(client, {**undo, "object": follow})
+    assert _kinds(ana) == []  # unread, and undone: withdrawn
+
+
+def test_remote_follow_requests_notify_a_private_account(client, auth, make_user, peer):
+    ana = make_user("ana", is_private=True)
+    peer.trust(ana)
+    peer.post_to(client, peer.follow())
+    assert _kinds(ana) == ["follow_request"]
+    auth.login("ana")
+    page = client.get("/notifications").get_data(as_text=True)
+    assert f"({peer.handle})</span> asked to follow you." in page
+    assert '<a href="/federation">Review follow requests</a>' in page
+    request_id = db.session.query(RemoteFollow).one().id
+    assert client.post(f"/federation/requests/{request_id}/approve").status_code == 303
+    assert _kinds(ana) == ["follow"]  # the request became a follower
+
+    peer.post_to(client, peer.follow(2))  # a request asked again and then rejected
+    db.session.query(RemoteFollow).one().pending = True
+    db.session.commit()
+    assert client.post(f"/federation/requests/{request_id}/reject").status_code == 303
+    assert _kinds(ana) == ["follow"]  # the follow told before stays; no request left

@@ -28,6 +28,23 @@ def _reply(peer, post_id, n=1, content="<p>Lovely work!</p>", to=None, kind="Cre
     }
 
 
+def _direct(peer, post_id, content, to="http://cara.test/@ana"):
+    """A reply addressed to one person here alone (no public, no collection)."""
+    activity = _reply(peer, post_id, content=content, to=[to])
+    activity["object"]["cc"] = []
+    return activity
+
+
+def _delete(peer, n=1):
+    """Delete of the peer's Note n (a Tombstone)."""
+    return {
+        "id": f"{peer.actor_id}/notes/{n}/delete",
+        "type": "Delete",
+        "actor": peer.actor_id,
+        "object": {"id": f"{peer.actor_id}/notes/{n}", "type": "Tombstone"},
+    }
+
+
 def _count(post) -> int:
     db.session.expire_all()
     return db.session.get(Post, post.id).comment_count
@@ -55,13 +72,7 @@ def test_a_public_reply_is_shown_counted_edited_and_deleted(client, make_user, m
     assert "Lovely work, edited" in client.get(f"/posts/{post.id}").get_data(as_text=True)
     assert _count(post) == 1
 
-    delete = {
-        "id": f"{peer.actor_id}/notes/1/delete",
-        "type": "Delete",
-        "actor": peer.actor_id,
-        "object": {"id": f"{peer.actor_id}/notes/1", "type": "Tombstone"},
-    }
-    peer.post_to(client, delete)
+    peer.post_to(client, _delete(peer))
     assert db.session.query(RemoteComment).count() == 0
     assert _count(post) == 0
     assert "Lovely" not in client.get(f"/posts/{post.id}").get_data(as_text=True)
@@ -72,9 +83,7 @@ def test_a_reply_to_the_artist_alone_is_theirs_only_and_not_counted(
 ):
     post = make_post(make_user("ana"))
     make_user("cyd")
-    direct = _reply(peer, post.id, content="<p>Just for you</p>", to=["http://cara.test/@ana"])
-    direct["object"]["cc"] = []
-    peer.post_to(client, direct)
+    peer.post_to(client, _direct(peer, post.id, "<p>Just for you</p>"))
     assert db.session.query(RemoteComment).one().audience == "direct"
     assert _count(post) == 0
     assert "Just for you" not in client.get(f"/posts/{post.id}").get_data(as_text=True)

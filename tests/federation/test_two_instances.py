@@ -75,9 +75,10 @@ def test_follow_across_instances_and_receive_a_post(servers):
     shown = wait_for(replied, "bob's reply to reach A")
     assert f'href="/@bob@{b.host}"' in shown and f"@bob@{b.host}" in shown
     notes = wait_for(
-        lambda: (n := alice.get("/notifications")[1]).count(f"(@bob@{b.host})") == 3 and n,
-        "A to tell alice of bob's like, repost and reply",
+        lambda: (n := alice.get("/notifications")[1]).count(f"(@bob@{b.host})") == 4 and n,
+        "A to tell alice of bob's follow, like, repost and reply",
     )
+    assert "followed you" in notes
     assert "liked" in notes and "reposted" in notes and "replied to" in notes
 
     # A followers-only post: its Note names the image by a capability URL, which B fetches

@@ -51,6 +51,8 @@ SUBJECT_STATES = {
     "session": ACCOUNT_STATES,
     # A post of a remote actor (federation): public, or to its followers only.
     "remote": ("public", "followers"),
+    # A public reply from a remote actor on the post of that state.
+    "remote_comment": STATES,
 }
 
 
@@ -103,6 +105,9 @@ suspended   .    .   .   .   .    .    .   .   .
 # A comment (by a third person) on the post of that state; "removed": removed by a moderator,
 # seen by its writer and moderators only (not by the artist whose post it is on).
 COMMENT = {**POST, "removed": {**POST["removed"], "own": False}}
+# A public reply from elsewhere on the post of that state; "removed": removed by a moderator,
+# seen by nobody (its writer is not here).
+REMOTE_COMMENT = {**POST, "removed": {r: False for r in ROLES}}
 
 # What feeds, tag pages and search list: published posts of the viewer's audience, for
 # moderators too (they open held posts from the queue, they do not browse them).
@@ -211,6 +216,10 @@ state       anon mem own fol pend blkd mod adm susp
 public      y    y   y   y   y    y    y   y   403
 followers   .    .   .   403 .    .    .   .   .
 """)
+# The artist's reply to each remote post: its id serves its Note to anyone when the post is
+# public; only its writer edits or deletes it.
+SENT_PUBLIC = {"public": dict.fromkeys(ROLES, True), "followers": dict.fromkeys(ROLES, False)}
+SENT_BY = {state: {role: role == "own" for role in ROLES} for state in REMOTE}
 PAINTER = {"username": "painter", "domain": "127.0.0.1:9"}  # the world's remote actor
 # What /federation lists: the posts of the remote actors one follows.
 REMOTE_LISTED = {state: {r: r == "fol" for r in ROLES} for state in REMOTE}
@@ -490,11 +499,21 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
         ),
     ],
     "POST /comments/<int:comment_id>/delete": Route(change(COMMENT, OWN_OR_MODS), "comment"),
+    # The artist hides a reply from elsewhere; a moderator removes it with a reason.
+    "POST /remote-comments/<int:comment_id>/delete": Route(
+        change(REMOTE_COMMENT, OWN_OR_MODS), "remote_comment", form=REASON
+    ),
     # --- reports ----------------------------------------------------------------------------
     "GET /posts/<int:subject_id>/report": Route(login_see(POST), "post"),
     "POST /posts/<int:subject_id>/report": Route(login_see(POST, 422), "post"),
     "GET /comments/<int:subject_id>/report": Route(login_see(COMMENT), "comment"),
     "POST /comments/<int:subject_id>/report": Route(login_see(COMMENT, 422), "comment"),
+    "GET /remote-comments/<int:subject_id>/report": Route(
+        login_see(REMOTE_COMMENT), "remote_comment"
+    ),
+    "POST /remote-comments/<int:subject_id>/report": Route(
+        login_see(REMOTE_COMMENT, 422), "remote_comment"
+    ),
     "GET /jobs/<int:subject_id>/report": Route(login_see(JOB), "job"),
     "POST /jobs/<int:subject_id>/report": Route(login_see(JOB, 422), "job"),
     "GET /@<username>/report": Route(login_see(REPORTABLE), "user"),
@@ -718,6 +737,16 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     ),
     "POST /federation/posts/<int:post_id>/reply": federated(
         Route(login_see(REMOTE_ACT, 303), "remote", form={"body": "Lovely"})
+    ),
+    "GET /ap/interactions/<int:interaction_id>": federated(Route(see(SENT_PUBLIC), "remote")),
+    # The instance actor (it signs forwarded reports) is for anyone, like the people's actors.
+    "GET /actor": federated(Route(open_())),
+    # Reporting a person elsewhere (a copy may be forwarded to their server): anyone signed in.
+    "GET /federation/actors/<int:actor_id>/report": federated(Route(login(), "remote")),
+    "POST /federation/actors/<int:actor_id>/report": federated(Route(login(422), "remote")),
+    "POST /federation/replies/<int:interaction_id>/<any(edit, delete):action>": federated(
+        Route(owner(SENT_BY), "remote", args={"action": "edit"}, form={"body": "Hello"}),
+        Route(owner(SENT_BY), "remote", args={"action": "delete"}, variant="delete"),
     ),
     # Blocking or muting someone elsewhere: anyone signed in, back to their profile page.
     "POST /federation/actors/<int:actor_id>/<any(block, unblock, mute, unmute):action>": federated(

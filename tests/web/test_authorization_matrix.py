@@ -37,7 +37,9 @@ from cara.core.models import (
     Notification,
     Post,
     PostState,
+    RemoteComment,
     RemoteFollow,
+    RemoteInteraction,
     RemotePost,
     Report,
     Role,
@@ -170,7 +172,28 @@ def _remote(world: World) -> None:
         path.parent.mkdir(parents=True)
         path.write_bytes(factories.image_bytes(size=(32, 24)))
         storage.save_remote(post.id, path)
-        world.ids[("remote", state)] = {"post_id": post.id, "name": "0.jpg", "actor_id": actor.id}
+        reply = RemoteInteraction(  # a reply sent to it by the artist
+            user_id=users[author(state)].id, remote_post_id=post.id, kind="reply", content="Hi"
+        )
+        db.session.add(reply)
+        db.session.flush()
+        world.ids[("remote", state)] = {
+            "post_id": post.id,
+            "name": "0.jpg",
+            "actor_id": actor.id,
+            "interaction_id": reply.id,
+        }
+    for state in table.STATES:  # a public reply from elsewhere on each local post
+        reply = RemoteComment(
+            uri=f"https://127.0.0.1:9/notes/reply-{state}",
+            post_id=world.ids[("post", state)]["post_id"],
+            actor_id=actor.id,
+            content=f"<p>Far reply {state}</p>",
+            removed_at=utcnow() if state == "removed" else None,  # removed by a moderator
+        )
+        db.session.add(reply)
+        db.session.flush()
+        world.ids[("remote_comment", state)] = {"comment_id": reply.id, "subject_id": reply.id}
     for state in table.ACCOUNT_STATES:
         user = users[author(state)]
         follow = RemoteFollow(

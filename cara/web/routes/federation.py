@@ -63,6 +63,12 @@ def actor(username: str) -> Response:
     return _json(local.actor(_user_or_404(username)))
 
 
+@bp.get("/actor")
+def instance_actor():
+    """The instance's own actor, whose key signs the reports forwarded to other servers."""
+    return _json(documents.instance_actor(hashfeed.instance_key().public_pem))
+
+
 @bp.get("/.well-known/webfinger")
 def webfinger():
     resource = request.args.get("resource", "").strip()
@@ -120,6 +126,13 @@ def following(username: str):
 @bp.get("/ap/posts/<int:post_id>")
 def note(post_id: int):
     return _json(local.note(post_id) or abort(404))
+
+
+@bp.get("/ap/interactions/<int:interaction_id>")
+def interaction(interaction_id: int):
+    """A like's or repost's activity, or a reply's Note, sent from here (404 once undone or
+    deleted, and for those about posts that are not public)."""
+    return _json(interactions.document(interaction_id) or abort(404))
 
 
 # Per sending address, shared by both inboxes; checked before the signature (no key fetches
@@ -286,6 +299,22 @@ def reply_remote(post_id: int):
     if not policy.may_interact_remote(current_user, post, "reply"):
         abort(403)
     errors = interactions.reply(current_user, post, request.form.get("body", ""))
+    if errors:
+        abort(422, " ".join(errors["body"]))
+    return redirect(_back(), 303)
+
+
+@bp.post("/federation/replies/<int:interaction_id>/<any(edit, delete):action>")
+@login_required
+def change_reply(interaction_id: int, action: str):
+    """Edit (Update{Note}) or delete (Delete{Tombstone}) a reply one sent to a remote post."""
+    row = interactions.my_reply(current_user, interaction_id) or abort(404)
+    if not policy.can_act(current_user):
+        abort(403, "Your account cannot send anything now.")
+    if action == "delete":
+        interactions.delete_reply(current_user, row)
+        return redirect(_back(), 303)
+    errors = interactions.edit_reply(current_user, row, request.form.get("body", ""))
     if errors:
         abort(422, " ".join(errors["body"]))
     return redirect(_back(), 303)

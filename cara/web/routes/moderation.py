@@ -64,6 +64,12 @@ def _report_link(target: moderation.ReportTarget) -> str | None:
         return url_for("posts.view", post_id=target.post_id, _anchor=f"comment-{target.id}")
     if target.kind == "job":
         return url_for("jobs.view", job_id=target.id)
+    if target.kind == "remote_comment":
+        anchor = f"remote-comment-{target.id}"
+        return url_for("posts.view", post_id=target.post_id, _anchor=anchor)
+    if target.kind == "remote_actor":  # username is their @user@domain
+        username, domain = target.username.lstrip("@").split("@", 1)
+        return url_for("federation.profile", username=username, domain=domain)
     return url_for("profiles.view", username=target.username)
 
 

@@ -3,15 +3,17 @@
 Every action is an idempotent set or unset (like/unlike, follow/unfollow, ...), never a toggle.
 """
 
+from functools import wraps
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from cara import moderation
+from cara import federation, moderation
 from cara.core import policy
 from cara.core.extensions import db
-from cara.core.models import Comment, Job, Post, User
+from cara.core.models import Comment, Job, Post, RemoteActor, RemoteComment, User
 from cara.core.policy import can_change, can_follow, can_interact, can_repost, can_view
-from cara.federation import reactions
+from cara.federation import flags, reactions
 from cara.social import actions
 from cara.web import context
 from cara.web.helpers import back, get_or_404, parse_id, user_or_404
@@ -187,6 +189,29 @@ def delete_comment(comment_id: int):
     return redirect(back(url_for("posts.view", post_id=post.id)), 303)
 
 
+@bp.post("/remote-comments/<int:comment_id>/delete")
+@login_required
+def delete_remote_comment(comment_id: int):
+    """The artist hides a reply from elsewhere on their post; a moderator removes one, with a
+    reason (audited). Either way it stays off the post, whatever its server sends again."""
+    row = get_or_404(RemoteComment, comment_id, can_view)
+    if not can_change(current_user, row):
+        abort(403, "Only the post's artist or a moderator can delete a reply.")
+    post = db.session.get(Post, row.post_id)
+    if policy.moderating(current_user, row):
+        try:
+            moderation.remove(row, _me(), request.form.get("reason", ""))
+        except moderation.ModerationError as exc:
+            abort(exc.status, str(exc))
+    else:
+        actions.hide_remote_comment(row, "artist")
+        db.session.commit()
+    if wants_fragment(f"post-{post.id}-comments"):
+        return _comments_section(post)
+    flash("Reply deleted.", "info")
+    return redirect(back(url_for("posts.view", post_id=post.id)), 303)
+
+
 # --- follows, blocks, mutes ------------------------------------------------------------------
 
 
@@ -320,16 +345,35 @@ def _subject(kind: str, subject_id: int):
     if kind == "job":
         job = get_or_404(Job, subject_id, can_view)
         return job, url_for("jobs.view", job_id=job.id), f"the opening “{job.title}”"
+    if kind == "remote_comment":
+        row = get_or_404(RemoteComment, subject_id, can_view)
+        back_to = url_for("posts.view", post_id=row.post_id)
+        return row, back_to, f"the reply by {row.actor.handle}"
     abort(404)
 
 
-def _report(kind: str, subject_id: int, return_to: str, label: str):
+def _forwarded(subject) -> tuple[RemoteActor, list[str]] | None:
+    """Whom and what a report about content elsewhere can be forwarded about (None: it is
+    local, or federation is off)."""
+    if not federation.enabled():
+        return None
+    if isinstance(subject, RemoteComment):
+        return subject.actor, [subject.uri]
+    if isinstance(subject, RemoteActor):
+        return subject, []
+    return None
+
+
+def _report(kind: str, subject, return_to: str, label: str):
     errors = {}
+    forward = _forwarded(subject)
     if request.method == "POST":
-        errors = actions.report(
-            _me(), kind, subject_id, request.form.get("reason", ""), request.form.get("details", "")
-        )
+        details = request.form.get("details", "")
+        again = actions.reported(_me(), kind, subject.id)  # filed before: nothing is sent again
+        errors = actions.report(_me(), kind, subject.id, request.form.get("reason", ""), details)
         if not errors:
+            if forward and request.form.get("forward") and not again:  # the instance sends it
+                flags.forward(*forward, details.strip())
             flash("Thank you. The moderators will look at your report.", "success")
             return redirect(return_to, 303)
     page = render(
@@ -340,6 +384,7 @@ def _report(kind: str, subject_id: int, return_to: str, label: str):
         back=return_to,
         reasons=actions.REPORT_REASONS,
         details_max=actions.REPORT_DETAILS_MAX,
+        forward_to=forward[0].domain if forward else None,
     )
     return page, 422 if errors else 200
 
@@ -349,11 +394,39 @@ def _report(kind: str, subject_id: int, return_to: str, label: str):
     "/comments/<int:subject_id>/report", methods=["GET", "POST"], defaults={"kind": "comment"}
 )
 @bp.route("/jobs/<int:subject_id>/report", methods=["GET", "POST"], defaults={"kind": "job"})
+@bp.route(
+    "/remote-comments/<int:subject_id>/report",
+    methods=["GET", "POST"],
+    defaults={"kind": "remote_comment"},
+)
 @login_required
 @limited("report")
 def report(kind: str, subject_id: int):
-    _, return_to, label = _subject(kind, subject_id)
-    return _report(kind, subject_id, return_to, label)
+    subject, return_to, label = _subject(kind, subject_id)
+    return _report(kind, subject, return_to, label)
+
+
+def _federated(view):
+    """404 while federation is off, before asking anyone to log in."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not federation.enabled():
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.route("/federation/actors/<int:actor_id>/report", methods=["GET", "POST"])
+@_federated
+@login_required
+@limited("report")
+def report_remote_actor(actor_id: int):
+    """Report a person on another server (their profile page here links to it)."""
+    person = get_or_404(RemoteActor, actor_id)
+    back_to = url_for("federation.profile", username=person.username, domain=person.domain)
+    return _report("remote_actor", person, back_to, person.handle)
 
 
 @bp.get("/report")
@@ -374,4 +447,4 @@ def report_user(username: str):
     # Reporting works across a block: the person who blocked you can still be reported.
     user = user_or_404(username, policy.can_report)
     return_to = url_for("profiles.view", username=user.username)
-    return _report("user", user.id, return_to, f"@{user.username}")
+    return _report("user", user, return_to, f"@{user.username}")
