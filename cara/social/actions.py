@@ -331,6 +331,11 @@ def likers(viewer, post: Post, before: str | None = None, limit: int = LIST_PAGE
     return _people(viewer, stmt, Like.created_at, before, limit)
 
 
+def reposters(viewer, post: Post, before: str | None = None, limit: int = LIST_PAGE):
+    stmt = select(User).join(Repost, Repost.user_id == User.id).where(Repost.post_id == post.id)
+    return _people(viewer, stmt, Repost.created_at, before, limit)
+
+
 def followers(viewer, user: User, before: str | None = None, limit: int = LIST_PAGE):
     stmt = (
         select(User)

@@ -73,6 +73,10 @@ def test_people_elsewhere_who_liked_are_listed_with_the_local_likers(
     assert peer.handle in page and f"/@{peer.username}@{peer.host}" in page
     assert "@cyd" in page
     assert peer.handle not in client.get(f"{path}?before=x").get_data(as_text=True)
+    reposts = f"/posts/{post.id}/reposts"
+    assert peer.handle not in client.get(reposts).get_data(as_text=True)
+    peer.post_to(client, _activity(peer, "Announce", post.id))
+    assert peer.handle in client.get(reposts).get_data(as_text=True)
     actor = db.session.query(RemoteActor).one()
     db.session.add(RemoteBlock(user_id=cyd.id, actor_id=actor.id, kind="block"))
     db.session.commit()

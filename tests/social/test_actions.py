@@ -280,6 +280,12 @@ def test_likes_and_follower_lists(client):
         actions.follow(fan, bob)
     html = client.get(f"/posts/{post.id}/likes").get_data(as_text=True)
     assert all(f"@{f.username}" in html for f in fans)
+    actions.repost(fans[0], post)
+    html = client.get(f"/posts/{post.id}/reposts").get_data(as_text=True)
+    assert "@fan0" in html and "@fan1" not in html
+    assert f'href="/posts/{post.id}/reposts"' in client.get(f"/posts/{post.id}").get_data(
+        as_text=True
+    )
     fragment = client.get(f"/posts/{post.id}/likes", headers=hx("people-more"))
     assert "<html" not in fragment.get_data(as_text=True)
     assert "@fan0" in client.get("/@bob/followers").get_data(as_text=True)

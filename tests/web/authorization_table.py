@@ -479,6 +479,7 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "POST /posts/<int:post_id>/repost": Route(interact(REPOST), "post"),
     "POST /posts/<int:post_id>/unrepost": Route(interact(), "post"),
     "GET /posts/<int:post_id>/likes": Route(see(POST), "post"),
+    "GET /posts/<int:post_id>/reposts": Route(see(POST), "post"),
     "GET /posts/<int:post_id>/comments": [
         Route(see(POST, lists=COMMENTS, word="note"), "post"),
         Route(

@@ -104,14 +104,22 @@ def unbookmark(post_id: int):
 
 @bp.get("/posts/<int:post_id>/likes")
 def likes(post_id: int):
+    return _reacted(post_id, "Liked by", actions.likers, "like", "social.likes")
+
+
+@bp.get("/posts/<int:post_id>/reposts")
+def reposts(post_id: int):
+    return _reacted(post_id, "Reposted by", actions.reposters, "announce", "social.reposts")
+
+
+def _reacted(post_id: int, title: str, local, kind: str, endpoint: str):
+    """Who liked or reposted a post: people elsewhere (federation) head the first page (they
+    are few and not paged), then the local people, paged."""
     post = _post(post_id)
     before = request.args.get("before")
-    page = actions.likers(current_user, post, before)
-    # People elsewhere (federation) head the first page; they are few and not paged.
-    remote = [] if before else reactions.people(current_user, post)
-    return _people_page(
-        "Liked by", page, "social.likes", {"post_id": post.id}, post=post, remote=remote
-    )
+    page = local(current_user, post, before)
+    remote = [] if before else reactions.people(current_user, post, kind)
+    return _people_page(title, page, endpoint, {"post_id": post.id}, post=post, remote=remote)
 
 
 def _people_page(title, page, endpoint, endpoint_args, **extra):
