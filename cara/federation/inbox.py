@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 import nh3
 from flask import current_app
 from sqlalchemy import delete, select
+from sqlalchemy.orm import selectinload
 
 from cara.core import policy, tasks
 from cara.core.extensions import db
-from cara.core.models import Post, RemoteActor, RemotePost, User, utcnow
+from cara.core.models import Post, RemoteActor, RemoteFollow, RemotePost, User, utcnow
 from cara.core.text import site_url
 from cara.federation import (
     actors,
@@ -246,16 +247,38 @@ def _list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def _followed_by(user: User) -> list:
+    """WHERE clauses: remote posts of the actors `user` follows (accepted), not muted or blocked."""
+    followed = select(RemoteFollow.actor_id).where(
+        RemoteFollow.user_id == user.id,
+        RemoteFollow.inbound.is_(False),
+        RemoteFollow.pending.is_(False),
+    )
+    return [
+        RemotePost.actor_id.in_(followed),
+        RemotePost.actor_id.not_in(policy.remote_hidden(user)),
+    ]
+
+
 def posts_for(user: User, limit: int = 40) -> list[RemotePost]:
     """Remote posts of the actors `user` follows (not those they muted), newest first."""
-    followed = [f.actor_id for f in follows.following(user) if not f.pending]
-    stmt = (
-        select(RemotePost)
-        .where(RemotePost.actor_id.in_(followed))
-        .where(RemotePost.actor_id.not_in(policy.remote_hidden(user)))
-        .order_by(RemotePost.published_at.desc())
-    )
+    stmt = select(RemotePost).where(*_followed_by(user)).order_by(RemotePost.published_at.desc())
     return list(db.session.scalars(stmt.limit(limit)))
+
+
+def following_source(user: User):
+    """The remote posts of `user`'s Following feed as a select of (post_id, at)."""
+    return select(RemotePost.id.label("post_id"), RemotePost.published_at.label("at")).where(
+        *_followed_by(user)
+    )
+
+
+def posts_by_ids(ids: list[int]) -> dict[int, RemotePost]:
+    """Remote posts by id (with their actors), for a page that lists some."""
+    if not ids:
+        return {}
+    stmt = select(RemotePost).where(RemotePost.id.in_(ids)).options(selectinload(RemotePost.actor))
+    return {p.id: p for p in db.session.scalars(stmt)}
 
 
 def posts_of(actor: RemoteActor, limit: int = 40) -> list[RemotePost]:

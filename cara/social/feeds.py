@@ -165,6 +165,7 @@ class FeedPage(Page):
 
     marks: Marks = field(default_factory=Marks)
     reposted_by: dict[int, User] = field(default_factory=dict)  # Following: post id -> reposter
+    entries: list[tuple[int, int]] = field(default_factory=list)  # Following: (kind, id) in order
 
 
 def keyset_page(viewer, stmt, sort, before_key, limit: int, prefix: tuple = ()) -> FeedPage:
@@ -249,35 +250,60 @@ def follows_anyone(viewer) -> bool:
     return viewer is not None and db.session.scalar(followed_ids(viewer).limit(1)) is not None
 
 
-def following(viewer: User, before: str | None = None, limit: int = PAGE_SIZE) -> FeedPage:
-    """Posts of the accounts `viewer` follows (and their own), with what those accounts reposted.
+LOCAL, ELSEWHERE = 1, 0  # the kind of a Following entry: a post here, or a remote post
+
+
+def _following_key(before: str | None) -> tuple | None:
+    """(time, kind, id) of the last entry of the previous page; a cursor of two values (time,
+    id: made before remote posts joined the feed) is a local post's."""
+    key = decode_key(before, datetime, int, int)
+    if key is None and (old := time_key(before)) is not None:
+        key = (old[0], LOCAL, old[1])
+    return key if key is None or key[1] in (LOCAL, ELSEWHERE) else None
+
+
+def _entries_after(at, ident, kind: int, key: tuple):
+    """Entries of `kind` after `key` in the feed's order: time, then local before remote,
+    then id, all descending (`at <= v` first: an index range)."""
+    at_key, kind_key, id_key = key
+    if kind < kind_key:  # at the same time, this kind comes after the cursor's
+        return at <= at_key
+    if kind > kind_key:
+        return at < at_key
+    return and_(at <= at_key, or_(at < at_key, ident < id_key))
+
+
+def following(
+    viewer: User, before: str | None = None, limit: int = PAGE_SIZE, elsewhere=None
+) -> FeedPage:
+    """Posts of the accounts `viewer` follows (and their own), with what those accounts reposted,
+    and `elsewhere`: a select of (post_id, at) of remote posts for the viewer (federation).
 
     A repost shows once, at its first repost by someone followed, and not at all when its artist
-    is followed anyway (the original is in the feed). Muted accounts are left out.
+    is followed anyway (the original is in the feed). Muted accounts are left out. The page's
+    local cards are `items`; `entries` is the whole page in order, as (kind, id).
     """
     me = viewer.id
     sources = followed_ids(viewer).where(
         Follow.followee_id.not_in(select(Mute.muted_id).where(Mute.muter_id == me))
     )
-    key = time_key(before)
+    key = _following_key(before)
 
     # One IN list, not "IN (...) OR author = me": an OR makes SQLite gather every post of each
     # followed account before sorting (40 ms at 100k posts instead of 3).
     authors = union(
         sources.where(Follow.followee_id.not_in(suspended_ids())), select(literal(me, Integer))
     )
-    own = select(Post.id.label("post_id"), Post.published_at.label("at")).where(
-        Post.state == PostState.PUBLISHED, Post.author_id.in_(authors), present(Post.author_id)
-    )
+    own = select(
+        Post.id.label("post_id"), Post.published_at.label("at"), literal(LOCAL).label("kind")
+    ).where(Post.state == PostState.PUBLISHED, Post.author_id.in_(authors), present(Post.author_id))
     if key:
-        own = own.where(
-            Post.published_at <= key[0], or_(Post.published_at < key[0], Post.id < key[1])
-        )
+        own = own.where(_entries_after(Post.published_at, Post.id, LOCAL, key))
     own = own.order_by(Post.published_at.desc(), Post.id.desc()).limit(limit + 1)
 
     first = func.min(Repost.created_at)
     shared = (
-        select(Repost.post_id.label("post_id"), first.label("at"))
+        select(Repost.post_id.label("post_id"), first.label("at"), literal(LOCAL).label("kind"))
         .join(Post, Post.id == Repost.post_id)
         .join(User, User.id == Post.author_id)
         .where(
@@ -294,21 +320,35 @@ def following(viewer: User, before: str | None = None, limit: int = PAGE_SIZE) -
         .group_by(Repost.post_id)
     )
     if key:
-        shared = shared.having(and_(first <= key[0], or_(first < key[0], Repost.post_id < key[1])))
+        shared = shared.having(_entries_after(first, Repost.post_id, LOCAL, key))
     shared = shared.order_by(first.desc(), Repost.post_id.desc()).limit(limit + 1)
 
-    entries = union_all(select(own.subquery()), select(shared.subquery())).subquery()
+    parts = [select(own.subquery()), select(shared.subquery())]
+    if elsewhere is not None:
+        remote = elsewhere.subquery()
+        far = select(remote.c.post_id, remote.c.at, literal(ELSEWHERE).label("kind"))
+        if key:
+            far = far.where(_entries_after(remote.c.at, remote.c.post_id, ELSEWHERE, key))
+        parts.append(
+            select(
+                far.order_by(remote.c.at.desc(), remote.c.post_id.desc())
+                .limit(limit + 1)
+                .subquery()
+            )
+        )
+    entries = union_all(*parts).subquery()
     rows = db.session.execute(
-        select(entries.c.post_id, entries.c.at)
-        .order_by(entries.c.at.desc(), entries.c.post_id.desc())
+        select(entries.c.post_id, entries.c.at, entries.c.kind)
+        .order_by(entries.c.at.desc(), entries.c.kind.desc(), entries.c.post_id.desc())
         .limit(limit + 1)
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    ids = [r.post_id for r in rows]
-    posts = cards(ids)
-    cursor = encode_cursor(rows[-1].at, rows[-1].post_id) if more else None
+    posts = cards([r.post_id for r in rows if r.kind == LOCAL])
+    last = rows[-1] if rows else None
+    cursor = encode_cursor(last.at, last.kind, last.post_id) if more else None
     page = FeedPage(posts, cursor, marks_for(viewer, posts))
+    page.entries = [(r.kind, r.post_id) for r in rows]
     page.reposted_by = _reposters(sources, [p.id for p in posts if p.author_id != me])
     return page
 

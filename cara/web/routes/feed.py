@@ -28,6 +28,7 @@ from cara import federation
 from cara.core import policy, text
 from cara.core.models import utcnow
 from cara.federation import inbox as remote
+from cara.federation import interactions
 from cara.social import feeds
 from cara.web import context
 from cara.web.assets import data_saver
@@ -38,7 +39,6 @@ bp = Blueprint("feed", __name__)
 
 # The infinite-scroll trigger (id feed-more) is replaced by the next page's cards.
 FRAGMENTS = {"feed-more": "items"}
-ELSEWHERE = 3  # remote posts above the Following feed (all of them: /federation)
 TAG = re.compile(r"[a-z0-9_]{1,50}")
 ATOM = "application/atom+xml; charset=utf-8"
 CACHE_SECONDS = 10  # default of FEED_CACHE_SECONDS; 0 turns the microcache off
@@ -135,18 +135,28 @@ def _before() -> str | None:
     return request.args.get("before")
 
 
-def _elsewhere() -> dict:
-    """Above page 1 of Following: the newest posts of people elsewhere the viewer follows."""
-    if _before() or not federation.enabled():
-        return {}
-    return {"elsewhere": remote.posts_for(current_user, limit=ELSEWHERE)}
+def _following(endpoint: str, **extra):
+    """The Following feed: posts here and, while federation is on, the posts of people
+    elsewhere the viewer follows, in one order (remote ones drawn with their own card)."""
+    elsewhere = remote.following_source(current_user) if federation.enabled() else None
+    page = feeds.following(current_user, _before(), elsewhere=elsewhere)
+    far = remote.posts_by_ids([i for kind, i in page.entries if kind == feeds.ELSEWHERE])
+    near = {p.id: p for p in page.items}
+    mixed = [near.get(i) if kind == feeds.LOCAL else far.get(i) for kind, i in page.entries]
+    return _feed(
+        lambda: page,
+        "Following",
+        endpoint,
+        mixed=[item for item in mixed if item is not None],
+        remote_marks=interactions.marks(current_user, list(far.values())),
+        **extra,
+    )
 
 
 @bp.get("/")
 def home():
     if feeds.follows_anyone(current_user):
-        load = partial(feeds.following, current_user, _before())
-        return _feed(load, "Following", "feed.home", **_elsewhere())
+        return _following("feed.home")
     return _feed(partial(feeds.latest, current_user, _before()), "Latest", "feed.home")
 
 
@@ -159,13 +169,7 @@ def latest():
 @login_required
 def following():
     empty = "Follow artists to see their work here. Start with Latest or Trending."
-    return _feed(
-        partial(feeds.following, current_user, _before()),
-        "Following",
-        "feed.following",
-        empty=empty,
-        **_elsewhere(),
-    )
+    return _following("feed.following", empty=empty)
 
 
 @bp.get("/trending")
