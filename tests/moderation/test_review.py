@@ -59,8 +59,9 @@ def test_held_queue_shows_signals_evidence_and_scores(client, auth, people, make
     login(auth, "mona")
     html = client.get("/moderation").get_data(as_text=True)
     assert f'id="review-post-{post.id}"' in html and "Held posts (1)" in html
-    assert "trainedAlgorithmicMedia" in html and "<td>c2pa <strong>(decided)</strong></td>" in html
-    assert "<td>1.00</td>" in html and "Classifier not configured" in html
+    assert "trainedAlgorithmicMedia" in html
+    assert '<td data-label="Signal">c2pa <strong>(decided)</strong></td>' in html
+    assert '<td data-label="Score">1.00</td>' in html and "Classifier not configured" in html
     assert 'for="confirm-reason-' in html and 'for="clear-reason-' in html
     # Moderators see the held post itself, with the verdict and the decision forms.
     page = client.get(f"/posts/{post.id}").get_data(as_text=True)
