@@ -141,7 +141,8 @@ BROKEN_WORDS = """() => {
   const broken = [];
   const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    for (const word of node.data.matchAll(/\\S+/g)) {
+    // Words, and the parts of hyphenated ones: a line may end after a hyphen.
+    for (const word of node.data.matchAll(/[^\\s-]+/g)) {
       const range = document.createRange();
       range.setStart(node, word.index);
       range.setEnd(node, word.index + word[0].length);
