@@ -76,7 +76,24 @@ function closed() {
 }
 
 document.addEventListener("keydown", key);
+// A carousel's Previous/Next link jumps the page to the slide's id without scripts; here the
+// carousel scrolls sideways in place and the keyboard focus moves to the new slide's arrow.
+function step(link) {
+  const slide = document.getElementById(link.hash.slice(1));
+  if (!slide) return false;
+  const still = matchMedia("(prefers-reduced-motion: reduce)").matches;
+  slide.scrollIntoView({ block: "nearest", inline: "start", behavior: still ? "auto" : "smooth" });
+  const way = link.classList.contains("next") ? "next" : "prev";
+  (slide.querySelector(`a.step.${way}`) || slide.querySelector("a.step"))?.focus({ preventScroll: true });
+  return true;
+}
+
 document.addEventListener("click", (event) => {
+  const arrow = event.target.closest(".carousel a.step");
+  if (arrow) {
+    if (step(arrow)) event.preventDefault();
+    return;
+  }
   const link = event.target.closest("a[data-viewer]");
   if (!link || event.button || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
   event.preventDefault();

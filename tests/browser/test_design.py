@@ -166,6 +166,40 @@ def test_multi_image_posts_swipe_without_js(new_context, live, three_images, whe
     expect(page).to_have_url(live(expected))
 
 
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+@pytest.mark.parametrize("where", ["card", "post"])
+def test_a_mouse_steps_through_a_carousel_with_its_arrows(
+    new_context, live, three_images, where, js
+):
+    """A desktop mouse cannot swipe: Previous/Next arrows step through the images, as links to
+    the slides' ids without JS, scrolled in place (the page does not move) with it."""
+    post_id = three_images
+    page = new_context(**WIDE, java_script_enabled=js).new_page()
+    page.goto(live("/@ana/posts" if where == "card" else f"/posts/{post_id}"))
+    carousel = page.locator(f"#post-{post_id} .carousel")
+    first = carousel.locator(f"#img-{post_id}-1")
+    expect(first.locator("a.step.prev")).to_have_count(0)  # nothing before the first image
+    first.get_by_role("link", name="Next image").hover()
+    screenshot(page, f"design-carousel-arrows-{where}-{'js' if js else 'nojs'}")
+    top = page.evaluate("() => window.scrollY")
+    width = carousel.evaluate("el => el.clientWidth")
+    first.get_by_role("link", name="Next image").click()
+    expect(carousel.get_by_text("2 / 3")).to_be_in_viewport()
+    moved = f"() => document.querySelector('#post-{post_id} .carousel').scrollLeft"
+    page.wait_for_function(f"() => Math.abs(({moved})() - {width}) < 2")
+    if js:
+        assert page.evaluate("() => window.scrollY") == top
+        expect(page.locator(f"#img-{post_id}-2 a.step.next")).to_be_focused()
+    else:
+        expect(page).to_have_url(re.compile(f"#img-{post_id}-2$"))
+    page.locator(f"#img-{post_id}-2").get_by_role("link", name="Next image").click()
+    expect(carousel.get_by_text("3 / 3")).to_be_in_viewport()
+    third = page.locator(f"#img-{post_id}-3")
+    expect(third.locator("a.step.next")).to_have_count(0)
+    third.get_by_role("link", name="Previous image").click()
+    expect(carousel.get_by_text("2 / 3")).to_be_in_viewport()
+
+
 def test_a_long_word_in_a_reply_from_another_server_wraps_on_a_phone(new_context, live):
     """A remote reply's text (sanitised HTML from elsewhere) wraps inside 360 px."""
     from cara.core.extensions import db

@@ -64,6 +64,16 @@ def test_moderation_queue_has_no_overlaps_and_fits(new_context, live, appealed, 
     assert page.evaluate(OVERLAPS, PAIRS) == []
     scroll = page.evaluate("() => document.documentElement.scrollWidth")
     assert scroll <= width, f"/moderation is {scroll} px wide at {width} px"
+    # Side by side, the decision forms' reasons line up even where a label takes two lines.
+    boxes = page.locator(f"#decide-{appealed} textarea").evaluate_all(
+        "els => els.map(el => el.getBoundingClientRect()).map(r => [r.left, r.top])"
+    )
+    if width == 1366:
+        assert len({left for left, _ in boxes}) == len(boxes) == 3  # three columns
+        tops = [top for _, top in boxes]
+        assert max(tops) - min(tops) <= 1, f"the reasons start at {tops}"
+    else:
+        assert len({left for left, _ in boxes}) == 1  # one column on a phone
 
 
 @pytest.fixture(scope="module")

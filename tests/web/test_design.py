@@ -129,6 +129,33 @@ def test_a_post_page_shows_several_images_as_the_cards_carousel(client):
         assert f">{n} / 3<span" in slide and slide.count('<i class="on">') == 1
 
 
+def test_carousel_arrows_link_each_slide_to_its_neighbours(client):
+    """Previous/Next are plain links to the neighbouring slide's id (no JS needed)."""
+    post = make_post(person("mira"), "Triptych", images=3)
+    for path in (f"/posts/{post.id}", "/latest"):
+        html = client.get(path).get_data(as_text=True)
+        carousel = html[html.index('<div class="carousel"') :]
+        frames = re.findall(
+            r'<div class="slide-frame" id="([^"]+)">(.*?)</a>\s*'
+            r'((?:<a class="step.*?</a>\s*)*)</div>',
+            carousel,
+            re.S,
+        )
+        assert [f[0] for f in frames] == [f"img-{post.id}-{n}" for n in (1, 2, 3)]
+        steps = [
+            re.findall(r'<a class="step (\w+)" href="#([^"]+)">.*?>(\w+ image)</span>', f[2])
+            for f in frames
+        ]
+        assert steps == [
+            [("next", f"img-{post.id}-2", "Next image")],
+            [
+                ("prev", f"img-{post.id}-1", "Previous image"),
+                ("next", f"img-{post.id}-3", "Next image"),
+            ],
+            [("prev", f"img-{post.id}-2", "Previous image")],
+        ]
+
+
 def test_a_single_image_links_to_its_viewer(client):
     post = make_post(person("mira"), "One", images=1)
     html = client.get(f"/posts/{post.id}").get_data(as_text=True)
