@@ -255,7 +255,7 @@ def audit(actor: User | None, action: str, kind: str, subject_id: int, reason: s
     return entry
 
 
-def _reason(reason: str, required: bool) -> str:
+def check_reason(reason: str, required: bool) -> str:
     reason = (reason or "").strip()
     if required and not reason:
         raise ModerationError("Give a reason: the person reads it, and it is kept in the log.")
@@ -286,7 +286,7 @@ def _settle_appeals(post: Post, status: str) -> None:
 
 def confirm_ai(post: Post, moderator: User, reason: str) -> None:
     """Reject the post as AI-made; its images' hashes join the known list (source moderator)."""
-    reason = _reason(reason, required=True)
+    reason = check_reason(reason, required=True)
     _may_decide(moderator, post.author)
     _check(post, "confirm")
     images = screening.flagged(post) or [m for m in post.media if m.state == MediaState.DONE]
@@ -307,7 +307,7 @@ def confirm_ai(post: Post, moderator: User, reason: str) -> None:
 
 def clear(post: Post, moderator: User, reason: str = "") -> None:
     """Publish the post; its flagged images join the allow list and are not flagged again."""
-    reason = _reason(reason, required=False)
+    reason = check_reason(reason, required=False)
     _may_decide(moderator, post.author)
     _check(post, "clear")
     for media in screening.flagged(post):
@@ -382,7 +382,7 @@ def _kind(subject) -> str:
 def remove(subject, moderator: User, reason: str) -> None:
     """Remove a post, comment, job or reply from elsewhere for a rule violation; the reason is
     sent to its author (when they are here)."""
-    reason = _reason(reason, required=True)
+    reason = check_reason(reason, required=True)
     _may_decide(moderator, _owner(subject))
     _remove(subject, moderator, reason)
     db.session.commit()
@@ -417,7 +417,7 @@ def _warn(user: User, moderator: User, reason: str, report: Report | None) -> No
 
 def warn(user: User, moderator: User, reason: str) -> None:
     """Warn the person: a notification with the reason, kept in their history."""
-    reason = _reason(reason, required=True)
+    reason = check_reason(reason, required=True)
     _may_decide(moderator, user)
     _warn(user, moderator, reason, None)
     db.session.commit()
@@ -477,7 +477,7 @@ def _mail_suspension(user: User, reason: str) -> None:
 def suspend(user: User, moderator: User, reason: str, until: str | None = None) -> None:
     """Suspend an account (until `until`, "YYYY-MM-DD", or until lifted): its sessions end at
     once, it cannot log in, and what it made is hidden. The person is notified and mailed."""
-    reason = _reason(reason, required=True)
+    reason = check_reason(reason, required=True)
     _may_decide(moderator, user)
     _suspend(user, moderator, reason, parse_until(until), None)
     auth.revoke_sessions(user)  # commits
@@ -494,7 +494,7 @@ def _follow_visibility_of(user: User) -> None:
 
 def unsuspend(user: User, moderator: User, reason: str = "") -> None:
     """Lift a suspension early; the person is told, and can log in again."""
-    reason = _reason(reason, required=False)
+    reason = check_reason(reason, required=False)
     _may_decide(moderator, user)
     if not user.is_suspended:
         raise ModerationError("This account is not suspended.", 409)
@@ -577,7 +577,7 @@ def resolve_report(
     (never how). A reason is required when a person is told it."""
     if action not in REPORT_ACTIONS:
         raise ModerationError("Choose what to do: dismiss, remove, warn or suspend.")
-    reason = _reason(reason, required=action != "dismiss")
+    reason = check_reason(reason, required=action != "dismiss")
     if report.status != ReportStatus.OPEN:
         raise ModerationError("This report is already closed.", 409)
     subject = report_subject(report)

@@ -824,7 +824,8 @@ class RemoteFollow(db.Model):
 
 
 class RemotePost(db.Model):
-    """A Note from a followed remote actor, stored as sanitised text (images: not yet)."""
+    """A Note from a followed remote actor: sanitised text, and its images as we re-encoded
+    them (`attachments`, each with the state the filter gave it)."""
 
     __tablename__ = "remote_posts"
 
@@ -841,6 +842,10 @@ class RemotePost(db.Model):
     attachments: Mapped[list] = mapped_column(JSON, default=list)  # [{url, name, w, h}]
     published_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    # An image of it was held by the filter and no moderator has decided yet (the queue).
+    awaiting_review: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false(), index=True
+    )
 
     actor: Mapped[RemoteActor] = relationship()
 

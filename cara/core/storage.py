@@ -108,6 +108,15 @@ class LocalStorage:
     def send_remote(self, folder: RemoteFolder, name: str, mimetype: str) -> Response | None:
         return self._send(f"remote/{folder}/{name}", mimetype)
 
+    @contextlib.contextmanager
+    def remote_file(self, folder: RemoteFolder, name: str) -> Iterator[Path | None]:
+        path = media_root() / "remote" / str(folder) / name
+        yield path if path.is_file() else None
+
+    def delete_remote_files(self, folder: RemoteFolder, names: list[str]) -> None:
+        for name in names:
+            (media_root() / "remote" / str(folder) / name).unlink(missing_ok=True)
+
     def delete_remote(self, folder: RemoteFolder) -> None:
         shutil.rmtree(media_root() / "remote" / str(folder), ignore_errors=True)
 
@@ -213,6 +222,18 @@ def save_remote(folder: RemoteFolder, path: Path) -> None:
 def send_remote(folder: RemoteFolder, name: str, mimetype: str) -> Response | None:
     """The response for a remote post's image, None if there is no such file."""
     return backend().send_remote(folder, name, mimetype) if safe_name(name) else None
+
+
+def remote_file(folder: RemoteFolder, name: str):
+    """A context manager giving one kept remote image as a local file (S3: a temporary
+    download), or None when it is missing or the name is not one of ours."""
+    if not safe_name(name):
+        return contextlib.nullcontext(None)
+    return backend().remote_file(folder, name)
+
+
+def delete_remote_files(folder: RemoteFolder, names: list[str]) -> None:
+    backend().delete_remote_files(folder, [n for n in names if safe_name(n)])
 
 
 def delete_remote(folder: RemoteFolder) -> None:

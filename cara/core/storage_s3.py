@@ -193,6 +193,12 @@ class S3Storage:
     def send_remote(self, folder: RemoteFolder, name: str, mimetype: str) -> Response | None:
         return self._send(self._remote_folder(folder) + name, mimetype)
 
+    def remote_file(self, folder: RemoteFolder, name: str):
+        return self._downloaded(self._remote_folder(folder) + name)
+
+    def delete_remote_files(self, folder: RemoteFolder, names: list[str]) -> None:
+        self._delete([self._remote_folder(folder) + name for name in names])
+
     def delete_remote(self, folder: RemoteFolder) -> None:
         listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._remote_folder(folder))
         self._delete([obj["Key"] for obj in listed.get("Contents", [])])

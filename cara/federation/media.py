@@ -4,6 +4,7 @@ our own derivatives (pixels only). An image the filter does not pass is held: ke
 sight, its file never written. Nothing is hotlinked."""
 
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from flask import Response, current_app
@@ -17,23 +18,28 @@ from cara.core.models import RemoteActor, RemotePost
 from cara.federation import fetch
 from cara.posting import drafts, known, screening
 
-SHOWN, HELD, FAILED = "shown", "held", "failed"
+# A held image a moderator confirmed as AI becomes REJECTED (its file deleted); one cleared, SHOWN.
+SHOWN, HELD, FAILED, REJECTED = "shown", "held", "failed", "rejected"
 MAX_WIDTH = 1280  # the one size shown: remote art is seen at feed size here
 
 
 def import_images(post_id: int) -> None:
-    """Fetch, check and re-encode each image of a remote post not handled yet (the job)."""
+    """Fetch, check and re-encode each image of a remote post not handled yet (the job). A held
+    image is kept out of sight for the moderators' queue (cara.federation.review)."""
     post = db.session.get(RemotePost, post_id)
     if post is None:
         return
     post.attachments = [
-        item if item.get("state") else {**item, **_import(post.id, index, item)}
+        item if item.get("state") else {**item, **_import(post.id, index, item, keep_held=True)}
         for index, item in enumerate(post.attachments)
     ]
+    post.awaiting_review = any(item.get("state") == HELD for item in post.attachments)
     db.session.commit()
 
 
-def _import(post_id, index: int, item: dict, max_width: int = MAX_WIDTH) -> dict:
+def _import(post_id, index: int, item: dict, max_width: int = MAX_WIDTH, keep_held=False) -> dict:
+    """Judge one image and keep our derivative of it: shown when the filter passes it, else
+    held (its file kept, never served publicly, only with `keep_held`)."""
     config = current_app.config
     limits = drafts.upload_limits(config)
     try:
@@ -49,8 +55,11 @@ def _import(post_id, index: int, item: dict, max_width: int = MAX_WIDTH) -> dict
         original.write_bytes(answer.body)
         work = known.load_work_image(str(original))
         _, decision = screening.judge(answer.body, work, screening.classifier())
+        result = {"state": SHOWN}
         if decision.decision != Outcome.PUBLISH:
-            return {"state": HELD, "reasons": [s.name for s in decision.reasons]}
+            result = {"state": HELD, "signals": [asdict(s) for s in decision.reasons]}
+            if not keep_held:
+                return result
         rendition = imaging.make_derivatives(
             original, out, f"{index}-{info.sha256[:16]}", max_pixels=limits.max_pixels
         )
@@ -58,7 +67,7 @@ def _import(post_id, index: int, item: dict, max_width: int = MAX_WIDTH) -> dict
         fitting = [d for d in jpegs if d.width <= max_width] or [min(jpegs, key=lambda d: d.width)]
         best = max(fitting, key=lambda d: d.width)
         storage.save_remote(post_id, best.path)  # only the one served is kept
-    return {"state": SHOWN, "file": best.path.name, "w": best.width, "h": best.height}
+    return {**result, "file": best.path.name, "w": best.width, "h": best.height}
 
 
 def send_shown(post: RemotePost, name: str) -> Response | None:

@@ -259,17 +259,32 @@ def _store(media: Media, *, allow: bool, source: str, who: User | None, note: st
         note=note,
         media_id=media.id,
     )
-    _publish(media.id, variants if not allow and source == "moderator" else None, blob)
+    _publish(f"m{media.id}", variants if not allow and source == "moderator" else None, blob)
     return len(variants)
 
 
-def _publish(media_id: int, variants: list | None, features_blob: bytes | None) -> None:
+def decide_work_image(work: Image.Image, ref: str, *, allow: bool, who: User, note="") -> int:
+    """A moderator's decision on an image that has no Media row (one held from elsewhere):
+    known AI, with its features and published in our feed under `ref`, or allowed. Final: there
+    is no row to replace later. Returns the rows written; the caller commits."""
+    blob = None
+    if not allow:
+        blob = local_features.store(
+            None, work, trusted=True, source="moderator", note=note, who=who
+        )
+    variants = _add_variants(
+        work, allow=allow, source="moderator", trusted=True, who=who, note=note
+    )
+    _publish(ref, None if allow else variants, blob)
+    return len(variants)
+
+
+def _publish(ref: str, variants: list | None, features_blob: bytes | None) -> None:
     """Keep the published feed (docs/hash-lists.md, "The shared feed") in step with a
     moderator's decision: a confirmed image is an `add` entry; a decision that replaces an
     earlier confirmation retracts it (a `remove` entry, and the earlier `add` is deleted, so
     later subscribers never receive a cleared picture's hashes). Moderators' reasons are not
     published. The caller commits."""
-    ref = f"m{media_id}"
     earlier = delete(HashFeedEntry).where(HashFeedEntry.ref == ref, HashFeedEntry.op == "add")
     if db.session.execute(earlier).rowcount:
         db.session.add(HashFeedEntry(op="remove", ref=ref, hashes=[]))

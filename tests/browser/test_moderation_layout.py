@@ -30,6 +30,7 @@ PAIRS = [
     [".appeal-images img", ".signals"],
     [".appeal", ".decide"],
     [".review-image picture", ".signals"],
+    [".review-image img", ".signals"],
 ]
 
 
@@ -74,6 +75,73 @@ def test_moderation_queue_has_no_overlaps_and_fits(new_context, live, appealed, 
         assert max(tops) - min(tops) <= 1, f"the reasons start at {tops}"
     else:
         assert len({left for left, _ in boxes}) == 1  # one column on a phone
+
+
+@pytest.fixture(scope="module")
+def held_elsewhere(live):
+    """A post from another server whose image the filter held, kept for the moderators."""
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    from cara.core import storage
+    from cara.core.models import RemotePost
+    from tests.factories import remote_actor
+
+    with live.ctx():
+        lee = remote_actor("lee", "far.example", name="Lee Farrow")
+        signal = {
+            "name": "png-text",
+            "verdict": "ai",
+            "score": 1.0,
+            "evidence": 'PNG text chunk "parameters" (AUTOMATIC1111 generation settings)',
+        }
+        post = RemotePost(
+            uri="https://far.example/notes/held",
+            url="https://far.example/@lee/held",
+            actor_id=lee.id,
+            content="<p>My newest castle, fresh out of the oven</p>",
+            attachments=[
+                {
+                    "state": "held",
+                    "file": "0-held.jpg",
+                    "w": 900,
+                    "h": 700,
+                    "name": "A castle",
+                    "signals": [signal],
+                }
+            ],
+            awaiting_review=True,
+        )
+        db.session.add(post)
+        db.session.commit()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "0-held.jpg"
+            Image.open(io.BytesIO(art_png(41, (900, 700)))).convert("RGB").save(path, "JPEG")
+            storage.save_remote(post.id, path)
+        return post.id
+
+
+@pytest.mark.parametrize("width", [1366, 360])
+def test_images_held_from_elsewhere_are_reviewed_without_overlaps(
+    new_context, live, held_elsewhere, width
+):
+    options = PHONE if width == 360 else {"viewport": {"width": 1366, "height": 900}}
+    page = new_context(**options).new_page()
+    log_in(page, live, "moira")
+    page.goto(live("/moderation?queue=remote"))
+    review = page.locator(f"#review-remote-{held_elsewhere}")
+    expect(review.get_by_role("img", name="A castle")).to_be_visible()
+    assert review.locator("img").evaluate("img => img.naturalWidth") == 900
+    expect(review.locator(".signals")).to_contain_text("AUTOMATIC1111")
+    expect(page.get_by_role("link", name="From elsewhere (1)")).to_be_visible()
+    screenshot(page, "moderation-remote")
+    assert page.evaluate(OVERLAPS, PAIRS) == []
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll <= width, f"/moderation?queue=remote is {scroll} px wide at {width} px"
+    assert broken_words(page) == []
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ NOT_PAGES = {
     "static",
     "media.derivative",
     "moderation.appeal_image",
+    "moderation.remote_held_image",
     "moderation.export_hashes",
     "federation.remote_avatar",  # an image
     "federation.shared_file",  # an image, for other servers
@@ -127,6 +128,7 @@ def _pages(live) -> list[str]:
         "/no-such-page",
         f"/posts/{live.posts['several']}",  # the post page's carousel
         f"/posts/{live.posts['several']}/images/2",
+        "/moderation?queue=remote",  # images held from elsewhere
     }
     return sorted(paths)
 

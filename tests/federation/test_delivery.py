@@ -177,7 +177,7 @@ def test_remote_images_pass_the_pipeline_and_the_filter(
     )
     shown, held = db.session.query(RemotePost).one().attachments
     assert shown["state"] == "shown" and shown["name"] == "A human picture"
-    assert held["state"] == "held" and "file" not in held
+    assert held["state"] == "held"  # kept for the moderators (test_review.py), never served
     auth.login("ana")
     page = client.get("/federation").get_data(as_text=True)
     assert 'alt="A human picture"' in page and "held by the AI filter" in page
@@ -187,6 +187,7 @@ def test_remote_images_pass_the_pipeline_and_the_filter(
     assert image.status_code == 200 and image.mimetype == "image/jpeg"
     assert image.data != human  # re-encoded, not the remote file
     assert client.get(f"/federation/media/{post_id}/nothing.jpeg").status_code == 404
+    assert client.get(f"/federation/media/{post_id}/{held['file']}").status_code == 404
     auth.logout()
     assert client.get(f"/federation/media/{post_id}/{shown['file']}").status_code == 302
 

@@ -650,6 +650,12 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     ),
     # An appeal's process image (the held post's artist sent a sketch): moderators only.
     "GET /moderation/appeals/<int:appeal_id>/images/<int:media_id>": moderators(private_cache=True),
+    # A remote post's image the filter held, and the decisions on it (cara.federation.review).
+    "GET /moderation/remote/<int:post_id>/<name>": Route(
+        moderators(private_cache=True), "remote", args={"name": "1.jpg"}
+    ),
+    "POST /moderation/remote/<int:post_id>/confirm": Route(moderators(303), "remote", form=REASON),
+    "POST /moderation/remote/<int:post_id>/clear": Route(moderators(303), "remote", form=REASON),
     "GET /moderation/hashes": admins(),
     "POST /moderation/hashes": admins(422),
     "GET /moderation/hashes/export": admins(),

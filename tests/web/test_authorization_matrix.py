@@ -164,14 +164,19 @@ def _remote(world: World) -> None:
             actor_id=actor.id,
             content=f"<p>Remote {marker(state, 'far')}</p>",
             public=state == "public",
-            attachments=[{"state": media.SHOWN, "file": "0.jpg", "name": "A remote study"}],
+            attachments=[
+                {"state": media.SHOWN, "file": "0.jpg", "name": "A remote study"},
+                {"state": media.HELD, "file": "1.jpg", "signals": []},  # for the moderators
+            ],
+            awaiting_review=True,
         )
         db.session.add(post)
         db.session.flush()
-        path = world.root / f"remote-{state}" / "0.jpg"
-        path.parent.mkdir(parents=True)
-        path.write_bytes(factories.image_bytes(size=(32, 24)))
-        storage.save_remote(post.id, path)
+        for name in ("0.jpg", "1.jpg"):
+            path = world.root / f"remote-{state}" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(factories.image_bytes(size=(32, 24)))
+            storage.save_remote(post.id, path)
         reply = RemoteInteraction(  # a reply sent to it by the artist
             user_id=users[author(state)].id, remote_post_id=post.id, kind="reply", content="Hi"
         )

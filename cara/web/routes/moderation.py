@@ -16,10 +16,12 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from cara import moderation
+from cara import federation, moderation
 from cara.aifilter import hashindex
-from cara.core.models import Appeal, Comment, Job, Post, Report
+from cara.core import storage
+from cara.core.models import Appeal, Comment, Job, Post, RemotePost, Report
 from cara.core.policy import can_admin, can_change, can_moderate
+from cara.federation import review
 from cara.posting import drafts, known, screening
 from cara.web import context
 from cara.web.helpers import get_or_404, read_uploads, safe_next, user_or_404
@@ -87,23 +89,55 @@ def _decide(action, subject, message: str):
     return _act(action, message, subject, reason=request.form.get("reason", ""))
 
 
+REMOTE = "remote"  # the queue of images held from elsewhere (cara.federation.review)
+
+
 @bp.get("/moderation")
 @moderators_only
 def index():
     name = request.args.get("queue", "held")
-    if name not in moderation.QUEUES:
+    if name not in (*moderation.QUEUES, REMOTE):
         abort(404)
-    page = moderation.queue(name, request.args.get("after"))
+    after = request.args.get("after")
+    page = review.queue(after) if name == REMOTE else moderation.queue(name, after)
     targets = moderation.report_targets(page.items) if name == "reports" else {}
+    counts = moderation.counts()
+    remote = review.waiting()
+    if remote or federation.enabled() or name == REMOTE:  # the tab of a federating site
+        counts[REMOTE] = remote
     return render_template(
         "moderation/index.html",
         queue=name,
         page=page,
         targets=targets,
         report_links={i: (t.label, _report_link(t)) for i, t in targets.items()},
-        counts=moderation.counts(),
+        counts=counts,
         classifier=screening.classifier_status(),
     )
+
+
+@bp.get("/moderation/remote/<int:post_id>/<name>")
+@moderators_only
+def remote_held_image(post_id: int, name: str):
+    """Our copy of an image held from elsewhere: moderators only, never cached."""
+    response = review.send_held(get_or_404(RemotePost, post_id), name)
+    if response is None:
+        abort(404)
+    response.headers["Cache-Control"] = storage.PRIVATE_CACHE
+    return response
+
+
+@bp.post("/moderation/remote/<int:post_id>/confirm")
+@moderators_only
+def confirm_remote(post_id: int):
+    post = get_or_404(RemotePost, post_id)
+    return _decide(review.confirm, post, "Confirmed as AI-generated: its images join the list.")
+
+
+@bp.post("/moderation/remote/<int:post_id>/clear")
+@moderators_only
+def clear_remote(post_id: int):
+    return _decide(review.clear, get_or_404(RemotePost, post_id), "Cleared: its images are shown.")
 
 
 @bp.post("/moderation/posts/<int:post_id>/confirm")
@@ -183,7 +217,7 @@ def add_note(username: str):
 def appeal_image(appeal_id: int, media_id: int):
     media = moderation.evidence_media(get_or_404(Appeal, appeal_id), media_id) or abort(404)
     response = Response(moderation.evidence_preview(media) or abort(404), mimetype="image/webp")
-    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Cache-Control"] = storage.PRIVATE_CACHE
     return response
 
 
