@@ -909,6 +909,10 @@ class RemoteComment(db.Model):
     actor_id: Mapped[int] = mapped_column(
         ForeignKey("remote_actors.id", ondelete="CASCADE"), index=True
     )
+    # The reply from elsewhere it answers (a thread), None when it answers the post itself.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("remote_comments.id", ondelete="SET NULL"), index=True
+    )
     url: Mapped[str] = mapped_column(String(500), default="")
     content: Mapped[str] = mapped_column(Text, default="")  # sanitised HTML
     audience: Mapped[str] = mapped_column(String(10), default="public")

@@ -171,8 +171,9 @@ def _audience(note: dict) -> str:
     return replies.FOLLOWERS
 
 
-def _reply(actor: RemoteActor, post: Post, note: dict, create: bool) -> bool:
-    """A reply to a local post, kept as a remote comment; True if it is new."""
+def _reply(actor: RemoteActor, post: Post, note: dict, create: bool, parent=None) -> bool:
+    """A reply to a local post (or to a reply kept under one: `parent`), kept as a remote
+    comment; True if it is new."""
     uri = _id(note)
     url = note.get("url") if isinstance(note.get("url"), str) else uri
     _, new = replies.store(
@@ -185,6 +186,7 @@ def _reply(actor: RemoteActor, post: Post, note: dict, create: bool) -> bool:
         published=_time(note.get("published")),
         updated=_time(note.get("updated") or note.get("published")),
         create=create,
+        parent=parent,
     )
     return new
 
@@ -210,9 +212,12 @@ def _note(actor: RemoteActor, note: dict, create: bool) -> None:
     uri = _id(note)
     if not uri or _id(note.get("attributedTo")) != actor.uri:
         return
-    post = reactions.local_post(_id(note.get("inReplyTo")))
+    answers = _id(note.get("inReplyTo"))
+    post, parent = reactions.local_post(answers), None
+    if post is None and (parent := replies.parent(answers)) is not None:
+        post = db.session.get(Post, parent.post_id)  # a reply in a thread under a post here
     if post is not None:  # a reply to a post here
-        if _reply(actor, post, note, create):
+        if _reply(actor, post, note, create, parent):
             replies.tell_mentioned(
                 actor, _mentioned(note, post), post, str(note.get("content") or "")
             )

@@ -1,9 +1,11 @@
-"""Remote replies to local posts: a Note whose inReplyTo names a post here, kept as a
-RemoteComment (sanitised text, by its actor, its id for Update and Delete) and shown among the
-post's comments. Public replies are counted in the post's comment count; the others are not
-(who sees which: policy.visible_remote_comments)."""
+"""Remote replies to local posts: a Note whose inReplyTo names a post here, or a reply from
+elsewhere kept under one (a thread), kept as a RemoteComment (sanitised text, by its actor, its
+id for Update and Delete) and shown among the post's comments, each thread under its first
+reply. Public replies are counted in the post's comment count; the others are not (who sees
+which: policy.visible_remote_comments)."""
 
 import html
+from dataclasses import dataclass
 from datetime import datetime
 
 import nh3
@@ -34,6 +36,7 @@ def store(
     published: datetime,
     updated: datetime,
     create: bool,
+    parent: RemoteComment | None = None,
 ) -> tuple[RemoteComment | None, bool]:
     """Keep (Create) or edit (Update) the actor's reply `uri` to `post`; returns it and
     whether it is new (the artist is told of a new one). Refused: a post the actor may not see
@@ -46,7 +49,13 @@ def store(
     if new:
         if not create or not policy.remote_may_see(actor.id, post):
             return None, False
-        row = RemoteComment(uri=uri[:500], post_id=post.id, actor_id=actor.id, audience=DIRECT)
+        row = RemoteComment(
+            uri=uri[:500],
+            post_id=post.id,
+            actor_id=actor.id,
+            audience=DIRECT,
+            parent_id=parent.id if parent else None,
+        )
         row.created_at = published
         db.session.add(row)
     was_public = row.audience == PUBLIC
@@ -111,9 +120,31 @@ def forget_actors(actor_ids: list[int]) -> None:
         _bump(row.post_id, -1)
 
 
-def shown(viewer, post: Post) -> list[RemoteComment]:
+def parent(uri: str) -> RemoteComment | None:
+    """The reply kept here that a Note answers (`uri`, its inReplyTo), if it is still shown:
+    a thread goes on under it, never under a hidden or removed one."""
+    if not uri:
+        return None
+    row = db.session.scalar(select(RemoteComment).filter_by(uri=uri[:500]))
+    return row if row is not None and row.removed_at is None else None
+
+
+MAX_DEPTH = 3  # deeper replies are drawn at this depth (a phone has no room for more)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A reply as drawn: its depth in its thread (0: answers the post) and whom it answers."""
+
+    comment: RemoteComment
+    depth: int
+    answers: RemoteActor | None
+
+
+def shown(viewer, post: Post) -> list[Shown]:
     """The replies from elsewhere `viewer` sees on `post` (which they may see), oldest first,
-    with their actors."""
+    each followed by the replies under it (a reply whose parent the viewer does not see stands
+    on its own), with their actors."""
     stmt = (
         select(RemoteComment)
         .join(RemoteComment.actor)
@@ -121,4 +152,18 @@ def shown(viewer, post: Post) -> list[RemoteComment]:
         .where(*policy.visible_remote_comments(viewer, post))
         .order_by(RemoteComment.created_at, RemoteComment.id)
     )
-    return list(db.session.scalars(stmt))
+    rows = list(db.session.scalars(stmt))
+    seen = {row.id for row in rows}
+    children: dict[int | None, list[RemoteComment]] = {}
+    for row in rows:
+        children.setdefault(row.parent_id if row.parent_id in seen else None, []).append(row)
+    out: list[Shown] = []
+
+    def walk(parent_row: RemoteComment | None, depth: int) -> None:
+        for row in children.get(parent_row.id if parent_row else None, []):
+            answers = parent_row.actor if parent_row else None
+            out.append(Shown(row, min(depth, MAX_DEPTH), answers))
+            walk(row, depth + 1)
+
+    walk(None, 0)
+    return out

@@ -82,3 +82,39 @@ def test_remote_replies_are_deleted_removed_and_reported(page, live, new_context
         )
         db.session.delete(entry)  # the other mode's run counts its own
         db.session.commit()
+
+
+def test_a_thread_from_elsewhere_is_indented_and_fits_a_phone(new_context, live):
+    """Four replies each answering the one before: indented step by step up to the third, each
+    saying whom it answers, inside 360 px (JS off: the page as served)."""
+    from cara.core.models import Post, RemoteComment
+    from tests.factories import remote_actor
+
+    post_id = publish(live, "mira", [("t.png", art_png(95))], caption="Thread")
+    with live.ctx():
+        people = [remote_actor(f"p{n}", "far.example", name=f"Person {n}") for n in range(4)]
+        parent = None
+        ids = []
+        for n, who in enumerate(people):
+            row = RemoteComment(
+                uri=f"https://far.example/notes/t{n}",
+                post_id=post_id,
+                actor_id=who.id,
+                parent_id=parent,
+                content=f"<p>Answer number {n} in a longer thread of replies</p>",
+            )
+            db.session.add(row)
+            db.session.flush()
+            parent = row.id
+            ids.append(row.id)
+        db.session.get(Post, post_id).comment_count = 4
+        db.session.commit()
+    page = new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False).new_page()
+    page.goto(live(f"/posts/{post_id}"))
+    lefts = [page.locator(f"#remote-comment-{i}").bounding_box()["x"] for i in ids]
+    assert lefts[0] < lefts[1] < lefts[2] < lefts[3]
+    expect(page.locator(f"#remote-comment-{ids[3]} .replying-to")).to_have_text(
+        "Replying to Person 2"
+    )
+    screenshot(page, "remote-thread")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360

@@ -179,3 +179,66 @@ def test_an_ai_avatar_is_held_and_not_shown(client, make_user, make_post, peer):
     page = client.get(f"/posts/{post.id}").get_data(as_text=True)
     assert "Lovely work!" in page and "/federation/avatars/" not in page
     assert db.session.query(RemoteActor).one().avatar["state"] == "held"
+
+
+def _answer(peer, post_id, parent_n, n, content):
+    """The peer's Note n answering its Note parent_n (a reply kept under post_id)."""
+    activity = _reply(peer, post_id, n=n, content=content)
+    activity["object"]["inReplyTo"] = f"{peer.actor_id}/notes/{parent_n}"
+    return activity
+
+
+def test_replies_to_a_reply_from_elsewhere_are_kept_as_its_thread(
+    client, make_user, make_post, peer
+):
+    """A Note answering a reply kept here joins that post's comments, drawn under the reply it
+    answers (indented, 'Replying to'); a thread under a hidden reply, or under a Note we never
+    kept, is not taken; deeper replies stop at the third step."""
+    from cara.social import actions
+
+    post = make_post(make_user("ana"))
+    peer.post_to(client, _reply(peer, post.id, n=1, content="<p>First!</p>"))
+    peer.post_to(client, _reply(peer, post.id, n=2, content="<p>Second, on its own</p>"))
+    for n, parent in ((3, 1), (4, 3), (5, 4), (6, 5)):
+        answer = _answer(peer, post.id, parent, n, f"<p>Answer {n}</p>")
+        assert peer.post_to(client, answer).status_code == 202
+    assert peer.post_to(client, _answer(peer, post.id, 99, 7, "<p>Lost</p>")).status_code == 202
+    rows = {r.uri.rsplit("/", 1)[1]: r for r in db.session.query(RemoteComment)}
+    assert sorted(rows) == ["1", "2", "3", "4", "5", "6"]  # not the answer to a stranger's note
+    assert rows["3"].parent_id == rows["1"].id and rows["1"].parent_id is None
+    assert rows["3"].post_id == post.id and _count(post) == 6
+
+    page = client.get(f"/posts/{post.id}").get_data(as_text=True)
+    order = [int(i) for i in re.findall(r'id="remote-comment-(\d+)"', page)]
+    by_id = {r.id: n for n, r in rows.items()}
+    assert [by_id[i] for i in order] == [
+        "1",
+        "3",
+        "4",
+        "5",
+        "6",
+        "2",
+    ]  # each thread under its reply
+    items = dict(re.findall(r'id="remote-comment-(\d+)" class="([^"]+)"', page))
+    depth = {
+        by_id[int(i)]: c.removeprefix("comment remote-comment").strip() for i, c in items.items()
+    }
+    assert depth == {
+        "1": "",
+        "2": "",
+        "3": "thread-1",
+        "4": "thread-2",
+        "5": "thread-3",
+        "6": "thread-3",
+    }
+    reply_3 = page.split(f'id="remote-comment-{rows["3"].id}"')[1].split("</li>")[0]
+    assert "Replying to" in reply_3 and "Answer 3" in reply_3
+
+    # Hidden by the artist: the thread under it is drawn on its own; nothing new joins it.
+    actions.hide_remote_comment(rows["1"], "artist")
+    db.session.commit()
+    page = client.get(f"/posts/{post.id}").get_data(as_text=True)
+    assert "First!" not in page and "Answer 3" in page
+    assert f'id="remote-comment-{rows["3"].id}" class="comment remote-comment"' in page
+    peer.post_to(client, _answer(peer, post.id, 1, 8, "<p>Too late</p>"))
+    assert db.session.query(RemoteComment).filter_by(uri=f"{peer.actor_id}/notes/8").count() == 0
