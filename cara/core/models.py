@@ -948,3 +948,15 @@ class RemoteInteraction(db.Model):
     content: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)  # a reply's last edit
+
+
+class Tombstone(db.Model):
+    """An object this server served over ActivityPub that is gone (a deleted public post, an
+    undone like or repost, a deleted reply): its id answers 410 with a Tombstone, as
+    Mastodon's do, so other servers drop their copies; ids never served stay 404."""
+
+    __tablename__ = "tombstones"
+
+    path: Mapped[str] = mapped_column(String(300), primary_key=True)  # e.g. /ap/posts/12
+    former_type: Mapped[str] = mapped_column(String(20))  # Note, Like, Announce
+    deleted_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)

@@ -24,6 +24,7 @@ from cara.federation import (
     interactions,
     local,
     media,
+    tombstones,
 )
 from cara.web.helpers import get_or_404, safe_next
 from cara.web.htmx import render
@@ -54,13 +55,26 @@ def _json(doc: dict, mimetype: str = "application/activity+json") -> Response:
     return response
 
 
+def _served(doc: dict | None, gone: dict | None = None) -> Response:
+    """The document while it stands; 410 with its Tombstone once gone; else 404."""
+    if doc is None and gone is None:
+        abort(404)
+    response = _json(doc or gone)
+    response.status_code = 200 if doc is not None else 410
+    return response
+
+
 def _user_or_404(username: str):
     return local.user(username) or abort(404)
 
 
 def actor(username: str) -> Response:
     """The Person document (profiles.view hands over when wants_activity())."""
-    return _json(local.actor(_user_or_404(username)))
+    user = local.user(username)
+    if user is None:  # a deleted account's actor is gone; a suspended one's is not found
+        deleted = local.deleted_user(username)
+        return _served(None, deleted and tombstones.of_account(deleted, f"/@{username}", "Person"))
+    return _json(local.actor(user))
 
 
 @bp.get("/actor")
@@ -125,14 +139,16 @@ def following(username: str):
 
 @bp.get("/ap/posts/<int:post_id>")
 def note(post_id: int):
-    return _json(local.note(post_id) or abort(404))
+    doc = local.note(post_id)
+    return _served(doc, None if doc else tombstones.of_post(post_id))
 
 
 @bp.get("/ap/interactions/<int:interaction_id>")
 def interaction(interaction_id: int):
-    """A like's or repost's activity, or a reply's Note, sent from here (404 once undone or
-    deleted, and for those about posts that are not public)."""
-    return _json(interactions.document(interaction_id) or abort(404))
+    """A like's or repost's activity, or a reply's Note, sent from here (410 once undone or
+    deleted; 404 for those about posts that are not public)."""
+    doc = interactions.document(interaction_id)
+    return _served(doc, None if doc else interactions.gone(interaction_id))
 
 
 # Per sending address, shared by both inboxes; checked before the signature (no key fetches
