@@ -43,6 +43,15 @@ class Refused(Exception):
         self.status = status
 
 
+def claimed_server(headers: dict) -> str:
+    """The server (host[:port]) whose key the request says signed it, not yet verified; ""
+    when it names none."""
+    try:
+        return instances.domain_of(signatures.parse_request(headers)["keyId"])
+    except (signatures.SignatureError, KeyError, ValueError):
+        return ""
+
+
 def verify(method: str, path: str, headers: dict, body: bytes) -> RemoteActor:
     """The actor whose valid signature the request carries; Refused(401) otherwise. A failed
     check with a stored key fetches the key again once (keys rotate)."""

@@ -11,7 +11,6 @@ from flask_login import current_user, login_required
 
 from cara import federation
 from cara.core import policy, storage, tasks
-from cara.core.extensions import limiter
 from cara.core.models import RemoteActor
 from cara.federation import (
     actors,
@@ -26,6 +25,7 @@ from cara.federation import (
     media,
     tombstones,
 )
+from cara.web import limits
 from cara.web.helpers import get_or_404, safe_next
 from cara.web.htmx import render
 
@@ -151,36 +151,41 @@ def interaction(interaction_id: int):
     return _served(doc, None if doc else interactions.gone(interaction_id))
 
 
-# Per sending address, shared by both inboxes; checked before the signature (no key fetches
-# for a flood).
-inbox_limit = limiter.shared_limit(
-    lambda: current_app.config["FEDERATION_INBOX_RATE_LIMIT"] or "",
-    scope="federation_inbox",
-    key_func=get_remote_address,
-    methods=["POST"],
-    error_message="Too many activities from this address: slow down.",
-)
-
-
 @bp.post("/@<username>/inbox")
-@inbox_limit
 def user_inbox(username: str):
     _user_or_404(username)
     return _receive()
 
 
 @bp.post("/inbox")
-@inbox_limit
 def shared_inbox():
     return _receive()
 
 
+def _too_many(seconds: int, message: str) -> Response:
+    response = _json({"error": message}, "application/json")
+    response.status_code, response.headers["Retry-After"] = 429, str(seconds)
+    return response
+
+
 def _receive():
-    """Verify the signature here; handle the activity in a job (off the request path)."""
+    """Verify the signature here; handle the activity in a job (off the request path).
+
+    Limits (shared by both inboxes): activities per sending server, the domain of the key
+    (claimed, checked before the signature so a full budget costs no key fetch; counted only
+    once verified, so no one spends another server's), and refused requests per address."""
+    config = current_app.config
+    address = get_remote_address()
+    if wait := limits.wait("inbox_refused", config["FEDERATION_INBOX_REFUSED_RATE_LIMIT"], address):
+        return _too_many(wait, "Too many refused activities from this address: slow down.")
     body = request.get_data(cache=False)
-    if len(body) > current_app.config["FEDERATION_MAX_BYTES"]:
+    if len(body) > config["FEDERATION_MAX_BYTES"]:
         abort(413, "The activity is too large.")
     headers = {name.lower(): value for name, value in request.headers.items()}
+    per_server = config["FEDERATION_INBOX_RATE_LIMIT"]
+    claimed = inbox.claimed_server(headers)
+    if claimed and (wait := limits.wait("inbox_server", per_server, claimed)):
+        return _too_many(wait, f"Too many activities from {claimed}: slow down.")
     try:
         sender = inbox.verify("POST", request.full_path.rstrip("?"), headers, body)
         try:
@@ -189,7 +194,12 @@ def _receive():
             raise inbox.Refused(400, "The body is not JSON.") from None
         inbox.check(sender, activity)
     except inbox.Refused as refused:
+        limit = config["FEDERATION_INBOX_REFUSED_RATE_LIMIT"]
+        limits.wait("inbox_refused", limit, address, count=True)
         return _json({"error": str(refused)}, "application/json"), refused.status
+    server = instances.domain_of(sender.key_id)
+    if wait := limits.wait("inbox_server", per_server, server, count=True):
+        return _too_many(wait, f"Too many activities from {server}: slow down.")
     tasks.enqueue(inbox.process, sender.id, activity)
     return Response(status=202)
 
