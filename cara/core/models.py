@@ -413,6 +413,8 @@ class Report(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Sent by another server (an ActivityPub Flag): its domain; no reporter here then.
+    reporter_domain: Mapped[str] = mapped_column(String(255), default="", server_default="")
     # post, comment, user, job, remote_comment, remote_actor
     subject_kind: Mapped[str] = mapped_column(String(20))
     subject_id: Mapped[int] = mapped_column(Integer)
