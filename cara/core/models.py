@@ -868,7 +868,7 @@ class Delivery(db.Model):
 
 class Instance(db.Model):
     """Another server (host[:port]): its delivery health (one that keeps failing is retried
-    slowly) and whether the admin blocked it (defederation)."""
+    slowly) and whether the admin blocked it (defederation) or limited it."""
 
     __tablename__ = "instances"
 
@@ -877,6 +877,9 @@ class Instance(db.Model):
     unreachable_until: Mapped[datetime | None] = mapped_column(TZDateTime)
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     block_reason: Mapped[str] = mapped_column(Text, default="")
+    # Limited (silenced) by the admin: its people reach only those who follow them here.
+    limited: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    limit_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class RemoteReaction(db.Model):

@@ -680,7 +680,10 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "GET /admin/federation": admins(),
     "POST /admin/federation": admins(400),  # on=0 or on=1 missing
     "POST /admin/federation/blocks": admins(422),  # no server given
-    "POST /admin/federation/unblock": admins(303),
+    "POST /admin/federation/limits": admins(422),  # no server given
+    "POST /admin/federation/<any(unblock, unlimit):action>": [
+        Route(admins(303), args={"action": a}, variant=a) for a in ("unblock", "unlimit")
+    ],
     "GET /admin/accounts": admins(),
     "POST /admin/accounts/role": admins(422),
     "POST /admin/accounts/<int:user_id>/<any(approve, reject):decision>": Route(

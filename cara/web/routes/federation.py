@@ -240,12 +240,19 @@ def profile(username: str, domain: str):
         abort(404, f"Could not find {handle}: {error}")
     mine = [f for f in follows.following(current_user) if f.actor_id == person.id]
     relation = follows.relation(current_user, person)
-    posts = [] if relation["blocked"] else inbox.visible_posts_of(current_user, person)
+    # A limited server's people: their posts wait behind a notice for those who do not
+    # follow them (as Mastodon's "hidden by the moderators"), shown when asked.
+    unfollowed = policy.remote_limited(current_user.id, person.id)
+    behind_notice = unfollowed and request.args.get("show") != "posts"
+    held = relation["blocked"] or behind_notice
+    posts = [] if held else inbox.visible_posts_of(current_user, person)
     return render(
         "federation/profile.html",
         person=person,
         follow=mine[0] if mine else None,
         relation=relation,
+        limited=instances.is_limited(person.domain),
+        behind_notice=behind_notice,
         posts=posts,
         mine=interactions.marks(current_user, posts),
     )
