@@ -164,6 +164,9 @@ class Defaults:
     # Inbox POSTs refused (unsigned, badly signed, not an activity) per sending address: past
     # it, a flood is turned away before any signature check or key fetch; "": none.
     FEDERATION_INBOX_REFUSED_RATE_LIMIT = "30 per minute; 300 per hour"
+    # Authorized fetch (Mastodon's "secure mode"): GETs of actors, objects and collections as
+    # ActivityPub must be signed by a server not blocked here (401 otherwise).
+    FEDERATION_AUTHORIZED_FETCH = False
 
 
 def _coerce(value: str):

@@ -2,6 +2,7 @@
 notes, inboxes; and the pages to follow people on other servers. All 404 while federation is
 off."""
 
+import functools
 import json
 
 import click
@@ -64,12 +65,38 @@ def _served(doc: dict | None, gone: dict | None = None) -> Response:
     return response
 
 
+def _require_signature() -> None:
+    """In authorized-fetch mode (FEDERATION_AUTHORIZED_FETCH, Mastodon's secure mode) a GET of
+    an actor, object or collection must be signed by a server not blocked here: 401 else."""
+    if not current_app.config["FEDERATION_AUTHORIZED_FETCH"]:
+        return
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    try:
+        inbox.verify("GET", request.full_path.rstrip("?"), headers, b"")
+    except inbox.Refused as refused:
+        response = _json({"error": f"sign the request: {refused}"}, "application/json")
+        response.status_code = 401
+        abort(response)
+
+
+def signed_fetch(view):
+    """The view's document is for signed GETs only in authorized-fetch mode."""
+
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        _require_signature()
+        return view(*args, **kwargs)
+
+    return checked
+
+
 def _user_or_404(username: str):
     return local.user(username) or abort(404)
 
 
 def actor(username: str) -> Response:
     """The Person document (profiles.view hands over when wants_activity())."""
+    _require_signature()
     user = local.user(username)
     if user is None:  # a deleted account's actor is gone; a suspended one's is not found
         deleted = local.deleted_user(username)
@@ -123,27 +150,32 @@ def hash_feed_key():
 
 
 @bp.get("/@<username>/outbox")
+@signed_fetch
 def outbox(username: str):
     return _json(local.outbox(_user_or_404(username)))
 
 
 @bp.get("/@<username>/ap/followers")
+@signed_fetch
 def followers(username: str):
     return _json(local.followers(_user_or_404(username)))
 
 
 @bp.get("/@<username>/ap/following")
+@signed_fetch
 def following(username: str):
     return _json(local.following(_user_or_404(username)))
 
 
 @bp.get("/ap/posts/<int:post_id>")
+@signed_fetch
 def note(post_id: int):
     doc = local.note(post_id)
     return _served(doc, None if doc else tombstones.of_post(post_id))
 
 
 @bp.get("/ap/interactions/<int:interaction_id>")
+@signed_fetch
 def interaction(interaction_id: int):
     """A like's or repost's activity, or a reply's Note, sent from here (410 once undone or
     deleted; 404 for those about posts that are not public)."""
