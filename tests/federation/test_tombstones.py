@@ -88,3 +88,16 @@ def test_a_deleted_accounts_actor_and_posts_answer_410(client, make_user, make_p
     _gone(_get(client, url), url, "Note")
     assert _get(client, "/@bob").status_code == 404  # suspended: it may come back
     assert _get(client, "/@nobody").status_code == 404
+
+
+def test_a_deleted_accounts_likes_answer_410(client, auth, make_user, peer, follows_peer):
+    ana = make_user("ana")
+    post = _remote_post(client, peer, follows_peer, ana)
+    auth.login("ana")
+    client.post(f"/federation/posts/{post.id}/like")
+    [like] = _received(peer, "Like")
+    auth.logout()
+    assert _get(client, like["id"]).status_code == 200
+    ana.deleted_at = utcnow()
+    db.session.commit()
+    _gone(_get(client, like["id"]), like["id"], "Like")
