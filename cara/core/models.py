@@ -914,11 +914,6 @@ class RemoteComment(db.Model):
     audience: Mapped[str] = mapped_column(String(10), default="public")
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
-    # A reply to another remote reply of the post: the thread's first reply (one level of
-    # nesting, as local comments); None for a reply to the post itself.
-    parent_id: Mapped[int | None] = mapped_column(
-        ForeignKey("remote_comments.id", ondelete="SET NULL"), index=True
-    )
     # Hidden by the post's artist or removed by a moderator: kept (so a redelivery or an
     # Update of the same Note does not bring it back), shown to nobody, not counted.
     removed_at: Mapped[datetime | None] = mapped_column(TZDateTime)

@@ -187,9 +187,8 @@ def _audience(note: dict) -> str:
     return replies.FOLLOWERS
 
 
-def _reply(actor: RemoteActor, post: Post, note: dict, create: bool, parent=None) -> bool:
-    """A reply to a local post (or to `parent`, a remote reply of it), kept as a remote
-    comment; True if it is new."""
+def _reply(actor: RemoteActor, post: Post, note: dict, create: bool) -> bool:
+    """A reply to a local post, kept as a remote comment; True if it is new."""
     uri = _id(note)
     url = note.get("url") if isinstance(note.get("url"), str) else uri
     _, new = replies.store(
@@ -202,7 +201,6 @@ def _reply(actor: RemoteActor, post: Post, note: dict, create: bool, parent=None
         published=_time(note.get("published")),
         updated=_time(note.get("updated") or note.get("published")),
         create=create,
-        parent=parent,
     )
     return new
 
@@ -228,13 +226,9 @@ def _note(actor: RemoteActor, note: dict, create: bool) -> None:
     uri = _id(note)
     if not uri or _id(note.get("attributedTo")) != actor.uri:
         return
-    in_reply_to = _id(note.get("inReplyTo"))
-    post = reactions.local_post(in_reply_to)
-    parent = None if post is not None else replies.thread_of(in_reply_to)
-    if parent is not None:  # a reply to a reply from elsewhere of a post here
-        post = db.session.get(Post, parent.post_id)
+    post = reactions.local_post(_id(note.get("inReplyTo")))
     if post is not None:  # a reply to a post here
-        if _reply(actor, post, note, create, parent):
+        if _reply(actor, post, note, create):
             replies.tell_mentioned(
                 actor, _mentioned(note, post), post, str(note.get("content") or "")
             )

@@ -1,7 +1,7 @@
-"""Remote replies to local posts: a Note whose inReplyTo names a post here (or a remote reply
-kept here: its thread), kept as a RemoteComment (sanitised text, by its actor, its id for
-Update and Delete) and shown among the post's comments. Public replies are counted in the
-post's comment count; the others are not (who sees which: policy.visible_remote_comments)."""
+"""Remote replies to local posts: a Note whose inReplyTo names a post here, kept as a
+RemoteComment (sanitised text, by its actor, its id for Update and Delete) and shown among the
+post's comments. Public replies are counted in the post's comment count; the others are not
+(who sees which: policy.visible_remote_comments)."""
 
 import html
 from datetime import datetime
@@ -34,12 +34,11 @@ def store(
     published: datetime,
     updated: datetime,
     create: bool,
-    parent: RemoteComment | None = None,
 ) -> tuple[RemoteComment | None, bool]:
-    """Keep (Create) or edit (Update) the actor's reply `uri` to `post` (to `parent`, a reply
-    of the post from elsewhere: in its thread); returns it and whether it is new (the artist
-    is told of a new one). Refused: a post the actor may not see (policy.remote_may_see), and
-    an Update of someone else's reply. Not committed: the caller commits."""
+    """Keep (Create) or edit (Update) the actor's reply `uri` to `post`; returns it and
+    whether it is new (the artist is told of a new one). Refused: a post the actor may not see
+    (policy.remote_may_see), and an Update of someone else's reply. Not committed: the caller
+    commits."""
     row = db.session.scalar(select(RemoteComment).filter_by(uri=uri[:500]))
     if row is not None and (row.actor_id != actor.id or row.removed_at is not None):
         return None, False  # someone else's, or hidden here: a redelivery changes nothing
@@ -49,8 +48,6 @@ def store(
             return None, False
         row = RemoteComment(uri=uri[:500], post_id=post.id, actor_id=actor.id, audience=DIRECT)
         row.created_at = published
-        if parent is not None:  # one level of nesting: under the thread's first reply
-            row.parent_id = parent.parent_id or parent.id
         db.session.add(row)
     was_public = row.audience == PUBLIC
     row.url, row.content, row.audience, row.updated_at = url[:500], content, audience, updated
@@ -85,13 +82,6 @@ def tell_mentioned(actor: RemoteActor, users: list[User], post: Post | None, con
             notify.notify(user.id, "mention", post_id=about, text=text, remote_actor_id=actor.id)
 
 
-def thread_of(uri: str) -> RemoteComment | None:
-    """The reply from elsewhere kept here (and not removed) that `uri` names: a Note replying
-    to it joins its thread on the same post."""
-    row = db.session.scalar(select(RemoteComment).filter_by(uri=uri[:500])) if uri else None
-    return row if row is not None and row.removed_at is None else None
-
-
 def remove(actor: RemoteActor, uri: str) -> bool:
     """Delete of the actor's reply `uri` (only theirs). A reply hidden here keeps its row, its
     text dropped, so that the same Note delivered again stays hidden. Not committed."""
@@ -121,10 +111,9 @@ def forget_actors(actor_ids: list[int]) -> None:
         _bump(row.post_id, -1)
 
 
-def shown(viewer, post: Post) -> list[tuple[RemoteComment, list[RemoteComment]]]:
+def shown(viewer, post: Post) -> list[RemoteComment]:
     """The replies from elsewhere `viewer` sees on `post` (which they may see), oldest first,
-    with their actors, each with the replies of its thread that `viewer` sees (a reply whose
-    first one they do not see stands on its own)."""
+    with their actors."""
     stmt = (
         select(RemoteComment)
         .join(RemoteComment.actor)
@@ -132,10 +121,4 @@ def shown(viewer, post: Post) -> list[tuple[RemoteComment, list[RemoteComment]]]
         .where(*policy.visible_remote_comments(viewer, post))
         .order_by(RemoteComment.created_at, RemoteComment.id)
     )
-    rows = list(db.session.scalars(stmt))
-    ids = {row.id for row in rows}
-    threads: dict[int, list[RemoteComment]] = {}
-    for row in rows:
-        if row.parent_id in ids:
-            threads.setdefault(row.parent_id, []).append(row)
-    return [(row, threads.get(row.id, [])) for row in rows if row.parent_id not in ids]
+    return list(db.session.scalars(stmt))

@@ -3,11 +3,8 @@ shown among the post's comments (by audience), edited, deleted, and gone with th
 
 import re
 
-from sqlalchemy import select
-
 from cara.core.extensions import db
 from cara.core.models import Post, RemoteActor, RemoteComment
-from tests.federation.peer import Peer
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
@@ -182,33 +179,3 @@ def test_an_ai_avatar_is_held_and_not_shown(client, make_user, make_post, peer):
     page = client.get(f"/posts/{post.id}").get_data(as_text=True)
     assert "Lovely work!" in page and "/federation/avatars/" not in page
     assert db.session.query(RemoteActor).one().avatar["state"] == "held"
-
-
-def test_replies_to_remote_replies_are_kept_in_their_thread(client, make_user, make_post, peer):
-    post = make_post(make_user("ana"))
-    other = Peer("cat")  # someone on another server answers bob's reply
-    try:
-        peer.post_to(client, _reply(peer, post.id, content="<p>Lovely light</p>"))
-        first = f"{peer.actor_id}/notes/1"
-        answer = _reply(other, post.id, content="<p>Agreed, bob</p>")
-        answer["object"]["inReplyTo"] = first
-        assert other.post_to(client, answer).status_code == 202
-        deeper = _reply(peer, post.id, n=2, content="<p>Thanks cat</p>")
-        deeper["object"]["inReplyTo"] = f"{other.actor_id}/notes/1"  # a reply to the reply
-        peer.post_to(client, deeper)
-        stray = _reply(peer, post.id, n=3, content="<p>Elsewhere</p>")
-        stray["object"]["inReplyTo"] = "https://far.example/notes/9"  # nothing kept here
-        peer.post_to(client, stray)
-    finally:
-        other.close()
-    rows = {r.uri.rsplit("/users/", 1)[1]: r for r in db.session.scalars(select(RemoteComment))}
-    assert set(rows) == {"bob/notes/1", "cat/notes/1", "bob/notes/2"}
-    root = rows["bob/notes/1"]
-    assert root.parent_id is None
-    assert rows["cat/notes/1"].parent_id == rows["bob/notes/2"].parent_id == root.id
-    assert {r.post_id for r in rows.values()} == {post.id} and _count(post) == 3
-
-    page = client.get(f"/posts/{post.id}").get_data(as_text=True)
-    thread = page.split('aria-label="Replies to Bob"', 1)[1].split("</ol>", 1)[0]
-    assert "Agreed, bob" in thread and "Thanks cat" in thread
-    assert "Lovely light" not in thread and page.index("Lovely light") < page.index("Agreed")
