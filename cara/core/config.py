@@ -158,8 +158,15 @@ class Defaults:
     # The feed serves entries this many seconds old and older: a transaction that took its
     # id earlier but committed later is then not skipped by a subscriber's cursor.
     FEDERATION_HASH_FEED_SETTLE_SECONDS = 10
-    # POSTs to the inboxes per sending address (a busy server uses its shared inbox); "": none.
+    # Activities accepted at the inboxes per sending server (the domain of the verified key,
+    # however many addresses it sends from; a busy server uses its shared inbox); "": none.
     FEDERATION_INBOX_RATE_LIMIT = "300 per minute; 6000 per hour"
+    # Inbox POSTs refused (unsigned, badly signed, not an activity) per sending address: past
+    # it, a flood is turned away before any signature check or key fetch; "": none.
+    FEDERATION_INBOX_REFUSED_RATE_LIMIT = "30 per minute; 300 per hour"
+    # Authorized fetch (Mastodon's "secure mode"): GETs of actors, objects and collections as
+    # ActivityPub must be signed by a server not blocked here (401 otherwise).
+    FEDERATION_AUTHORIZED_FETCH = False
 
 
 def _coerce(value: str):

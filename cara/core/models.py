@@ -413,6 +413,8 @@ class Report(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Sent by another server (an ActivityPub Flag): its domain; no reporter here then.
+    reporter_domain: Mapped[str] = mapped_column(String(255), default="", server_default="")
     # post, comment, user, job, remote_comment, remote_actor
     subject_kind: Mapped[str] = mapped_column(String(20))
     subject_id: Mapped[int] = mapped_column(Integer)
@@ -871,7 +873,7 @@ class Delivery(db.Model):
 
 class Instance(db.Model):
     """Another server (host[:port]): its delivery health (one that keeps failing is retried
-    slowly) and whether the admin blocked it (defederation)."""
+    slowly) and whether the admin blocked it (defederation) or limited it."""
 
     __tablename__ = "instances"
 
@@ -880,6 +882,9 @@ class Instance(db.Model):
     unreachable_until: Mapped[datetime | None] = mapped_column(TZDateTime)
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     block_reason: Mapped[str] = mapped_column(Text, default="")
+    # Limited (silenced) by the admin: its people reach only those who follow them here.
+    limited: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    limit_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class RemoteReaction(db.Model):
@@ -957,3 +962,15 @@ class RemoteInteraction(db.Model):
     content: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)  # a reply's last edit
+
+
+class Tombstone(db.Model):
+    """An object this server served over ActivityPub that is gone (a deleted public post, an
+    undone like or repost, a deleted reply): its id answers 410 with a Tombstone, as
+    Mastodon's do, so other servers drop their copies; ids never served stay 404."""
+
+    __tablename__ = "tombstones"
+
+    path: Mapped[str] = mapped_column(String(300), primary_key=True)  # e.g. /ap/posts/12
+    former_type: Mapped[str] = mapped_column(String(20))  # Note, Like, Announce
+    deleted_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)

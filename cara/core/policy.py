@@ -9,11 +9,13 @@ from cara.core.models import (
     Comment,
     Export,
     Follow,
+    Instance,
     Job,
     Media,
     Mute,
     Post,
     PostState,
+    RemoteActor,
     RemoteBlock,
     RemoteComment,
     RemoteFollow,
@@ -151,6 +153,21 @@ def remote_silenced(user_id: int, actor_id: int) -> bool:
     """True if `user_id` must not hear from the remote actor: blocked or muted."""
     stmt = select(RemoteBlock.user_id).filter_by(user_id=user_id, actor_id=actor_id)
     return db.session.scalar(stmt.limit(1)) is not None
+
+
+def remote_limited(user_id: int, actor_id: int) -> bool:
+    """True if the remote actor's server is limited here (Instance.limited) and `user_id`
+    does not follow them: a limited server's people reach only their followers."""
+    limited = select(Instance.domain).where(Instance.limited.is_(True))
+    on_limited = select(RemoteActor.id).where(
+        RemoteActor.id == actor_id, RemoteActor.domain.in_(limited)
+    )
+    if db.session.scalar(on_limited) is None:
+        return False
+    follows = select(RemoteFollow.id).filter_by(
+        user_id=user_id, actor_id=actor_id, inbound=False, pending=False
+    )
+    return db.session.scalar(follows.limit(1)) is None
 
 
 def remote_hidden(viewer: User):

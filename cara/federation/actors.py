@@ -26,9 +26,11 @@ def parse_handle(handle: str) -> tuple[str, str] | None:
 
 
 def _get(url: str, signer: User | None = None) -> dict:
+    """GET a document, signed as `signer` or else as the instance actor (key fetches too):
+    servers in authorized-fetch mode answer signed GETs only."""
     if instances.is_blocked(url):
         raise FetchError(f"{instances.domain_of(url)} is blocked here")
-    return keys.signed_get(signer, url) if signer is not None else fetch.get_json(url)
+    return keys.signed_get(signer, url)
 
 
 def _str(doc: dict, name: str) -> str:

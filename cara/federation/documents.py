@@ -238,6 +238,17 @@ def note(post: Post, attachments: list[dict]) -> dict:
     return doc
 
 
+def tombstone(path: str, former_type: str, deleted) -> dict:
+    """What the id of something gone answers (with 410), in Mastodon's shape."""
+    return {
+        "@context": CONTEXT,
+        "id": site_url(path),
+        "type": "Tombstone",
+        "formerType": former_type,
+        "deleted": deleted.isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+
+
 def activity(kind: str, actor: str, obj, id_: str, to=None, cc=None) -> dict:
     doc = {"@context": CONTEXT, "id": id_, "type": kind, "actor": actor, "object": obj}
     if to is not None:

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 from cara.core.extensions import db
 from cara.core.models import RemoteActor, RemoteBlock, RemoteFollow, User
 from cara.core.policy import can_act, remote_blocked
-from cara.federation import actors, delivery, documents, fetch
+from cara.federation import actors, delivery, documents, fetch, instances
 from cara.social import notify
 
 
@@ -49,7 +49,8 @@ def _send_answer(actor: RemoteActor, activity_uri: str, user: User, kind: str) -
 
 
 def received_follow(actor: RemoteActor, user: User, activity_uri: str) -> RemoteFollow | None:
-    """A remote Follow of `user`: accepted at once, or pending for a private account; refused
+    """A remote Follow of `user`: accepted at once, or pending for a private account (or from
+    a limited server); refused
     (Reject sent, nothing kept) when `user` blocks the actor. A new one tells `user` (a follow,
     or a follow request)."""
     if remote_blocked(user.id, actor.id):
@@ -64,8 +65,8 @@ def received_follow(actor: RemoteActor, user: User, activity_uri: str) -> Remote
         db.session.add(follow)
     follow.activity_uri = activity_uri[:500]
     follow.actor = actor
-    if follow.pending and not user.is_private:
-        follow.pending = False
+    if follow.pending and not user.is_private and not instances.is_limited(actor.domain):
+        follow.pending = False  # a limited server's people wait for an answer, as if private
     if new:
         kind = "follow_request" if follow.pending else "follow"
         notify.notify(user.id, kind, remote_actor_id=actor.id)

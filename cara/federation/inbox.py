@@ -3,7 +3,7 @@
 Handled: Follow, Undo{Follow}, Accept/Reject{Follow}, Like and Announce of local posts (and
 their Undo), Create/Update/Delete of replies to local posts (remote comments) and of Notes from
 followed actors (sanitised text, images through the pipeline), Update of an actor, Delete of an
-actor.
+actor, Flag (a report from another server).
 """
 
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ from cara.core.text import site_url
 from cara.federation import (
     actors,
     fetch,
+    flags,
     follows,
     instances,
     media,
@@ -41,6 +42,15 @@ class Refused(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
+
+
+def claimed_server(headers: dict) -> str:
+    """The server (host[:port]) whose key the request says signed it, not yet verified; ""
+    when it names none."""
+    try:
+        return instances.domain_of(signatures.parse_request(headers)["keyId"])
+    except (signatures.SignatureError, KeyError, ValueError):
+        return ""
 
 
 def verify(method: str, path: str, headers: dict, body: bytes) -> RemoteActor:
@@ -108,6 +118,12 @@ def process(actor_id: int, activity: dict) -> None:
             actors.store(obj)
         except fetch.FetchError:  # an unusable new profile: keep the one we have
             db.session.rollback()
+    elif kind == "Flag":  # a report from another server about people or posts here
+        named = [_id(o) for o in _list(obj)][: flags.OBJECTS_MAX]
+        people = [_local_user(uri) for uri in named]
+        flags.received(
+            actor, [reactions.local_post(uri) for uri in named], people, activity.get("content")
+        )
     elif kind == "Delete":
         uri = _id(obj)
         if uri == actor.uri:

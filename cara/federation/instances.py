@@ -1,4 +1,5 @@
-"""Other servers as a whole: the admin's blocks (defederation) and what we know of each."""
+"""Other servers as a whole: the admin's blocks (defederation) and limits (silencing), and
+what we know of each."""
 
 import re
 from dataclasses import dataclass
@@ -27,6 +28,12 @@ def blocked_domains() -> set[str]:
 def is_blocked(url: str) -> bool:
     row = db.session.get(Instance, domain_of(url))
     return row is not None and row.blocked
+
+
+def is_limited(domain: str) -> bool:
+    """The admin limited the server: its people reach only those who follow them here."""
+    row = db.session.get(Instance, domain.lower())
+    return row is not None and row.limited
 
 
 def parse_domain(text: str) -> str | None:
@@ -68,11 +75,38 @@ def block(domain: str, reason: str = "", who: User | None = None) -> int:
 
 def unblock(domain: str, who: User | None = None) -> bool:
     """Lift a block (the accounts and follows it removed are not restored). Audited."""
-    row = db.session.get(Instance, domain.strip().lower())
-    if row is None or not row.blocked:
+    return _lift(domain, "blocked", "unblock-instance", who)
+
+
+def limit(domain: str, reason: str = "", who: User | None = None) -> bool:
+    """Limit (silence) a server, as Mastodon does: its people's posts and replies reach only
+    those who follow them here (notifications, feeds), their Follows wait for an answer, and
+    their profiles say so (policy.remote_limited). Nothing is removed. Audited; False if it
+    was limited already."""
+    domain = domain.strip().lower()
+    row = db.session.get(Instance, domain) or Instance(domain=domain, failures=0)
+    if row.limited:
         return False
-    row.blocked = False
-    moderation.audit(who, "unblock-instance", "instance", 0, row.domain)
+    row.limited, row.limit_reason = True, reason
+    db.session.add(row)
+    moderation.audit(
+        who, "limit-instance", "instance", 0, f"{domain}: {reason}" if reason else domain
+    )
+    db.session.commit()
+    return True
+
+
+def unlimit(domain: str, who: User | None = None) -> bool:
+    """Lift a limit. Audited."""
+    return _lift(domain, "limited", "unlimit-instance", who)
+
+
+def _lift(domain: str, flag: str, action: str, who: User | None) -> bool:
+    row = db.session.get(Instance, domain.strip().lower())
+    if row is None or not getattr(row, flag):
+        return False
+    setattr(row, flag, False)
+    moderation.audit(who, action, "instance", 0, row.domain)
     db.session.commit()
     return True
 
@@ -87,6 +121,8 @@ class Known:
     unreachable_until: datetime | None
     blocked: bool
     reason: str
+    limited: bool = False
+    limit_reason: str = ""
 
     @property
     def unreachable(self) -> bool:
@@ -111,6 +147,8 @@ def known() -> list[Known]:
             unreachable_until=rows[domain].unreachable_until if domain in rows else None,
             blocked=domain in rows and rows[domain].blocked,
             reason=rows[domain].block_reason if domain in rows else "",
+            limited=domain in rows and rows[domain].limited,
+            limit_reason=rows[domain].limit_reason if domain in rows else "",
         )
         for domain in set(counts) | set(rows)
     ]

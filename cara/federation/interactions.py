@@ -11,14 +11,26 @@ from cara.core import policy
 from cara.core.extensions import db
 from cara.core.models import RemoteInteraction, RemotePost, User, utcnow
 from cara.core.text import site_url
-from cara.federation import delivery, documents
+from cara.federation import delivery, documents, tombstones
 
 KINDS = {"like": "Like", "announce": "Announce"}
+FORMER_TYPES = {**KINDS, "reply": "Note"}
 REPLY_MAX = 1000
 
 
+def path(interaction_id: int) -> str:
+    return f"/ap/interactions/{interaction_id}"
+
+
 def activity_url(row: RemoteInteraction) -> str:
-    return site_url(f"/ap/interactions/{row.id}")
+    return site_url(path(row.id))
+
+
+def _take_back(row: RemoteInteraction) -> None:
+    """Delete the row; its id answers 410 from then on if it was served."""
+    if document(row.id) is not None:
+        tombstones.record(path(row.id), FORMER_TYPES[row.kind])
+    db.session.delete(row)
 
 
 def _doc(user: User, row: RemoteInteraction, post: RemotePost) -> dict:
@@ -63,7 +75,7 @@ def undo(user: User, post: RemotePost, kind: str) -> None:
         "Undo", documents.actor_url(user), original, f"{activity_url(row)}#undo"
     )
     inboxes = _inboxes(user, post, kind)
-    db.session.delete(row)
+    _take_back(row)
     db.session.commit()
     delivery.send(user, inboxes, undo_doc)
 
@@ -147,8 +159,8 @@ def edit_reply(user: User, row: RemoteInteraction, text: str) -> dict:
 
 
 def delete_reply(user: User, row: RemoteInteraction) -> None:
-    """Take back a reply sent out: Delete{Tombstone} to the post's author; its id answers 404
-    from then on."""
+    """Take back a reply sent out: Delete{Tombstone} to the post's author; its id answers 410
+    from then on (if it was served)."""
     post = db.session.get(RemotePost, row.remote_post_id)
     note_id = activity_url(row)
     doc = documents.activity(
@@ -159,7 +171,7 @@ def delete_reply(user: User, row: RemoteInteraction) -> None:
         [documents.PUBLIC] if post.public else [post.actor.uri],
     )
     inbox = post.actor.shared_inbox or post.actor.inbox
-    db.session.delete(row)
+    _take_back(row)
     db.session.commit()
     delivery.send(user, [inbox], doc)
 
@@ -177,6 +189,18 @@ def document(interaction_id: int) -> dict | None:
     if row.kind == "reply":
         return {"@context": documents.CONTEXT, **_note(user, row, post)}
     return _doc(user, row, post)
+
+
+def gone(interaction_id: int) -> dict | None:
+    """The Tombstone /ap/interactions/<id> answers once what it served is undone or deleted,
+    or its account deleted; None while it stands or if it was never served."""
+    row = db.session.get(RemoteInteraction, interaction_id)
+    if row is None:
+        return tombstones.find(path(interaction_id))
+    post = db.session.get(RemotePost, row.remote_post_id)
+    user = db.session.get(User, row.user_id)
+    former = FORMER_TYPES[row.kind]
+    return tombstones.of_account(user, path(row.id), former) if post.public else None
 
 
 def marks(user: User, posts: list[RemotePost]) -> dict:

@@ -34,8 +34,9 @@ def instance_key_id() -> str:
     return documents.instance_actor_url() + "#main-key"
 
 
-def signed_get(user: User, url: str) -> dict:
-    """GET a document as `user` (servers in authorized-fetch mode want a signature)."""
+def signed_get(user: User | None, url: str) -> dict:
+    """GET a document as `user`, or as the instance actor when None (servers in
+    authorized-fetch mode want a signature)."""
     return fetch.get_json(url, _signed(user, "GET", url, None))
 
 

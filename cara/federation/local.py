@@ -20,6 +20,12 @@ def user(username: str) -> User | None:
     return row if ok else None
 
 
+def deleted_user(username: str) -> User | None:
+    """A local account deleted by its owner (its actor answers 410)."""
+    row = db.session.scalar(select(User).filter_by(username=username.lower()))
+    return row if row is not None and row.deleted_at is not None else None
+
+
 def actor(user: User) -> dict:
     avatar = None
     media = db.session.get(Media, user.avatar_media_id) if user.avatar_media_id else None

@@ -366,19 +366,21 @@ def follow_requests(user: User, before: str | None = None, limit: int = LIST_PAG
 # --- reports ---------------------------------------------------------------------------------
 
 
-def reported(reporter: User, subject: str, subject_id: int) -> bool:
-    """True while the reporter's report about this is open."""
+def reported(reporter: User | None, subject: str, subject_id: int, server: str = "") -> bool:
+    """True while the reporter's (or, with reporter None, the server's) report about this is
+    open."""
+    by = {"reporter_domain": server} if reporter is None else {"reporter_id": reporter.id}
     open_report = select(Report.id).filter_by(
-        reporter_id=reporter.id,
-        subject_kind=subject,
-        subject_id=subject_id,
-        status=ReportStatus.OPEN,
+        **by, subject_kind=subject, subject_id=subject_id, status=ReportStatus.OPEN
     )
     return db.session.scalar(open_report.limit(1)) is not None
 
 
-def report(reporter: User, subject: str, subject_id: int, reason: str, details: str):
+def report(
+    reporter: User | None, subject: str, subject_id: int, reason: str, details: str, server=""
+):
     """File a report for the moderation queue; returns errors by field (none when filed).
+    `reporter` None: another server sent it (`server`, its domain).
 
     Reporting the same thing again while the first report is open changes nothing.
     """
@@ -386,6 +388,8 @@ def report(reporter: User, subject: str, subject_id: int, reason: str, details: 
     errors: dict[str, list[str]] = {}
     if subject not in REPORT_SUBJECTS:
         raise ValueError(f"unknown report subject {subject!r}")
+    if (reporter is None) == (not server):
+        raise ValueError("a report comes from a person here or from another server")
     if reason not in REPORT_REASONS:
         errors["reason"] = ["Choose a reason."]
     if len(details) > REPORT_DETAILS_MAX:
@@ -394,11 +398,15 @@ def report(reporter: User, subject: str, subject_id: int, reason: str, details: 
         errors["details"] = ["Tell the moderators what is wrong."]
     if errors:
         return errors
-    if not reported(reporter, subject, subject_id):
+    if not reported(reporter, subject, subject_id, server):
         text = REPORT_REASONS[reason] + (f": {details}" if details else "")
         db.session.add(
             Report(
-                reporter_id=reporter.id, subject_kind=subject, subject_id=subject_id, reason=text
+                reporter_id=reporter.id if reporter else None,
+                reporter_domain=server,
+                subject_kind=subject,
+                subject_id=subject_id,
+                reason=text,
             )
         )
         db.session.commit()

@@ -66,7 +66,8 @@ def notify(
     """Tell `user_id` about something. Added to the session: the caller's commit saves it.
     `remote_actor_id`: the person on another server who did it (then `actor_id` is None).
 
-    Nothing is sent to yourself, across a block, or from someone the user muted; a repeated
+    Nothing is sent to yourself, across a block, or from someone the user muted (nor from a
+    limited server's people the user does not follow); a repeated
     follow, like or repost by the same person is not sent twice.
     """
     if kind not in KINDS:
@@ -74,6 +75,11 @@ def notify(
     if actor_id is not None and (actor_id == user_id or policy.silenced(user_id, actor_id)):
         return None
     if remote_actor_id is not None and policy.remote_silenced(user_id, remote_actor_id):
+        return None
+    # A limited server's people notify only those who follow them (a follow request is still
+    # told: it waits for the answer).
+    limited = kind != "follow_request" and remote_actor_id is not None
+    if limited and policy.remote_limited(user_id, remote_actor_id):
         return None
     if actor_id is not None or remote_actor_id is not None:
         once = select(Notification.id).filter_by(

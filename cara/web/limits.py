@@ -6,6 +6,7 @@ import time
 from flask import current_app, request
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+from limits import parse_many
 
 from cara.core.extensions import limiter
 from cara.web.htmx import notice
@@ -55,6 +56,24 @@ def limited(action: str, cost=1):
         return view
 
     return decorate
+
+
+def wait(scope: str, limit: str, key: str, count: bool = False) -> int:
+    """Seconds before `key` may act again in `scope` under `limit` ("10 per minute"; "": none),
+    0 if it may now; with `count` this act is counted (when allowed). For limits on something
+    known only inside the view (the server that signed an activity), beside the decorators'."""
+    if not current_app.config["RATELIMIT_ENABLED"] or not limit:
+        return 0
+    strategy = limiter.limiter
+    try:
+        for item in parse_many(limit):
+            allowed = strategy.hit(item, scope, key) if count else strategy.test(item, scope, key)
+            if not allowed:
+                reset_at, _ = strategy.get_window_stats(item, scope, key)
+                return max(1, int(reset_at - time.time()))
+    except Exception:  # as the limiter's own checks: trouble with its storage refuses no one
+        current_app.logger.warning("rate-limit storage failed", exc_info=True)
+    return 0
 
 
 def too_many_requests(error):

@@ -2,7 +2,7 @@
 remote_comments.parent_id (a reply to a reply from elsewhere: threads)
 
 Revision ID: c4d8e2a7f9b3
-Revises: b7e2c9d4a1f6
+Revises: e8c2f4a6b9d3
 Create Date: 2026-12-03 13:00:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "c4d8e2a7f9b3"
-down_revision = "b7e2c9d4a1f6"
+down_revision = "e8c2f4a6b9d3"
 branch_labels = None
 depends_on = None
 

@@ -43,6 +43,7 @@ def test_everyone_but_admins_gets_a_404_on_every_admin_route(app, client, make_u
         "invite_id": 1,
         "user_id": 1,
         "decision": "approve",
+        "action": "unblock",
         "post_id": 1,
         "subscription_id": 1,
     }
@@ -238,8 +239,8 @@ def test_the_switch_needs_a_choice(admin_client):
     assert audit_actions() == []
 
 
-def test_a_server_blocked_from_the_page_loses_its_people_here_and_is_audited(admin_client):
-    from cara.core.models import Instance, RemoteActor
+def _two_servers(admin_client) -> str:
+    """People of far.example and near.example known here; the admin's page listing both."""
     from tests.factories import remote_actor
 
     remote_actor("lee", "far.example")
@@ -247,6 +248,13 @@ def test_a_server_blocked_from_the_page_loses_its_people_here_and_is_audited(adm
     db.session.commit()
     page = admin_client.get("/admin/federation").get_data(as_text=True)
     assert "far.example" in page and "near.example" in page
+    return page
+
+
+def test_a_server_blocked_from_the_page_loses_its_people_here_and_is_audited(admin_client):
+    from cara.core.models import Instance, RemoteActor
+
+    _two_servers(admin_client)
     response = admin_client.post(
         "/admin/federation/blocks", data={"domain": " https://Far.Example/@lee ", "reason": "spam"}
     )
@@ -259,6 +267,28 @@ def test_a_server_blocked_from_the_page_loses_its_people_here_and_is_audited(adm
     assert response.status_code == 303
     assert not db.session.get(Instance, "far.example").blocked
     assert audit_actions() == ["block-instance", "unblock-instance"]
+
+
+def test_a_server_limited_from_the_page_keeps_its_people_and_is_audited(admin_client):
+    from cara.core.models import Instance, RemoteActor
+
+    page = _two_servers(admin_client)
+    assert 'action="/admin/federation/limits"' in page and 'name="limit-domain"' in page
+    form = {"limit-domain": "https://Far.Example/@lee", "limit-reason": "spam waves"}
+    assert admin_client.post("/admin/federation/limits", data=form).status_code == 303
+    assert db.session.get(Instance, "far.example").limited
+    assert db.session.scalars(select(RemoteActor)).all()  # nothing removed
+    page = admin_client.get("/admin/federation").get_data(as_text=True)
+    assert "<strong>Limited</strong>: spam waves" in page and "Lift limit" in page
+    # The servers table's button limits a known server in one click.
+    assert admin_client.post("/admin/federation/limits", data={"limit-domain": "near.example"})
+    assert db.session.get(Instance, "near.example").limited
+    response = admin_client.post("/admin/federation/unlimit", data={"domain": "far.example"})
+    assert response.status_code == 303
+    assert not db.session.get(Instance, "far.example").limited
+    assert audit_actions() == ["limit-instance", "limit-instance", "unlimit-instance"]
+    refused = admin_client.post("/admin/federation/limits", data={"limit-domain": "art..example"})
+    assert refused.status_code == 422 and "such as art.example" in refused.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

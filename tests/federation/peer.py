@@ -17,6 +17,7 @@ class Peer:
         self.public_pem, self.private_pem = signatures.new_keypair()
         self.received: list[dict] = []
         self.signed_gets: list[str] = []  # paths fetched with a valid signature
+        self.get_signers: list[str] = []  # the keyId of each GET ("" unsigned)
         self.unverified: list[str] = []  # why a POST to the inbox failed its signature check
         self.status = 202  # what the inbox answers
         self.files: dict[str, bytes] = {}  # path -> bytes served (images)
@@ -96,14 +97,18 @@ class Peer:
 
             def do_GET(self):
                 url = urlsplit(self.path)
-                if "signature" in {k.lower() for k in self.headers}:  # authorized fetch
-                    headers = {k.lower(): v for k, v in self.headers.items()}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                params = signatures.parse(headers["signature"]) if "signature" in headers else {}
+                # Signed (authorized fetch) by a key it was told to trust: checked. Another key
+                # (the instance actor's, on key fetches) is served as to anyone, as a server
+                # not in secure mode does.
+                peer.get_signers.append(params.get("keyId", ""))
+                pem = peer.keys.get(params.get("keyId", ""))
+                if pem is not None:
                     try:
-                        params = signatures.parse(headers["signature"])
-                        pem = peer.keys[params["keyId"]]
                         signatures.verify(params, "GET", self.path, headers, b"", pem, 300)
                         peer.signed_gets.append(self.path)
-                    except (signatures.SignatureError, KeyError) as error:
+                    except signatures.SignatureError as error:
                         peer.unverified.append(str(error))
                         return self._send(401)
                 if url.path in peer.files:

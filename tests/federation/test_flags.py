@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from cara.core.extensions import db
 from cara.core.models import RemoteActor, RemoteComment, Report
+from cara.federation import flags, instances
 from tests.federation.test_replies import _reply
 
 AP = {"Accept": "application/activity+json"}
@@ -78,3 +79,71 @@ def test_no_forwarding_offered_with_federation_off(app, client, auth, make_user,
     assert client.post(f"/remote-comments/{row.id}/report", data=details).status_code == 303
     assert peer.of_type("Flag") == []
     assert client.get(f"/federation/actors/{row.actor_id}/report").status_code == 404
+
+
+# --- Flags in: reports from other servers about people and posts here ------------------------
+
+
+def _as_instance_actor(peer) -> None:
+    """The peer's actor is its server's instance actor, as Mastodon's Flags come from."""
+    person = peer.actor
+    peer.actor = lambda: {**person(), "type": "Application", "preferredUsername": peer.host}
+
+
+def _flag(peer, *objects, n=1, content="Traced from my drawing"):
+    return {
+        "id": f"{peer.base}/flags/{n}",
+        "type": "Flag",
+        "actor": peer.actor_id,
+        "object": list(objects),
+        "content": content,
+    }
+
+
+def test_a_flag_from_another_server_is_a_report_in_the_queue(
+    client, auth, make_user, make_post, peer
+):
+    _as_instance_actor(peer)
+    ana = make_user("ana")
+    post, other = make_post(ana, images=1), make_post(ana, images=1)
+    make_user("maud", role="moderator")
+    flag = _flag(peer, "http://cara.test/@ana", f"http://cara.test/ap/posts/{post.id}")
+    assert peer.post_to(client, flag).status_code == 202
+    assert peer.post_to(client, {**flag, "id": f"{peer.base}/flags/2"}).status_code == 202
+    [report] = db.session.scalars(select(Report)).all()  # once while open
+    assert (report.subject_kind, report.subject_id) == ("post", post.id)
+    assert report.reporter_id is None and report.reporter_domain == peer.host
+    assert "Traced from my drawing" in report.reason
+
+    auth.login("maud")
+    page = client.get("/moderation?queue=reports").get_data(as_text=True)
+    assert f"reported by the server {peer.host}" in page
+    assert f'href="/posts/{post.id}"' in page and "Traced from my drawing" in page
+    assert f'href="/posts/{other.id}"' not in page
+    # Closed by a moderator like any report (no one here to thank).
+    answer = client.post(f"/moderation/reports/{report.id}/close", data={"action": "dismiss"})
+    assert answer.status_code in (200, 303)
+    db.session.refresh(report)
+    assert report.status == "closed"
+
+
+def test_a_flag_naming_only_an_account_reports_the_account(client, make_user, peer):
+    _as_instance_actor(peer)
+    ana = make_user("ana")
+    flag = _flag(peer, "http://cara.test/@ana", "http://cara.test/ap/posts/999", content="")
+    assert peer.post_to(client, flag).status_code == 202
+    [report] = db.session.scalars(select(Report)).all()
+    assert (report.subject_kind, report.subject_id) == ("user", ana.id)
+    assert report.reporter_domain == peer.host and "No comment was sent." in report.reason
+
+
+def test_a_blocked_servers_flags_are_ignored(client, make_user, make_post, peer):
+    _as_instance_actor(peer)
+    post = make_post(make_user("ana"), images=1)
+    flag = _flag(peer, f"http://cara.test/ap/posts/{post.id}")
+    instances.block(peer.host)
+    assert peer.post_to(client, flag).status_code == 403
+    # A Flag verified just before the block, handled by its job just after.
+    queued = RemoteActor(uri=peer.actor_id, domain=peer.host)
+    flags.received(queued, [post], [], "queued before the block")
+    assert db.session.scalars(select(Report)).all() == []

@@ -9,6 +9,7 @@ import pytest
 from cara.core.extensions import db
 from cara.core.models import RemoteActor
 from cara.federation import signatures
+from tests.federation.peer import Peer
 from tests.support import REPO
 
 
@@ -114,16 +115,49 @@ LIMITED = {
     "FEDERATION_ALLOW_PRIVATE": True,
     "RATELIMIT_ENABLED": True,
     "FEDERATION_INBOX_RATE_LIMIT": "2 per minute",
+    "FEDERATION_INBOX_REFUSED_RATE_LIMIT": "2 per minute",
 }
 
 
+def _from(client, address: str, peer, activity: dict, path: str = "/inbox"):
+    """`peer` POSTs `activity`, signed, from the network address `address`."""
+    body, headers = peer.signed(path, activity)
+    return client.post(path, data=body, headers=headers, environ_base={"REMOTE_ADDR": address})
+
+
 @pytest.mark.parametrize("app_config", [LIMITED])
-def test_the_inboxes_are_rate_limited_per_address(client, make_user, peer, app_config):
+def test_the_inboxes_are_rate_limited_per_server_not_per_address(client, make_user, peer):
     make_user("ana")
-    # Both inboxes share the count, signed or not.
-    assert client.post("/inbox", json=peer.follow()).status_code == 401
-    assert peer.post_to(client, peer.follow(), "/@ana/inbox").status_code == 202
-    assert peer.post_to(client, peer.follow()).status_code == 429
+    other = Peer("cat")  # another server (its own port) behind the same address
+    try:
+        # One server from two addresses, both inboxes: its count is one.
+        assert _from(client, "10.0.0.1", peer, peer.follow(1)).status_code == 202
+        assert _from(client, "10.0.0.2", peer, peer.follow(2), "/@ana/inbox").status_code == 202
+        refused = _from(client, "10.0.0.3", peer, peer.follow(3))
+        assert refused.status_code == 429 and refused.mimetype == "application/json"
+        assert 0 < int(refused.headers["Retry-After"]) <= 60
+        assert peer.host in refused.json["error"]
+        # Another server behind the first one's address is not held back by it.
+        for n in (1, 2):
+            assert _from(client, "10.0.0.1", other, other.follow(n)).status_code == 202
+        assert _from(client, "10.0.0.1", other, other.follow(3)).status_code == 429
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("app_config", [LIMITED])
+def test_refused_posts_are_limited_per_address_and_spend_no_servers_budget(client, make_user, peer):
+    make_user("ana")
+    _, headers = peer.signed("/inbox", peer.follow())  # in the peer's name, another body
+    forged = {"data": b'{"type": "Delete"}', "headers": headers}
+    for _ in range(2):  # refused, counted against the address alone
+        answer = client.post("/inbox", **forged, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+        assert answer.status_code == 401
+    flooded = _from(client, "10.0.0.9", peer, peer.follow())
+    assert flooded.status_code == 429 and "Retry-After" in flooded.headers
+    # The server whose key was named is not held back by what others sent in its name.
+    assert _from(client, "10.0.0.1", peer, peer.follow(1)).status_code == 202
+    assert _from(client, "10.0.0.1", peer, peer.follow(2)).status_code == 202
 
 
 # --- RFC 9421, signed by fedify (an implementation we did not write) -------------------------

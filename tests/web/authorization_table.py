@@ -195,7 +195,10 @@ DRAFTS = {
 # Federation documents are for anyone (a server fetches them logged out): a post's Note is
 # served when a logged-out visitor may see the post; an actor (and its collections) while the
 # account is neither deleted nor suspended, private ones included (they approve followers).
-NOTE = {state: dict.fromkeys(ROLES, POST[state]["anon"]) for state in STATES}
+# What was served and is gone (a deleted account's public post, its actor) answers 410 with
+# a Tombstone; its collections are simply not found.
+GONE = dict.fromkeys(ROLES, 410)
+NOTE = {state: dict.fromkeys(ROLES, POST[state]["anon"]) for state in STATES} | {"deleted": GONE}
 ACTOR = {state: dict.fromkeys(ROLES, state in ("public", "private")) for state in ACCOUNT_STATES}
 # A remote post, for the signed-in people here: public ones to all, followers-only ones to
 # those who follow its author (fol; pend waits). Logged-out visitors are sent to log in.
@@ -403,6 +406,7 @@ ATOM_FEED = {
 }
 # The actor of a post's author (an outbox reached from a post).
 ACTOR_OF_POST = {state: ACTOR[_account(state)] for state in STATES}
+ACTOR_DOC = {**ACTOR_OF_POST, "deleted": GONE}  # the actor itself, gone with its account
 OWN_OR_MODS = _only(POST, "own", "mod", "adm")  # deleting a comment: the post's artist, mods
 # Reposting: public posts of public accounts, not one's own (the artist is refused, a 403).
 REPOST = {**NO_ONE, "public": {**INTERACT["public"], "own": False}}
@@ -525,7 +529,7 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
         Route(see(AUTHOR, lists=PORTFOLIO, word="alt"), "post"),
         # Asking for the actor: the page while federation is off, the Person once it is on.
         Route(see(AUTHOR), "post", headers=AP_ACCEPT, variant="actor, off"),
-        Route(see(ACTOR_OF_POST), "post", headers=AP_ACCEPT, federation=True, variant="actor"),
+        Route(see(ACTOR_DOC), "post", headers=AP_ACCEPT, federation=True, variant="actor"),
     ],
     "GET /@<username>/posts": [
         Route(see(AUTHOR, lists=TIMELINE), "post"),
@@ -682,7 +686,10 @@ ROUTES: dict[str, Rule | Route | list[Route]] = {
     "GET /admin/federation": admins(),
     "POST /admin/federation": admins(400),  # on=0 or on=1 missing
     "POST /admin/federation/blocks": admins(422),  # no server given
-    "POST /admin/federation/unblock": admins(303),
+    "POST /admin/federation/limits": admins(422),  # no server given
+    "POST /admin/federation/<any(unblock, unlimit):action>": [
+        Route(admins(303), args={"action": a}, variant=a) for a in ("unblock", "unlimit")
+    ],
     "GET /admin/accounts": admins(),
     "POST /admin/accounts/role": admins(422),
     "POST /admin/accounts/<int:user_id>/<any(approve, reject):decision>": Route(

@@ -208,13 +208,14 @@ def decide(user_id: int, decision: str):
     return redirect(url_for("admin.accounts"), 303)
 
 
-def _federation(status=200, form=None):
+def _federation(status=200, form=None, limit_form=None):
     return render_template(
         "admin/federation.html",
         on=federation.enabled(),
         here=documents.domain(),
         servers=instances.known(),
         form=form or InstanceBlockForm(),
+        limit_form=limit_form or InstanceBlockForm(prefix="limit"),
         action=EmptyForm(),
     ), status
 
@@ -237,25 +238,44 @@ def federation_switch():
     return redirect(url_for("admin.federation_page"), 303)
 
 
+def _server(form: InstanceBlockForm) -> str | None:
+    """The server a valid block or limit form names (errors added to it otherwise)."""
+    if not form.validate_on_submit():
+        return None
+    domain = instances.parse_domain(form.domain.data)
+    if domain is None:
+        add_errors(form, {"domain": ["Write the server's address, such as art.example."]})
+    return domain
+
+
 @bp.post("/federation/blocks")
 def block_instance():
     form = InstanceBlockForm()
-    if form.validate_on_submit():
-        domain = instances.parse_domain(form.domain.data)
-        if domain is None:
-            add_errors(form, {"domain": ["Write the server's address, such as art.example."]})
-        else:
-            removed = instances.block(domain, form.reason.data.strip(), who=_me())
-            flash(f"Blocked {domain}; removed {removed} of its accounts here.", "success")
-            return redirect(url_for("admin.federation_page"), 303)
-    return _federation(422, form=form)
+    if (domain := _server(form)) is None:
+        return _federation(422, form=form)
+    removed = instances.block(domain, (form.reason.data or "").strip(), who=_me())
+    flash(f"Blocked {domain}; removed {removed} of its accounts here.", "success")
+    return redirect(url_for("admin.federation_page"), 303)
 
 
-@bp.post("/federation/unblock")
-def unblock_instance():
+@bp.post("/federation/limits")
+def limit_instance():
+    """Limit (silence) a server: its people reach only those who follow them here."""
+    form = InstanceBlockForm(prefix="limit")
+    if (domain := _server(form)) is None:
+        return _federation(422, limit_form=form)
+    if instances.limit(domain, (form.reason.data or "").strip(), who=_me()):
+        flash(f"Limited {domain}: its people reach only those who follow them here.", "success")
+    return redirect(url_for("admin.federation_page"), 303)
+
+
+@bp.post("/federation/<any(unblock, unlimit):action>")
+def lift_instance(action: str):
+    """Lift a block or a limit (the servers table's buttons)."""
     domain = instances.parse_domain(request.form.get("domain", ""))
-    if EmptyForm().validate_on_submit() and domain and instances.unblock(domain, who=_me()):
-        flash(f"Unblocked {domain}.", "info")
+    lift = instances.unblock if action == "unblock" else instances.unlimit
+    if EmptyForm().validate_on_submit() and domain and lift(domain, who=_me()):
+        flash(f"{'Unblocked' if action == 'unblock' else 'Lifted the limit on'} {domain}.", "info")
     return redirect(url_for("admin.federation_page"), 303)
 
 

@@ -2,6 +2,7 @@
 notes, inboxes; and the pages to follow people on other servers. All 404 while federation is
 off."""
 
+import functools
 import json
 
 import click
@@ -11,7 +12,6 @@ from flask_login import current_user, login_required
 
 from cara import federation
 from cara.core import policy, storage, tasks
-from cara.core.extensions import limiter
 from cara.core.models import RemoteActor
 from cara.federation import (
     actors,
@@ -24,7 +24,9 @@ from cara.federation import (
     interactions,
     local,
     media,
+    tombstones,
 )
+from cara.web import limits
 from cara.web.helpers import get_or_404, safe_next
 from cara.web.htmx import render
 
@@ -54,13 +56,52 @@ def _json(doc: dict, mimetype: str = "application/activity+json") -> Response:
     return response
 
 
+def _served(doc: dict | None, gone: dict | None = None) -> Response:
+    """The document while it stands; 410 with its Tombstone once gone; else 404."""
+    if doc is None and gone is None:
+        abort(404)
+    response = _json(doc or gone)
+    response.status_code = 200 if doc is not None else 410
+    return response
+
+
+def _require_signature() -> None:
+    """In authorized-fetch mode (FEDERATION_AUTHORIZED_FETCH, Mastodon's secure mode) a GET of
+    an actor, object or collection must be signed by a server not blocked here: 401 else."""
+    if not current_app.config["FEDERATION_AUTHORIZED_FETCH"]:
+        return
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    try:
+        inbox.verify("GET", request.full_path.rstrip("?"), headers, b"")
+    except inbox.Refused as refused:
+        response = _json({"error": f"sign the request: {refused}"}, "application/json")
+        response.status_code = 401
+        abort(response)
+
+
+def signed_fetch(view):
+    """The view's document is for signed GETs only in authorized-fetch mode."""
+
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        _require_signature()
+        return view(*args, **kwargs)
+
+    return checked
+
+
 def _user_or_404(username: str):
     return local.user(username) or abort(404)
 
 
 def actor(username: str) -> Response:
     """The Person document (profiles.view hands over when wants_activity())."""
-    return _json(local.actor(_user_or_404(username)))
+    _require_signature()
+    user = local.user(username)
+    if user is None:  # a deleted account's actor is gone; a suspended one's is not found
+        deleted = local.deleted_user(username)
+        return _served(None, deleted and tombstones.of_account(deleted, f"/@{username}", "Person"))
+    return _json(local.actor(user))
 
 
 @bp.get("/actor")
@@ -109,62 +150,74 @@ def hash_feed_key():
 
 
 @bp.get("/@<username>/outbox")
+@signed_fetch
 def outbox(username: str):
     return _json(local.outbox(_user_or_404(username)))
 
 
 @bp.get("/@<username>/ap/followers")
+@signed_fetch
 def followers(username: str):
     return _json(local.followers(_user_or_404(username)))
 
 
 @bp.get("/@<username>/ap/following")
+@signed_fetch
 def following(username: str):
     return _json(local.following(_user_or_404(username)))
 
 
 @bp.get("/ap/posts/<int:post_id>")
+@signed_fetch
 def note(post_id: int):
-    return _json(local.note(post_id) or abort(404))
+    doc = local.note(post_id)
+    return _served(doc, None if doc else tombstones.of_post(post_id))
 
 
 @bp.get("/ap/interactions/<int:interaction_id>")
+@signed_fetch
 def interaction(interaction_id: int):
-    """A like's or repost's activity, or a reply's Note, sent from here (404 once undone or
-    deleted, and for those about posts that are not public)."""
-    return _json(interactions.document(interaction_id) or abort(404))
-
-
-# Per sending address, shared by both inboxes; checked before the signature (no key fetches
-# for a flood).
-inbox_limit = limiter.shared_limit(
-    lambda: current_app.config["FEDERATION_INBOX_RATE_LIMIT"] or "",
-    scope="federation_inbox",
-    key_func=get_remote_address,
-    methods=["POST"],
-    error_message="Too many activities from this address: slow down.",
-)
+    """A like's or repost's activity, or a reply's Note, sent from here (410 once undone or
+    deleted; 404 for those about posts that are not public)."""
+    doc = interactions.document(interaction_id)
+    return _served(doc, None if doc else interactions.gone(interaction_id))
 
 
 @bp.post("/@<username>/inbox")
-@inbox_limit
 def user_inbox(username: str):
     _user_or_404(username)
     return _receive()
 
 
 @bp.post("/inbox")
-@inbox_limit
 def shared_inbox():
     return _receive()
 
 
+def _too_many(seconds: int, message: str) -> Response:
+    response = _json({"error": message}, "application/json")
+    response.status_code, response.headers["Retry-After"] = 429, str(seconds)
+    return response
+
+
 def _receive():
-    """Verify the signature here; handle the activity in a job (off the request path)."""
+    """Verify the signature here; handle the activity in a job (off the request path).
+
+    Limits (shared by both inboxes): activities per sending server, the domain of the key
+    (claimed, checked before the signature so a full budget costs no key fetch; counted only
+    once verified, so no one spends another server's), and refused requests per address."""
+    config = current_app.config
+    address = get_remote_address()
+    if wait := limits.wait("inbox_refused", config["FEDERATION_INBOX_REFUSED_RATE_LIMIT"], address):
+        return _too_many(wait, "Too many refused activities from this address: slow down.")
     body = request.get_data(cache=False)
-    if len(body) > current_app.config["FEDERATION_MAX_BYTES"]:
+    if len(body) > config["FEDERATION_MAX_BYTES"]:
         abort(413, "The activity is too large.")
     headers = {name.lower(): value for name, value in request.headers.items()}
+    per_server = config["FEDERATION_INBOX_RATE_LIMIT"]
+    claimed = inbox.claimed_server(headers)
+    if claimed and (wait := limits.wait("inbox_server", per_server, claimed)):
+        return _too_many(wait, f"Too many activities from {claimed}: slow down.")
     try:
         sender = inbox.verify("POST", request.full_path.rstrip("?"), headers, body)
         try:
@@ -173,7 +226,12 @@ def _receive():
             raise inbox.Refused(400, "The body is not JSON.") from None
         inbox.check(sender, activity)
     except inbox.Refused as refused:
+        limit = config["FEDERATION_INBOX_REFUSED_RATE_LIMIT"]
+        limits.wait("inbox_refused", limit, address, count=True)
         return _json({"error": str(refused)}, "application/json"), refused.status
+    server = instances.domain_of(sender.key_id)
+    if wait := limits.wait("inbox_server", per_server, server, count=True):
+        return _too_many(wait, f"Too many activities from {server}: slow down.")
     tasks.enqueue(inbox.process, sender.id, activity)
     return Response(status=202)
 
@@ -214,12 +272,19 @@ def profile(username: str, domain: str):
         abort(404, f"Could not find {handle}: {error}")
     mine = [f for f in follows.following(current_user) if f.actor_id == person.id]
     relation = follows.relation(current_user, person)
-    posts = [] if relation["blocked"] else inbox.visible_posts_of(current_user, person)
+    # A limited server's people: their posts wait behind a notice for those who do not
+    # follow them (as Mastodon's "hidden by the moderators"), shown when asked.
+    unfollowed = policy.remote_limited(current_user.id, person.id)
+    behind_notice = unfollowed and request.args.get("show") != "posts"
+    held = relation["blocked"] or behind_notice
+    posts = [] if held else inbox.visible_posts_of(current_user, person)
     return render(
         "federation/profile.html",
         person=person,
         follow=mine[0] if mine else None,
         relation=relation,
+        limited=instances.is_limited(person.domain),
+        behind_notice=behind_notice,
         posts=posts,
         mine=interactions.marks(current_user, posts),
     )
