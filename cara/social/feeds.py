@@ -1,7 +1,8 @@
 """Feed queries with keyset pagination on each feed's own sort key (never OFFSET).
 
-A feed page costs a fixed number of queries whatever its length: the entries, their media and
-authors (select-in loads), and the viewer's marks (liked, reposted, bookmarked) in one query.
+A feed page costs a fixed number of queries whatever its length: the entries' ids, then their
+cards (posts joined to authors and images) with the viewer's marks (liked, reposted,
+bookmarked) in one query.
 Pages are plain Card rows of the columns a card shows (CARD_POST, CARD_AUTHOR, CARD_MEDIA).
 """
 
@@ -15,6 +16,7 @@ from sqlalchemy import (
     and_,
     case,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -132,24 +134,6 @@ class Card:
     media: list[CardMedia]
 
 
-def cards(ids: list[int]) -> list[Card]:
-    """The cards of the posts `ids`, in that order, in two queries (posts with authors, images)."""
-    if not ids:
-        return []
-    images: dict[int, list[CardMedia]] = {i: [] for i in ids}
-    media = select(*CARD_MEDIA).where(Media.post_id.in_(ids)).order_by(Media.position)
-    rows = db.session.connection().execute  # Core rows: the ORM's result layer is not needed
-    for row in rows(media):
-        images[row.post_id].append(CardMedia(*row))
-    posts = select(*CARD_POST, *CARD_AUTHOR).join(User, User.id == Post.author_id)
-    n = len(CARD_POST)
-    loaded = {
-        row[0]: Card(*row[:n], author=CardAuthor(*row[n:]), media=images[row[0]])
-        for row in rows(posts.where(Post.id.in_(ids)))
-    }
-    return [loaded[i] for i in ids if i in loaded]
-
-
 @dataclass
 class Marks:
     """Which posts of a page the viewer has liked, reposted and bookmarked."""
@@ -168,14 +152,57 @@ class FeedPage(Page):
     entries: list[tuple[int, int]] = field(default_factory=list)  # Following: (kind, id) in order
 
 
+MARKED = (("liked", Like), ("reposted", Repost), ("bookmarked", Bookmark))  # Marks' sets
+
+
+def cards(ids: list[int]) -> list[Card]:
+    """The cards of the posts `ids`, in that order, in one query."""
+    return marked_cards(None, ids)[0]
+
+
+def marked_cards(viewer, ids: list[int]) -> tuple[list[Card], Marks]:
+    """The cards of the posts `ids`, in that order, and the viewer's marks on them, in one
+    query: posts joined to authors and images, the marks as EXISTS columns. A query costs
+    more of a page's CPU than its rows do (SQLAlchemy's statement and result set-up)."""
+    viewer = signed_in(viewer)
+    marks = Marks()
+    if not ids:
+        return [], marks
+    marked = MARKED if viewer is not None else ()
+    flags = [exists().where(m.user_id == viewer.id, m.post_id == Post.id) for _, m in marked]
+    stmt = (
+        select(*CARD_POST, *CARD_AUTHOR, *CARD_MEDIA, *flags)
+        .join(User, User.id == Post.author_id)
+        .outerjoin(Media, Media.post_id == Post.id)
+        .where(Post.id.in_(ids))
+        .order_by(Media.position)
+    )
+    post_end = len(CARD_POST)
+    author_end = post_end + len(CARD_AUTHOR)
+    media_end = author_end + len(CARD_MEDIA)
+    loaded: dict[int, Card] = {}
+    # Core rows: the ORM's result layer is not needed.
+    for row in db.session.connection().execute(stmt):
+        card = loaded.get(row[0])
+        if card is None:
+            author = CardAuthor(*row[post_end:author_end])
+            card = loaded[row[0]] = Card(*row[:post_end], author=author, media=[])
+            for (kind, _), on in zip(marked, row[media_end:], strict=True):
+                if on:
+                    getattr(marks, kind).add(card.id)
+        if row[author_end] is not None:  # an image (the outer join's nulls: none)
+            card.media.append(CardMedia(*row[author_end:media_end]))
+    return [loaded[i] for i in ids if i in loaded], marks
+
+
 def keyset_page(viewer, stmt, sort, before_key, limit: int, prefix: tuple = ()) -> FeedPage:
     """Run `stmt` (a select of Post joined to its author) highest `sort` first, after
     `before_key` ((sort value, post id) from the previous page's cursor), with the viewer's marks.
     """
     ids = stmt.with_only_columns(Post.id)  # the page's ids, then its cards
     page = keyset(ids, (sort, Post.id), before_key, limit, prefix=prefix)
-    posts = cards(page.items)
-    return FeedPage(posts, page.next_cursor, marks_for(viewer, posts))
+    posts, marks = marked_cards(viewer, page.items)
+    return FeedPage(posts, page.next_cursor, marks)
 
 
 def marks_for(viewer, posts: list[Post]) -> Marks:
@@ -344,10 +371,10 @@ def following(
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    posts = cards([r.post_id for r in rows if r.kind == LOCAL])
+    posts, marks = marked_cards(viewer, [r.post_id for r in rows if r.kind == LOCAL])
     last = rows[-1] if rows else None
     cursor = encode_cursor(last.at, last.kind, last.post_id) if more else None
-    page = FeedPage(posts, cursor, marks_for(viewer, posts))
+    page = FeedPage(posts, cursor, marks)
     page.entries = [(r.kind, r.post_id) for r in rows]
     page.reposted_by = _reposters(sources, [p.id for p in posts if p.author_id != me])
     return page
