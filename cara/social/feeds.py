@@ -321,9 +321,12 @@ def following(
     authors = union(
         sources.where(Follow.followee_id.not_in(suspended_ids())), select(literal(me, Integer))
     )
+    # Following many: walk the posts newest first and stop at the page's end (`author_id + 0`
+    # keeps the planner off the author index); few: gather each author's posts and sort them.
+    author = Post.author_id + 0 if _follows_many(authors) else Post.author_id
     own = select(
         Post.id.label("post_id"), Post.published_at.label("at"), literal(LOCAL).label("kind")
-    ).where(Post.state == PostState.PUBLISHED, Post.author_id.in_(authors), present(Post.author_id))
+    ).where(Post.state == PostState.PUBLISHED, author.in_(authors), present(Post.author_id))
     if key:
         own = own.where(_entries_after(Post.published_at, Post.id, LOCAL, key))
     own = own.order_by(Post.published_at.desc(), Post.id.desc()).limit(limit + 1)
@@ -378,6 +381,19 @@ def following(
     page.entries = [(r.kind, r.post_id) for r in rows]
     page.reposted_by = _reposters(sources, [p.id for p in posts if p.author_id != me])
     return page
+
+
+FOLLOWS_MANY = 0.01  # the share of accounts above which Following walks the posts by time
+
+
+def _follows_many(authors) -> bool:
+    """True when `authors` are more than FOLLOWS_MANY of all accounts: a walk of the posts by
+    time then meets the page's posts within some thousand rows (at 20,000 posts, following 100
+    of 500 artists: 0.07 ms instead of 6-32 ms), while for a viewer who follows few it would
+    read every post (12-40 ms instead of a sort of their few)."""
+    followed = select(func.count()).select_from(authors.subquery()).scalar_subquery()
+    everyone = select(func.count(User.id)).scalar_subquery()
+    return bool(db.session.scalar(select(followed > everyone * FOLLOWS_MANY)))
 
 
 def _reposters(sources, post_ids: list[int]) -> dict[int, User]:
