@@ -30,13 +30,14 @@ def card_keys(posts: list[Post], marks: feeds.Marks | None = None) -> dict:
     card's version and the viewer's state on it, the data-saver choice, and the page's one CSRF
     token (the forms take it as a value)."""
     marks = marks if marks is not None else feeds.marks_for(current_user, posts)
+    viewer_id = current_user.id if current_user.is_authenticated else None  # the proxy once
     return {
         "marks": marks,
         "repostable": {p.id for p in posts if repostable(p)},
         "card_versions": {p.id: card_version(p) for p in posts},
-        "card_states": {p.id: _state(p, marks) for p in posts},
+        "card_states": {p.id: _state(p, marks, viewer_id) for p in posts},
         "saver": data_saver(),
-        "csrf": generate_csrf() if current_user.is_authenticated else "",
+        "csrf": generate_csrf() if viewer_id is not None else "",
     }
 
 
@@ -49,12 +50,13 @@ def card_parts(posts: list[Post]) -> dict:
     }
 
 
-def _state(post: Post, marks: feeds.Marks) -> tuple:
-    """What the action row shows of the viewer: signed in, own post, liked, reposted, bookmarked."""
-    if not current_user.is_authenticated:
+def _state(post: Post, marks: feeds.Marks, viewer_id: int | None) -> tuple:
+    """What the action row shows of the viewer (`viewer_id`, None logged out): signed in, own
+    post, liked, reposted, bookmarked."""
+    if viewer_id is None:
         return (False,)
-    own = current_user.id == post.author_id
     pid = post.id
+    own = viewer_id == post.author_id
     return (True, own, pid in marks.liked, pid in marks.reposted, pid in marks.bookmarked)
 
 
