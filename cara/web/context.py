@@ -65,7 +65,7 @@ def card_version(post: Post) -> tuple:
     like, a visibility change, the author's rename, new renditions or alt text) renders the card
     anew: the version cara.web.templating.cached_card compares. The post id comes first."""
     author = post.author
-    images = tuple((m.id, m.alt_text, *(r["name"] for r in m.renditions)) for m in post.media)
+    images = tuple((m.id, m.alt_text, feeds.renditions_version(m)) for m in post.media)
     return (
         post.id,
         post.updated_at,
