@@ -29,7 +29,7 @@ from sqlalchemy import (
     union,
     union_all,
 )
-from sqlalchemy.orm import load_only, selectinload
+from sqlalchemy.orm import selectinload
 
 from cara.core.extensions import db
 from cara.core.models import (
@@ -169,7 +169,7 @@ class FeedPage(Page):
     """A page of posts (Card rows), with the viewer's marks on them."""
 
     marks: Marks = field(default_factory=Marks)
-    reposted_by: dict[int, User] = field(default_factory=dict)  # Following: post id -> reposter
+    reposted_by: dict[int, CardAuthor] = field(default_factory=dict)  # Following: post -> reposter
     entries: list[tuple[int, int]] = field(default_factory=list)  # Following: (kind, id) in order
 
 
@@ -428,18 +428,17 @@ def _follows_many(authors) -> bool:
     return bool(db.session.scalar(select(followed > everyone * FOLLOWS_MANY)))
 
 
-def _reposters(sources, post_ids: list[int]) -> dict[int, User]:
-    """The first followed account to repost each post (one query)."""
+def _reposters(sources, post_ids: list[int]) -> dict[int, CardAuthor]:
+    """The first followed account to repost each post (one query, Core rows)."""
     if not post_ids:
         return {}
-    rows = db.session.execute(
-        select(Repost.post_id, User)
+    rows = db.session.connection().execute(
+        select(Repost.post_id, *CARD_AUTHOR)
         .join(User, User.id == Repost.user_id)
-        .options(load_only(*CARD_AUTHOR))
         .where(Repost.post_id.in_(post_ids), Repost.user_id.in_(sources))
         .order_by(Repost.created_at.desc())
     )
-    return {post_id: user for post_id, user in rows}  # the earliest wins: it comes last
+    return {row[0]: CardAuthor(*row[1:]) for row in rows}  # the earliest wins: it comes last
 
 
 # --- trending --------------------------------------------------------------------------------
