@@ -1,8 +1,10 @@
 """CPU time per feed page in-process, as a ratio to the static page (run by hand: ~2 minutes).
 
-    .venv/bin/python bench/feedcpu.py DIR [--posts 20000] [--profile /latest]
+    .venv/bin/python bench/feedcpu.py DIR [--posts 20000] [--profile /latest] [--database URL]
 
-Builds bench/feed.py's database in DIR (once; later runs reuse it), then renders each page
+Builds bench/feed.py's database in DIR (once; later runs reuse it), or in the empty Postgres
+database `--database postgresql+psycopg://...` (DIR then records that it was built), then
+renders each page
 through a test client: the static page in the layout, Latest logged out without the
 microcache, and signed in Latest, a tag feed, Following and a search. Prints the median CPU
 time of 3 interleaved rounds of 40 requests and its ratio to the static page: on a shared
@@ -32,14 +34,15 @@ def main() -> None:
     parser.add_argument("dir")
     parser.add_argument("--posts", type=int, default=20_000)
     parser.add_argument("--profile", metavar="PATH")
+    parser.add_argument("--database", metavar="URL", help="an empty Postgres database")
     args = parser.parse_args()
     workdir = Path(args.dir)
     workdir.mkdir(parents=True, exist_ok=True)
-    database = workdir / "bench.sqlite"
-    fresh = not database.exists()
+    built = workdir / ("postgres-built" if args.database else "bench.sqlite")
+    fresh = not built.exists()
     os.environ.update(
         {
-            "DATABASE_URL": f"sqlite:///{database}",
+            "DATABASE_URL": args.database or f"sqlite:///{built}",
             "CARA_MEDIA_DIR": str(workdir / "media"),
             "CARA_SECRET_KEY": "bench-secret-key-" + "x" * 32,
             "CARA_TASK_RUNNER": "inline",
@@ -53,6 +56,8 @@ def main() -> None:
     app = feed.make_app()
     if fresh:
         feed.populate(app, args.posts, 500)
+        if args.database:
+            built.write_text(args.database)
     logging.getLogger("cara.request").setLevel(logging.WARNING)
     anonymous, member = app.test_client(), app.test_client()
     (workdir / "static.html").write_bytes(anonymous.get("/latest").data)

@@ -20,31 +20,43 @@ from cara.web.assets import data_saver
 
 def cards(posts: list[Post], marks: feeds.Marks | None = None) -> dict:
     """Feed cards and their like/repost/bookmark buttons (feed/_card.html,
-    social/_post_actions.html): the viewer's marks (one query, unless the page has them), which
-    posts may be reposted, each post's cover image (id -> Media, None while processing), the
-    authors' uploaded avatars (media id -> Media, one query), each card's version and the
-    viewer's state on it (what the cached parts of a card are keyed by,
-    cara.web.templating.cached_card), and the page's one CSRF token (the forms take it as a
-    value)."""
+    social/_post_actions.html): card_keys and card_parts."""
+    return {**card_keys(posts, marks), **card_parts(posts)}
+
+
+def card_keys(posts: list[Post], marks: feeds.Marks | None = None) -> dict:
+    """What the cached parts of cards are keyed by (cara.web.templating.cached_card): the
+    viewer's marks (one query, unless the page has them), which posts may be reposted, each
+    card's version and the viewer's state on it, the data-saver choice, and the page's one CSRF
+    token (the forms take it as a value)."""
     marks = marks if marks is not None else feeds.marks_for(current_user, posts)
+    viewer_id = current_user.id if current_user.is_authenticated else None  # the proxy once
     return {
         "marks": marks,
         "repostable": {p.id for p in posts if repostable(p)},
-        "covers": {p.id: feeds.first_image(p) for p in posts},
         "card_versions": {p.id: card_version(p) for p in posts},
-        "card_states": {p.id: _state(p, marks) for p in posts},
+        "card_states": {p.id: _state(p, marks, viewer_id) for p in posts},
         "saver": data_saver(),
-        "csrf": generate_csrf() if current_user.is_authenticated else "",
+        "csrf": generate_csrf() if viewer_id is not None else "",
+    }
+
+
+def card_parts(posts: list[Post]) -> dict:
+    """What only a render of cards reads: each post's cover image (id -> Media, None while
+    processing) and the authors' uploaded avatars (media id -> Media, one query)."""
+    return {
+        "covers": {p.id: feeds.first_image(p) for p in posts},
         "avatars": feeds.media_by_ids(p.author.avatar_media_id for p in posts),
     }
 
 
-def _state(post: Post, marks: feeds.Marks) -> tuple:
-    """What the action row shows of the viewer: signed in, own post, liked, reposted, bookmarked."""
-    if not current_user.is_authenticated:
+def _state(post: Post, marks: feeds.Marks, viewer_id: int | None) -> tuple:
+    """What the action row shows of the viewer (`viewer_id`, None logged out): signed in, own
+    post, liked, reposted, bookmarked."""
+    if viewer_id is None:
         return (False,)
-    own = current_user.id == post.author_id
     pid = post.id
+    own = viewer_id == post.author_id
     return (True, own, pid in marks.liked, pid in marks.reposted, pid in marks.bookmarked)
 
 
@@ -53,7 +65,7 @@ def card_version(post: Post) -> tuple:
     like, a visibility change, the author's rename, new renditions or alt text) renders the card
     anew: the version cara.web.templating.cached_card compares. The post id comes first."""
     author = post.author
-    images = tuple((m.id, m.alt_text, *(r["name"] for r in m.renditions)) for m in post.media)
+    images = tuple((m.id, m.alt_text, feeds.renditions_version(m)) for m in post.media)
     return (
         post.id,
         post.updated_at,

@@ -18,6 +18,9 @@ from cara.posting import drafts
 # Default of CARD_CACHE_ENTRIES (0: off): entries of 1-2 KB, a post's image part and the
 # action rows of the viewer states seen for it.
 CARD_CACHE_ENTRIES = 20_000
+# Default of ITEMS_CACHE_ENTRIES (0: off): the whole list of cards of a feed page (20-60 KB),
+# per page and set of viewer states on its cards (cara.web.routes.feed).
+ITEMS_CACHE_ENTRIES = 500
 
 
 def linkify(value: str) -> Markup:
@@ -96,9 +99,14 @@ def cached_card(version: tuple, *variant, csrf: str = "", caller) -> Markup:
     viewer's state on the post (cara.web.context.cards) and the page it returns to. The page's
     CSRF token `csrf` is cut out of the cached HTML and the current one put in its place.
     """
-    key = (version[0], *variant)
-    cache = current_app.extensions["cara.card_cache"]
-    parts = cache.get(key, version, lambda: _split(caller(), csrf))
+    return reuse("cara.card_cache", (version[0], *variant), version, caller, csrf)
+
+
+def reuse(cache: str, key, version, make, csrf: str = "") -> Markup:
+    """The HTML `make()` rendered for `key` at `version`, from the FragmentCache named `cache`
+    (an app extension) when it has it; the CSRF token `csrf` it was rendered with is cut out and
+    the current one put in its place."""
+    parts = current_app.extensions[cache].get(key, version, lambda: _split(make(), csrf))
     return Markup(escape(csrf)).join(parts) if csrf else parts[0]
 
 
@@ -113,6 +121,8 @@ def init_app(app: Flask) -> None:
     app.extensions["cara.card_cache"] = FragmentCache(
         app.config.get("CARD_CACHE_ENTRIES", CARD_CACHE_ENTRIES)
     )
+    entries = app.config.get("ITEMS_CACHE_ENTRIES", ITEMS_CACHE_ENTRIES)
+    app.extensions["cara.items_cache"] = FragmentCache(entries)
     app.jinja_env.filters["avatar_colour"] = avatar_colour
     app.jinja_env.filters["initials"] = initials
     app.jinja_env.filters["absolute"] = absolute

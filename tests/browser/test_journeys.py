@@ -232,6 +232,22 @@ def test_like(page, live, artworks):
         assert db.session.get(Like, (live.users[fan], post_id)) is not None
 
 
+def test_a_bookmark_on_a_feed_card_shows_after_a_reload(page, live, feed):
+    """Feed cards come from a cache; a bookmark changes only the viewer's state on one card
+    (no count), which must be true after the swap (or the 303 without JS) and a reload."""
+    post_id = feed[-1]  # the newest: the first card of Latest
+    log_in(page, live, f"fan_{mode(page)}")
+    for action, undo in (("bookmark", "unbookmark"), ("unbookmark", "bookmark")):
+        page.goto(live("/latest"))
+        page.goto(live("/latest"))  # the list of cards is cached by now
+        _post_form(page, f"/posts/{post_id}/{action}", action).locator("[type=submit]").click()
+        expect(page.locator(f'form[action="/posts/{post_id}/{undo}"]')).to_have_count(1)
+        page.goto(live("/latest"))
+        expect(page.locator(f'form[action="/posts/{post_id}/{undo}"]')).to_have_count(1)
+        pressed = "true" if action == "bookmark" else "false"
+        expect(page.locator(f"#post-{post_id}-bookmark")).to_have_attribute("aria-pressed", pressed)
+
+
 def test_follow(page, live):
     fan = f"fan_{mode(page)}"
     log_in(page, live, fan)

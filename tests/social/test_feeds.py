@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from markupsafe import Markup
-from sqlalchemy import event
+from sqlalchemy import event, literal, select, union
 
 from cara.core import pagination
 from cara.core.extensions import db
@@ -87,6 +87,22 @@ def test_home_is_latest_logged_out_and_following_when_following(client):
     assert "<h1>Following</h1>" in html and cy_post.id not in card_ids(html)
 
 
+@pytest.fixture(params=["by time", "by author"])
+def following_plan(request, monkeypatch):
+    """Each of Following's two query plans (feeds._follows_many): they must give one feed."""
+    monkeypatch.setattr(feeds, "FOLLOWS_MANY", 0.0 if request.param == "by time" else 1.0)
+
+
+def test_following_walks_by_time_only_for_viewers_who_follow_many(client, monkeypatch):
+    ana, bob = person("ana"), person("bob")
+    person("cyd")
+    monkeypatch.setattr(feeds, "FOLLOWS_MANY", 0.5)
+    authors = select(literal(ana.id))
+    assert not feeds._follows_many(authors)  # herself: 1 of 3 accounts
+    assert feeds._follows_many(union(authors, select(literal(bob.id))))
+
+
+@pytest.mark.usefixtures("following_plan")
 def test_following_has_followed_own_and_reposted_posts(client):
     ana, bob, cy, dee = (person(n) for n in ("ana", "bob", "cyd", "dee"))
     actions.follow(ana, bob)
@@ -108,6 +124,7 @@ def test_following_has_followed_own_and_reposted_posts(client):
     assert ids.count(cys.id) == 1
 
 
+@pytest.mark.usefixtures("following_plan")
 def test_following_pages_through_posts_and_reposts(client):
     ana, bob, cy = person("ana"), person("bob"), person("cyd")
     actions.follow(ana, bob)
@@ -341,7 +358,7 @@ def _edit(client, post, **changes):
     assert client.post(f"/posts/{post.id}/edit", data=form).status_code == 303
 
 
-@pytest.mark.parametrize("app_config", [{"FEED_CACHE_SECONDS": 0}])
+@pytest.mark.parametrize("app_config", [{"FEED_CACHE_SECONDS": 0, "ITEMS_CACHE_ENTRIES": 0}])
 def test_cached_cards_are_reused_until_the_post_changes(app, client):
     bob, ana = person("bob", display_name="Bob Ink"), person("ana")
     post = make_post(bob, "dusk study", images=1)
@@ -405,11 +422,41 @@ def test_a_followers_only_card_never_reaches_a_non_follower_from_the_cache(app, 
         login(browser, name)
     shown = [u for u in pages if post.id in card_ids(browsers["ana"].get(u).get_data(as_text=True))]
     assert shown  # ana (a follower) had the card rendered and cached on these pages
-    assert app.extensions["cara.card_cache"].entries
+    assert app.extensions["cara.card_cache"].entries and app.extensions["cara.items_cache"].entries
     for url in pages:  # cyd, and a visitor, get the same pages after it: never the card
         assert post.id not in card_ids(browsers["cyd"].get(url).get_data(as_text=True)), url
         assert post.id not in card_ids(client.get(url).get_data(as_text=True)), url
     assert browsers["cyd"].get(f"/posts/{post.id}").status_code == 404
+
+
+@pytest.mark.parametrize("app_config", [{"FEED_CACHE_SECONDS": 0}])
+def test_a_page_of_cards_is_reused_until_a_card_or_a_viewer_state_on_it_changes(app, client):
+    ana, bob = person("ana"), person("bob", display_name="Bob Ink")
+    person("cyd")
+    post = make_post(bob, "dusk study", images=1)
+    browsers = {name: app.test_client() for name in ("ana", "cyd")}
+    for name, browser in browsers.items():
+        login(browser, name)
+    pressed = re.compile(r'id="post-\d+-(\w+)" aria-pressed="true"')
+    for browser in (*browsers.values(), client):  # signed in, and logged out without microcache
+        browser.get("/latest")
+        cache = app.extensions["cara.items_cache"]
+        key = next(reversed(cache.entries))
+        version, parts = cache.entries[key]
+        cache.entries[key] = (version, (parts[0] + Markup("<!-- page -->"), *parts[1:]))
+        assert "<!-- page -->" in browser.get("/latest").get_data(as_text=True)
+    actions.like(ana, post)  # a new count for everyone, a new state for ana
+    pages = {name: b.get("/latest").get_data(as_text=True) for name, b in browsers.items()}
+    assert all("<!-- page -->" not in html for html in pages.values())
+    assert pressed.findall(pages["ana"]) == ["like"] and pressed.findall(pages["cyd"]) == []
+    assert '1<span class="visually-hidden"> like<' in pages["cyd"]
+    bob.display_name = "Bob Oil"  # the author's rename, and the next post, render anew
+    db.session.commit()
+    assert "Bob Oil" in browsers["cyd"].get("/latest").get_data(as_text=True)
+    newer = make_post(bob, "dawn study")
+    assert card_ids(browsers["cyd"].get("/latest").get_data(as_text=True)) == [newer.id, post.id]
+    actions.unlike(ana, post)
+    assert pressed.findall(browsers["ana"].get("/latest").get_data(as_text=True)) == []
 
 
 def _csrf_tokens(html: str) -> set[str]:

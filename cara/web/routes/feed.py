@@ -30,7 +30,7 @@ from cara.core.models import utcnow
 from cara.federation import inbox as remote
 from cara.federation import interactions
 from cara.social import feeds
-from cara.web import context
+from cara.web import context, templating
 from cara.web.assets import data_saver
 from cara.web.helpers import user_or_404
 from cara.web.htmx import render
@@ -111,23 +111,56 @@ def card_picture(media, lazy: bool) -> Markup:
     return cache.get(key, PICTURE_SECONDS, make)
 
 
-def _page(load) -> dict:
+def _items(load, extra: dict) -> Markup:
+    """The page's list of cards (the block "items"), rendered once per page and set of viewer
+    states on its cards, then reused while none of its cards changes.
+
+    The key holds everything of the viewer the list shows (each card's state: signed in, own,
+    liked, reposted, bookmarked, repostable; mature content shown; data saver) and the version
+    holds everything of the posts (cara.web.context.card_version, the Following reposters, the
+    next page's cursor): which posts a viewer may see is decided by the feed's query before.
+    The CSRF token is the viewer's (cara.web.templating.reuse). Pages with posts from other
+    servers are drawn each time.
+    """
     page = load()
-    return {"page": page, **context.cards(page.items, page.marks)}
+    keys = {"page": page, **context.card_keys(page.items, page.marks)}
+
+    def make() -> str:
+        return render_block(
+            "feed/feed.html", "items", **keys, **context.card_parts(page.items), **extra
+        )
+
+    if any(not isinstance(item, feeds.Card) for item in extra.get("mixed", ())):
+        return Markup(make())
+    states, versions = keys["card_states"], keys["card_versions"]
+    reposters = page.reposted_by
+    key = (
+        request.full_path,
+        extra["endpoint"],
+        current_user.is_authenticated and current_user.show_mature,
+        keys["saver"],
+        tuple((states[p.id], p.id in keys["repostable"]) for p in page.items),
+    )
+    version = (
+        tuple(versions[p.id] for p in page.items),
+        tuple((r.id, r.username, r.name) for r in map(reposters.get, versions) if r),
+        page.next_cursor,
+        extra["title"],
+        extra.get("empty"),
+    )
+    return templating.reuse("cara.items_cache", key, version, make, keys["csrf"])
 
 
 def _feed(load, title: str, endpoint: str, **extra):
-    """A feed page from `load()` (its Page); logged-out visitors' cards come from the cache."""
+    """A feed page from `load()` (its Page); logged-out visitors' cards come from the
+    microcache for a few seconds, everyone's from the items cache while they do not change."""
     ttl = current_app.config.get("FEED_CACHE_SECONDS", CACHE_SECONDS)
     extra.update(title=title, endpoint=endpoint)
     if current_user.is_authenticated or not ttl:
-        return render("feed/feed.html", FRAGMENTS, **_page(load), **extra)
-
-    def cards() -> Markup:
-        return Markup(render_block("feed/feed.html", "items", **_page(load), **extra))
-
-    cache = current_app.extensions["cara.feed_cache"]
-    items = cache.get((request.full_path, data_saver()), ttl, cards)
+        items = _items(load, extra)
+    else:
+        cache = current_app.extensions["cara.feed_cache"]
+        items = cache.get((request.full_path, data_saver()), ttl, partial(_items, load, extra))
     return render("feed/feed.html", FRAGMENTS, page=None, items_html=items, **extra)
 
 
