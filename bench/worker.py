@@ -4,7 +4,7 @@
     .venv/bin/python bench/worker.py --webp [--methods 1,0]          # WebP at >= 1280 px
     CARA_BENCH_REDIS_URL=redis://127.0.0.1:6379/5 .venv/bin/python bench/worker.py [--uploads 30]
 
-`--avif` encodes the AVIF rungs (those up to AVIF_MAX_WIDTH: 320/640) of a 12 MP photo
+`--avif` encodes the AVIF rungs (those up to AVIF_MAX_WIDTH: 320/640/960) of a 12 MP photo
 (bench/pipeline.py's) and of a demo painting at each speed[:quality], on one thread, and prints
 per setting the CPU time, the bytes and the SSIM (luma, Gaussian 11x11, sigma 1.5, against the
 resized image that was encoded) with its change from the first setting (8:50, the previous

@@ -143,7 +143,10 @@ def set_theme(user: User, theme: str) -> dict[str, list[str]]:
 
 
 def rerender_all(user: User) -> None:
-    """Rewrite every processed image of the artist under new versioned names."""
+    """Rewrite every processed image of the artist under new versioned names: their posts'
+    images, their avatar and their banner (all carry the rights)."""
     for post in db.session.scalars(db.select(Post).where(Post.author_id == user.id)):
         if any(m.state == MediaState.DONE for m in post.media):
-            drafts.rerender(post)
+            processing.rerender(post.media)
+    ids = [i for i in (user.avatar_media_id, user.banner_media_id) if i]
+    processing.rerender(db.session.scalars(db.select(Media).where(Media.id.in_(ids))).all())

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from cara import imaging
 from cara.core import storage, tasks, text
 from cara.core.extensions import db
-from cara.core.models import Media, MediaState, Post, PostState, Tag, User, Visibility, utcnow
+from cara.core.models import Media, Post, PostState, Tag, User, Visibility, utcnow
 from cara.posting import processing
 
 CAPTION_MAX = 2200
@@ -209,22 +209,10 @@ def update(post: Post, form: dict) -> dict[str, list[str]]:
         return errors
     post.updated_at = utcnow()
     if render_options() != before:
-        rerender(post)  # commits; the new names follow the visibility too
+        processing.rerender(post.media)  # commits; the new names follow the visibility too
     else:
         processing.follow_visibility(post)  # commits
     return {}
-
-
-def rerender(post: Post) -> None:
-    """Write the derivatives again (new options or rights) under new versioned names."""
-    for media in post.media:
-        if media.state == MediaState.DONE:
-            media.state = MediaState.PENDING
-            media.attempts = 0
-    db.session.commit()
-    for media in post.media:
-        if media.state == MediaState.PENDING:
-            processing.start_processing(media)
 
 
 def portfolio(author: User) -> list[Post]:

@@ -31,14 +31,19 @@ LICENCES = {
 }
 
 
-def rights_for(post: Post, author: User) -> imaging.Rights:
-    """The rights written into every derivative: from our database, never from the upload."""
+def rights_for(media: Media, author: User) -> imaging.Rights:
+    """The rights written into every derivative, a post's images and a profile's avatar and
+    banner alike (their page: the post, or the profile): from our database, never from the
+    upload."""
     label, url = LICENCES.get(author.licence, LICENCES["all-rights-reserved"])
-    year = (post.published_at or post.created_at or datetime.now(UTC)).year
+    post = media.post
+    when = (post.published_at or post.created_at) if post else media.created_at
+    page = f"/posts/{post.id}" if post else f"/@{author.username}"
+    year = (when or datetime.now(UTC)).year
     return imaging.Rights(
         creator=author.name,
         copyright=f"© {year} {author.name}. {label}. Not licensed for AI training.",
-        web_statement=text.site_url(f"/posts/{post.id}"),
+        web_statement=text.site_url(page),
         licence_url=url,
         data_mining=author.data_mining,
     )
@@ -60,7 +65,7 @@ def _options(media: Media) -> tuple[imaging.Rights | None, bool, bool, str]:
     post = media.post
     author = db.session.get(User, media.owner_id)
     protected = bool(post and post.protected)
-    rights = rights_for(post, author) if post else None
+    rights = rights_for(media, author)
     public = can_view(None, media)  # anyone, logged out, may see it
     return (
         rights,
@@ -233,6 +238,17 @@ def start_processing(media: Media) -> None:
     media.lease_until = tasks.now() + tasks.lease()
     db.session.commit()
     tasks.enqueue(process_media, media.id)
+
+
+def rerender(media_list) -> None:
+    """Write these processed images again (new options or rights) under new versioned names."""
+    todo = [media for media in media_list if media.state == MediaState.DONE]
+    for media in todo:
+        media.state = MediaState.PENDING
+        media.attempts = 0
+    db.session.commit()
+    for media in todo:
+        start_processing(media)
 
 
 def _claim(media_id: int) -> Media | None:

@@ -129,3 +129,30 @@ def test_the_banner_follows_the_profile_policy(app, client, ana):
     moderator = app.test_client()
     login(moderator, "moira")
     assert shown_in(moderator.get("/@ana").get_data(as_text=True), banner)
+
+
+def _xmp(media_id: int, rendition: dict) -> str:
+    with rendition_file(media_id, rendition) as path, Image.open(path) as img:
+        xmp = img.info.get("xmp") or b""
+    return xmp.decode() if isinstance(xmp, bytes) else xmp
+
+
+def test_a_banner_carries_the_artists_rights_and_follows_a_change_of_them(client, ana):
+    """Like a post's images, every banner derivative embeds the rights (creator, licence, the
+    AI-training reservation, the profile as its web statement), written again when they change."""
+    login(client, "ana")
+    upload_banner(client, wide_png())
+    banner = banner_of("ana")
+    for r in banner.renditions:
+        xmp = _xmp(banner.id, r)
+        assert "Not licensed for AI training" in xmp and "Ana" in xmp, r["name"]
+        assert "/@ana" in xmp
+    old = {r["name"] for r in banner.renditions}
+    prefs = {"licence": "cc-by-nc-4.0", "data_mining": "DMI-PROHIBITED-GENAIMLTRAINING"}
+    assert client.post("/settings/preferences", data=prefs).status_code == 303
+    db.session.refresh(banner)
+    assert banner.state == MediaState.DONE and not old & {r["name"] for r in banner.renditions}
+    webp = next(r for r in banner.renditions if r["fmt"] == "webp")
+    xmp = _xmp(banner.id, webp)
+    assert "creativecommons.org/licenses/by-nc/4.0" in xmp
+    assert "DMI-PROHIBITED-GENAIMLTRAINING" in xmp

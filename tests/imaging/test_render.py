@@ -286,10 +286,10 @@ def test_avif_only_for_the_widths_phones_pick(jpeg_12mp, tmp_path):
     avif = render.make_avif(jpeg_12mp, tmp_path, "p-1")
     assert (
         [d.width for d in avif]
-        == [320, 640]
+        == [320, 640, 960]
         == [d.width for d in webp.files if d.width <= render.AVIF_MAX_WIDTH]
     )
-    assert [d.path.stem for d in avif] == [d.path.stem for d in webp.files[:2]]
+    assert [d.path.stem for d in avif] == [d.path.stem for d in webp.files[:3]]
 
 
 def test_colour_profile_is_converted_to_srgb_and_dropped(tmp_path):

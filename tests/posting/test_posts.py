@@ -399,10 +399,10 @@ def test_avif_follows_in_a_second_job(artist, make_post, client):
     assert {"webp", "jpeg", "avif"} <= formats
     for r in media.renditions:
         assert (storage.derivative_dir(media.id) / r["name"]).exists()
-    # AVIF stops at 640 px; the AVIF srcset goes on with WebP for wider screens.
+    # AVIF stops at 960 px; the AVIF srcset goes on with WebP for wider screens.
     html = client.get(f"/posts/{post.id}").get_data(as_text=True)
     avif = html.split('<source type="image/avif"', 1)[1].split(">", 1)[0]
-    assert "-640.avif 640w" in avif and "-1280.webp 1280w" in avif and "1280.avif" not in avif
+    assert "-960.avif 960w" in avif and "-1280.webp 1280w" in avif and "1280.avif" not in avif
 
 
 def test_avatar_is_processed_and_public(client, artist, app):
