@@ -242,3 +242,23 @@ def test_screenshots_of_the_key_pages(new_context, live, artworks, feed, draft, 
             <= (device["viewport"]["width"])
         ), f"{name} scrolls sideways"
         screenshot(page, f"design-{name}-{scheme}")
+
+
+@pytest.mark.parametrize("width", [360, 1366])
+def test_images_have_their_box_before_their_files_arrive(new_context, live, feed, width):
+    """No layout shift: with every image file held back, each feed card's and the post page's
+    image already takes the height its width and height attributes give (4:3 crops on wide
+    screens, the image's own shape on phones)."""
+    size = PHONE if width == 360 else WIDE
+    page = new_context(**size, java_script_enabled=False).new_page()
+    page.route("**/media/**", lambda route: route.abort())
+    boxes = """() => [...document.querySelectorAll('main picture img')].slice(0, 4).map(img => {
+        const r = img.getBoundingClientRect();
+        return [r.width, r.height, +img.getAttribute('width'), +img.getAttribute('height')]; })"""
+    for path in ("/latest", f"/posts/{live.posts['photo']}"):
+        page.goto(live(path))
+        found = page.evaluate(boxes)
+        assert found, path
+        for w, h, aw, ah in found:
+            wanted = w * 3 / 4 if width == 1366 and path == "/latest" else w * ah / aw
+            assert w > 100 and h == pytest.approx(wanted, abs=2), (path, w, h, aw, ah)
