@@ -91,7 +91,7 @@ def held_elsewhere(live):
     from tests.factories import remote_actor
 
     with live.ctx():
-        lee = remote_actor("lee", "far.example", name="Lee Farrow")
+        lee = remote_actor("lee_held", "far.example", name="Lee Farrow")
         signal = {
             "name": "png-text",
             "verdict": "ai",
