@@ -33,12 +33,7 @@ def test_the_ids_of_likes_reposts_and_replies_dereference(
     assert {k: note[k] for k in ("id", "type", "inReplyTo", "content", "to")} == {
         k: create["object"][k] for k in ("id", "type", "inReplyTo", "content", "to")
     }
-    assert "Accept" in answer.headers["Vary"]
-
-    auth.login("ana")
-    client.post(f"/federation/posts/{post.id}/unlike")
-    assert _get(client, like["id"]).status_code == 410  # a Tombstone: test_tombstones.py
-    assert _get(client, "/ap/interactions/999").status_code == 404
+    assert "Accept" in answer.headers["Vary"]  # once undone or deleted: test_tombstones.py
 
 
 def test_likes_and_replies_of_followers_only_posts_are_not_served(
