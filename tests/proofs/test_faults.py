@@ -62,20 +62,37 @@ def app_config(redis_server):
     return {"REDIS_URL": redis_server.url, "TASK_LEASE_SECONDS": LEASE_SECONDS}
 
 
+def _kill_mid_image(services, first_worker) -> tuple[int, bool]:
+    """SIGKILL a worker while it processes an image, as the OOM killer would (its pid only).
+    A kill that lands between two jobs interrupts nothing, so start another worker and try
+    again (bounded). The interrupted image's id, and whether anything outlived the worker."""
+    worker, orphaned = first_worker, False
+    for attempt in range(5):
+        assert wait_for(_processing, timeout=60), services.log("worker")[-3000:]
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+        # The scheduler is a thread of the worker (tasks.ThreadScheduler): nothing outlives it.
+        orphaned |= wait_for(lambda pid=worker.pid: not group_alive(pid), timeout=5) is False
+        db.session.expire_all()
+        interrupted = db.session.scalar(
+            select(Media.id).where(Media.state == MediaState.PROCESSING)
+        )
+        if interrupted is not None:
+            return interrupted, orphaned
+        worker = services.start_worker(f"worker-retry-{attempt}")
+    raise AssertionError("five kills in a row landed between two jobs")
+
+
 def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
     ana = person("ana")
     worker = services.start_worker()
-    post_ids, killed_at, orphaned = [], None, None
+    post_ids, killed_at, interrupted, orphaned = [], None, None, None
     for i in range(UPLOADS):  # upload, describe, publish: the domain functions the views call
         image = image_bytes(size=(400, 300), color=(i * 5, 90, 200 - i))
         post_ids.append(make_post(ana, "A study", images=[image]).id)
         if i + 1 == KILL_AFTER:
-            assert wait_for(_processing, timeout=60), services.log("worker")[-3000:]
-            os.kill(worker.pid, signal.SIGKILL)  # its pid only, as the OOM killer would
-            worker.wait(timeout=10)
+            interrupted, orphaned = _kill_mid_image(services, worker)
             killed_at = i + 1
-            # The scheduler is a thread of the worker (tasks.ThreadScheduler): nothing outlives it.
-            orphaned = wait_for(lambda: not group_alive(worker.pid), timeout=5) is False
     left_by_the_dead = UPLOADS - _published(post_ids)
 
     restarted = time.monotonic()
@@ -109,6 +126,7 @@ def test_killed_worker_during_50_uploads(app, services, redis_server, figures):
     assert drained, "jobs still queued or running"
     assert sum(sets) == len(sets) == UPLOADS and len(renditions) == 1, (sets, renditions)
     assert left_by_the_dead > 0 and retried >= 1  # the kill did interrupt work
+    assert db.session.get(Media, interrupted).attempts > 1  # and that image was taken up again
     assert not orphaned
 
 
