@@ -85,17 +85,28 @@ def _after(columns: tuple, key: tuple, ascending: bool):
     return and_(sort <= value, or_(sort < value, tie < tie_value))
 
 
-def keyset(
-    stmt, columns: tuple, key: tuple | None, limit: int, *, ascending=False, prefix=()
-) -> Page:
-    """One page of `stmt` (a select of one entity) in the order of `columns`, whose last column
-    is unique (an id), after `key` (the previous page's last values). `prefix` values go into
-    the next cursor ahead of the key (e.g. the trending snapshot)."""
+def keyset_select(stmt, columns: tuple, key: tuple | None, limit: int, *, ascending=False):
+    """`stmt` (a select of one entity or id) in the order of `columns`, whose last column is
+    unique (an id), after `key` (the previous page's last values, or bound parameters for a
+    statement built once), with `columns` added and one row more than `limit`."""
     if key is not None:
         stmt = stmt.where(_after(columns, key, ascending))
     order = [c.asc() if ascending else c.desc() for c in columns]
-    rows = db.session.execute(stmt.add_columns(*columns).order_by(*order).limit(limit + 1)).all()
+    return stmt.add_columns(*columns).order_by(*order).limit(limit + 1)
+
+
+def page_of(rows: list, limit: int, prefix=()) -> Page:
+    """The page of `keyset_select`'s rows; `prefix` values go into the next cursor ahead of
+    the key (e.g. the trending snapshot)."""
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = encode_cursor(*prefix, *rows[-1][1:]) if more else None
     return Page([row[0] for row in rows], cursor)
+
+
+def keyset(
+    stmt, columns: tuple, key: tuple | None, limit: int, *, ascending=False, prefix=()
+) -> Page:
+    """One page of `stmt` in the order of `columns` after `key` (see keyset_select)."""
+    rows = db.session.execute(keyset_select(stmt, columns, key, limit, ascending=ascending)).all()
+    return page_of(rows, limit, prefix)

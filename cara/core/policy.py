@@ -354,11 +354,15 @@ def _block_ids(viewer: User) -> list:
     ]
 
 
-def not_suspended():
-    """WHERE clause on User: the account is not suspended now (the SQL form of is_suspended)."""
+def not_suspended(now=None):
+    """WHERE clause on User: the account is not suspended at `now` (default: now; a bound
+    parameter in a statement built once). The SQL form of is_suspended."""
     return or_(
         User.suspended_at.is_(None),
-        and_(User.suspended_until.is_not(None), User.suspended_until <= utcnow()),
+        and_(
+            User.suspended_until.is_not(None),
+            User.suspended_until <= (utcnow() if now is None else now),
+        ),
     )
 
 
@@ -389,26 +393,26 @@ def followed_ids(viewer: User):
     )
 
 
-def visible(viewer: User | None, moderator: bool = False) -> list:
+def visible(viewer: User | None, moderator: bool = False, now=None) -> list:
     """WHERE clauses (posts joined to their author) for what `viewer` may see in a feed.
 
     The SQL form of can_view for posts, for everyone but moderators: their feeds, search and
     tag pages are a member's (followers-only posts of people they do not follow stay out),
     although can_view lets them open any post they are sent to, e.g. from a report.
     `moderator=True` (an artist's own timeline) applies can_view's moderator rule: every audience,
-    published or waiting for review, and suspended accounts' posts.
+    published or waiting for review, and suspended accounts' posts. `now` as in not_suspended.
     """
     viewer = signed_in(viewer)
     public = and_(Post.visibility == Visibility.PUBLIC, User.is_private.is_(False))
     present = User.deleted_at.is_(None)  # the author's row is joined: no subquery needed
     if viewer is None:
-        return [Post.state == PostState.PUBLISHED, public, not_suspended(), present]
+        return [Post.state == PostState.PUBLISHED, public, not_suspended(now), present]
     hidden = Post.author_id.not_in(hidden_authors(viewer))
     if moderator and viewer.is_moderator:
         states = [PostState.PUBLISHED, PostState.HELD, PostState.REJECTED]
         return [Post.state.in_(states), hidden, present]
     audience = or_(public, Post.author_id == viewer.id, Post.author_id.in_(followed_ids(viewer)))
-    return [Post.state == PostState.PUBLISHED, audience, hidden, not_suspended(), present]
+    return [Post.state == PostState.PUBLISHED, audience, hidden, not_suspended(now), present]
 
 
 def visible_comments(viewer: User | None) -> list:
