@@ -132,10 +132,16 @@ def crawler_tokens(instance_path: str | None = None) -> tuple[str, ...]:
     alone, then the admin's additions; duplicates (any case) dropped, order kept."""
     instance = Path(instance_path or current_app.instance_path)
     upstream = _tokens_in(instance / INSTANCE_UPSTREAM) or _tokens_in(UPSTREAM_LIST)
-    spared = {t.lower() for t in _tokens_in(NOT_BLOCKED)}
+    return _merged(upstream, _tokens_in(NOT_BLOCKED), _tokens_in(instance / INSTANCE_LIST))
+
+
+@functools.lru_cache(maxsize=16)
+def _merged(upstream: tuple, spared_list: tuple, additions: tuple) -> tuple[str, ...]:
+    # Every request asks (the crawler check): merged once per version of the three lists.
+    spared = {t.lower() for t in spared_list}
     # The admin's additions come last and may block a spared agent.
     candidates = [t for t in upstream if t.lower() not in spared]
-    candidates += _tokens_in(instance / INSTANCE_LIST)
+    candidates += additions
     seen: set[str] = set()
     tokens = []
     for token in candidates:

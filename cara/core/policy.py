@@ -366,9 +366,9 @@ def not_suspended(now=None):
     )
 
 
-def suspended_ids():
-    """Ids of the accounts suspended now."""
-    return select(User.id).where(~not_suspended())
+def suspended_ids(now=None):
+    """Ids of the accounts suspended at `now` (as in not_suspended)."""
+    return select(User.id).where(~not_suspended(now))
 
 
 def present(user_id):

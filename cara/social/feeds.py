@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
+    Float,
     Integer,
     Text,
     and_,
@@ -281,7 +282,7 @@ def marks_for(viewer, posts: list[Post]) -> Marks:
 class _AnyViewer:
     """Stands for the viewer in a statement built once: its id is a bound parameter."""
 
-    id = bindparam("viewer")
+    id = bindparam("viewer", type_=Integer)
     is_authenticated = True
     is_moderator = False
 
@@ -399,20 +400,78 @@ def following(
     is followed anyway (the original is in the feed). Muted accounts are left out. The page's
     local cards are `items`; `entries` is the whole page in order, as (kind, id).
     """
+    key = _following_key(before)
+    params = {"viewer": viewer.id, "now": utcnow(), "share": FOLLOWS_MANY}
+    if key is not None:
+        params["before_at"], params["before_id"] = key[0], key[2]
+    if elsewhere is None:  # the statements are built once, the viewer a bound parameter
+        sql = _bound_following(None if key is None else key[1], limit)
+    else:
+        sql = _following_sql(viewer, key, limit, elsewhere)
+    run = db.session.connection().execute
+    many = bool(run(sql.many, params).scalar())
+    rows = run(sql.pages[many], params).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    posts, marks = marked_cards(viewer, [r.post_id for r in rows if r.kind == LOCAL])
+    last = rows[-1] if rows else None
+    cursor = encode_cursor(last.at, last.kind, last.post_id) if more else None
+    page = FeedPage(posts, cursor, marks)
+    page.entries = [(r.kind, r.post_id) for r in rows]
+    shared = [p.id for p in posts if p.author_id != viewer.id]
+    if shared:
+        reposters = run(sql.reposters, {**params, "ids": shared})
+        # The earliest repost wins: it comes last.
+        page.reposted_by = {row[0]: CardAuthor(*row[1:]) for row in reposters}
+    return page
+
+
+@dataclass
+class _FollowingSQL:
+    many: object  # whether the viewer follows more than `:share` of all accounts
+    pages: dict  # the page of entries for each answer of `many`
+    reposters: object  # the first followed account to repost each of the posts `:ids`
+
+
+@functools.cache
+def _bound_following(after_kind: int | None, limit: int) -> _FollowingSQL:
+    """Following's statements for a viewer `:viewer` with no posts from elsewhere, after a
+    cursor of `after_kind` (`:before_at`, `:before_id`) or from the top; built once per process:
+    building and keying them cost more CPU than running them."""
+    key = (
+        None if after_kind is None else (bindparam("before_at"), after_kind, bindparam("before_id"))
+    )
+    return _following_sql(_AnyViewer, key, limit, None)
+
+
+def _following_sql(viewer, key: tuple | None, limit: int, elsewhere) -> _FollowingSQL:
     me = viewer.id
     sources = followed_ids(viewer).where(
         Follow.followee_id.not_in(select(Mute.muted_id).where(Mute.muter_id == me))
     )
-    key = _following_key(before)
-
     # One IN list, not "IN (...) OR author = me": an OR makes SQLite gather every post of each
     # followed account before sorting (40 ms at 100k posts instead of 3).
     authors = union(
-        sources.where(Follow.followee_id.not_in(suspended_ids())), select(literal(me, Integer))
+        sources.where(Follow.followee_id.not_in(suspended_ids(bindparam("now")))),
+        select(cast(me, Integer)),
     )
-    # Following many: walk the posts newest first and stop at the page's end (`author_id + 0`
-    # keeps the planner off the author index); few: gather each author's posts and sort them.
-    author = Post.author_id + 0 if _follows_many(authors) else Post.author_id
+    pages = {many: _following_page(viewer, sources, authors, many, key, limit, elsewhere)
+             for many in (False, True)}  # fmt: skip
+    reposters = (
+        select(Repost.post_id, *CARD_AUTHOR)
+        .join(User, User.id == Repost.user_id)
+        .where(Repost.post_id.in_(bindparam("ids", expanding=True)), Repost.user_id.in_(sources))
+        .order_by(Repost.created_at.desc())
+    )
+    return _FollowingSQL(_follows_many(authors), pages, reposters)
+
+
+def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsewhere):
+    """The page's entries (post_id, at, kind), newest first. Following many: walk the posts
+    newest first and stop at the page's end (`author_id + 0` keeps the planner off the author
+    index); few: gather each author's posts and sort them."""
+    me = viewer.id
+    author = Post.author_id + 0 if many else Post.author_id
     own = select(
         Post.id.label("post_id"), Post.published_at.label("at"), literal(LOCAL).label("kind")
     ).where(Post.state == PostState.PUBLISHED, author.in_(authors), present(Post.author_id))
@@ -434,7 +493,7 @@ def following(
             Post.author_id != me,
             Post.author_id.not_in(sources),
             Post.author_id.not_in(hidden_authors(viewer)),
-            not_suspended(),
+            not_suspended(bindparam("now")),
         )
         .group_by(Repost.post_id)
     )
@@ -456,46 +515,24 @@ def following(
             )
         )
     entries = union_all(*parts).subquery()
-    rows = db.session.execute(
+    return (
         select(entries.c.post_id, entries.c.at, entries.c.kind)
         .order_by(entries.c.at.desc(), entries.c.kind.desc(), entries.c.post_id.desc())
         .limit(limit + 1)
-    ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    posts, marks = marked_cards(viewer, [r.post_id for r in rows if r.kind == LOCAL])
-    last = rows[-1] if rows else None
-    cursor = encode_cursor(last.at, last.kind, last.post_id) if more else None
-    page = FeedPage(posts, cursor, marks)
-    page.entries = [(r.kind, r.post_id) for r in rows]
-    page.reposted_by = _reposters(sources, [p.id for p in posts if p.author_id != me])
-    return page
+    )
 
 
 FOLLOWS_MANY = 0.01  # the share of accounts above which Following walks the posts by time
 
 
-def _follows_many(authors) -> bool:
-    """True when `authors` are more than FOLLOWS_MANY of all accounts: a walk of the posts by
-    time then meets the page's posts within some thousand rows (at 20,000 posts, following 100
-    of 500 artists: 0.07 ms instead of 6-32 ms), while for a viewer who follows few it would
-    read every post (12-40 ms instead of a sort of their few)."""
+def _follows_many(authors):
+    """Whether `authors` are more than `:share` (FOLLOWS_MANY) of all accounts: a walk of the
+    posts by time then meets the page's posts within some thousand rows (at 20,000 posts,
+    following 100 of 500 artists: 0.07 ms instead of 6-32 ms), while for a viewer who follows
+    few it would read every post (12-40 ms instead of a sort of their few)."""
     followed = select(func.count()).select_from(authors.subquery()).scalar_subquery()
     everyone = select(func.count(User.id)).scalar_subquery()
-    return bool(db.session.scalar(select(followed > everyone * FOLLOWS_MANY)))
-
-
-def _reposters(sources, post_ids: list[int]) -> dict[int, CardAuthor]:
-    """The first followed account to repost each post (one query, Core rows)."""
-    if not post_ids:
-        return {}
-    rows = db.session.connection().execute(
-        select(Repost.post_id, *CARD_AUTHOR)
-        .join(User, User.id == Repost.user_id)
-        .where(Repost.post_id.in_(post_ids), Repost.user_id.in_(sources))
-        .order_by(Repost.created_at.desc())
-    )
-    return {row[0]: CardAuthor(*row[1:]) for row in rows}  # the earliest wins: it comes last
+    return select(followed > everyone * bindparam("share", type_=Float))
 
 
 # --- trending --------------------------------------------------------------------------------
