@@ -206,11 +206,6 @@ def _card_query(marked: bool, ids=None):
 CARD_QUERY, MARKED_CARD_QUERY = _card_query(False), _card_query(True)
 
 
-def cards(ids: list[int]) -> list[Card]:
-    """The cards of the posts `ids`, in that order, in one query."""
-    return marked_cards(None, ids)[0]
-
-
 def marked_cards(viewer, ids: list[int]) -> tuple[list[Card], Marks]:
     """The cards of the posts `ids`, in that order, and the viewer's marks on them, in one
     query (the marks as EXISTS columns)."""

@@ -136,8 +136,8 @@ def posts(viewer, q: str, before: str | None = None, limit: int = feeds.PAGE_SIZ
     # would let Postgres hash-join (scan) all of posts.
     columns = (matches.c.score, matches.c.post_id)
     page = pagination.keyset(select(matches.c.post_id), columns, key, limit)
-    items = feeds.cards(page.items)  # the page's cards, in the page's order
-    return feeds.FeedPage(items, page.next_cursor, feeds.marks_for(viewer, items))
+    items, marks = feeds.marked_cards(viewer, page.items)  # in the page's order
+    return feeds.FeedPage(items, page.next_cursor, marks)
 
 
 def people(viewer, q: str, limit: int = PEOPLE_MAX) -> list[User]:
