@@ -246,6 +246,23 @@ def test_blocked_and_muted_accounts_are_left_out(client):
     assert card_ids(client.get("/latest").get_data(as_text=True)) == [dees.id, cys.id, bobs.id]
 
 
+def test_a_lapsed_suspension_shows_in_every_feed_without_a_restart(client, monkeypatch):
+    """The feeds' statements are built once per process and the time is bound per request:
+    when a suspension's end passes, the artist's posts come back."""
+    ana, bob = person("ana"), person("bob")
+    bobs = make_post(bob, "b", tags=["ink"])
+    actions.follow(ana, bob)
+    bob.suspended_at, bob.suspended_until = utcnow(), utcnow() + timedelta(days=7)
+    db.session.commit()
+    login(client, "ana")
+    pages = ["/latest", "/tags/ink", "/following"]
+    assert [card_ids(client.get(p).get_data(as_text=True)) for p in pages] == [[], [], []]
+    a_week_later = utcnow() + timedelta(days=8)
+    monkeypatch.setattr(feeds, "utcnow", lambda: a_week_later)
+    shown = [card_ids(client.get(p).get_data(as_text=True)) for p in pages]
+    assert shown == [[bobs.id], [bobs.id], [bobs.id]]
+
+
 def test_private_and_followers_only_posts_stay_out_of_public_feeds(client):
     ana, bob = person("ana"), person("bob", is_private=True)
     cy = person("cyd")
