@@ -85,7 +85,7 @@ IVF_LIST_SIZE = 1000  # descriptors per inverted list (mean): nlist = n / this, 
 # long ones hold common, non-discriminative descriptors) and would otherwise set the p95.
 # Whole lists, not faiss's `max_codes`, which cuts a list short and so hides the descriptors
 # added last (the newest known images) at the end of long lists.
-IVF_MAX_CODES = 4 * IVF_LIST_SIZE
+IVF_MAX_CODES = 8 * IVF_LIST_SIZE
 IVF_MAX_NLIST = 65536
 
 _MAGIC = b"CRF"
@@ -335,11 +335,12 @@ class FeatureIndex:
         if n >= self.ivf_min:
             src = self._desc if train is None else train
             nlist = min(self.nlist or ivf_nlist(n), len(src))
-            # Centroids are sampled descriptors, not k-means (binary k-means over 32k lists
-            # would take hours on one core), found through a second, small IVF over them
-            # (`coarse` lists, one probed): ~2 * sqrt(nlist) comparisons per descriptor instead
-            # of nlist. Known and query descriptors go through the same assignment, so an
-            # approximate one only redraws the cells (bench/robustmatch.py measures recall).
+            # Centroids are sampled descriptors, not k-means (a two-level k-means evened the
+            # lists only a little and did not help recall: docs), found through a second, small
+            # IVF over them (`coarse` lists, one probed): ~2 * sqrt(nlist) comparisons per
+            # descriptor instead of nlist. Known and query descriptors go through the same
+            # assignment, so an approximate one only redraws the cells (bench/robustmatch.py
+            # measures recall).
             rng = np.random.default_rng(0)
             centroids = np.ascontiguousarray(src[rng.choice(len(src), nlist, replace=False)])
             coarse = int(2 ** round(np.log2(nlist**0.5)))
