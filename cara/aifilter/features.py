@@ -80,6 +80,12 @@ MAX_SCALE = 8.0  # known->query scale outside [1/8, 8] is refused
 IVF_MIN = 500_000  # descriptors: below this an exact flat scan is fast enough
 IVF_NPROBE = 4  # lists probed per query descriptor: 1 or 2 lose crops and collages (docs)
 IVF_LIST_SIZE = 1000  # descriptors per inverted list (mean): nlist = n / this, a power of 2
+# Codes scanned per query descriptor: the probed lists are taken nearest first while they hold
+# at most this many codes together; the nearest is always scanned whole. Lists are uneven (the
+# long ones hold common, non-discriminative descriptors) and would otherwise set the p95.
+# Whole lists, not faiss's `max_codes`, which cuts a list short and so hides the descriptors
+# added last (the newest known images) at the end of long lists.
+IVF_MAX_CODES = 8 * IVF_LIST_SIZE
 IVF_MAX_NLIST = 65536
 
 _MAGIC = b"CRF"
@@ -260,6 +266,7 @@ class FeatureIndex:
         self._faiss: faiss.IndexBinary | None = None
         self._in_faiss = 0  # descriptors already added to self._faiss
         self._ivf = False
+        self._list_sizes = np.empty(0, np.int64)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -323,15 +330,17 @@ class FeatureIndex:
             if n > self._in_faiss:
                 self._faiss.add(self._desc[self._in_faiss :])
                 self._in_faiss = n
+                self._count_lists()
             return
         if n >= self.ivf_min:
             src = self._desc if train is None else train
             nlist = min(self.nlist or ivf_nlist(n), len(src))
-            # Centroids are sampled descriptors, not k-means (binary k-means over 32k lists
-            # would take hours on one core), found through a second, small IVF over them
-            # (`coarse` lists, one probed): ~2 * sqrt(nlist) comparisons per descriptor instead
-            # of nlist. Known and query descriptors go through the same assignment, so an
-            # approximate one only redraws the cells (bench/robustmatch.py measures recall).
+            # Centroids are sampled descriptors, not k-means (a two-level k-means evened the
+            # lists only a little and did not help recall: docs), found through a second, small
+            # IVF over them (`coarse` lists, one probed): ~2 * sqrt(nlist) comparisons per
+            # descriptor instead of nlist. Known and query descriptors go through the same
+            # assignment, so an approximate one only redraws the cells (bench/robustmatch.py
+            # measures recall).
             rng = np.random.default_rng(0)
             centroids = np.ascontiguousarray(src[rng.choice(len(src), nlist, replace=False)])
             coarse = int(2 ** round(np.log2(nlist**0.5)))
@@ -350,6 +359,23 @@ class FeatureIndex:
             self._ivf = False
         index.add(self._desc)
         self._faiss, self._in_faiss = index, n
+        self._count_lists()
+
+    def _count_lists(self) -> None:
+        if self._ivf:
+            lists = self._faiss.invlists
+            self._list_sizes = np.array([lists.list_size(i) for i in range(self._faiss.nlist)])
+
+    def _neighbours(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, positions) of the k nearest known descriptors of each row of x; in an
+        IVF, among the probed lists that `IVF_MAX_CODES` allows."""
+        if not self._ivf:
+            return self._faiss.search(x, k)
+        cdist, lists = self._quantizer.search(x, self.nprobe)
+        codes = np.cumsum(np.where(lists >= 0, self._list_sizes[lists], 0), axis=1)
+        skip = codes > IVF_MAX_CODES
+        skip[:, 0] = False
+        return self._faiss.search_preassigned(x, k, np.where(skip, -1, lists), cdist)
 
     def search(self, q: Features, limit: int | None = None) -> list[FeatureMatch]:
         """Known images verified in the query, most inliers first."""
@@ -358,7 +384,7 @@ class FeatureIndex:
         if len(q) < MIN_INLIERS or self._in_faiss == 0:
             return []
         k = min(KNN, self._in_faiss)
-        dist, pos = self._faiss.search(np.ascontiguousarray(q.descriptors), k)
+        dist, pos = self._neighbours(np.ascontiguousarray(q.descriptors), k)
         ok = (pos >= 0) & (dist <= MAX_HAMMING)
         qi = np.broadcast_to(np.arange(len(q))[:, None], pos.shape)[ok]
         kp, dd = pos[ok], dist[ok]

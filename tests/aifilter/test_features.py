@@ -153,3 +153,34 @@ def test_too_small_image():
     with pytest.raises(ValueError):
         fx.extract(Image.new("RGB", (20, 200)))
     assert fx.query(fx.FeatureIndex(), Image.new("RGB", (20, 200))) == []
+
+
+def test_ivf_scan_per_query_descriptor_is_bounded():
+    """The probed lists are scanned nearest first while they hold `IVF_MAX_CODES` codes at
+    most together, the nearest one always and whole: with lists of ~IVF_MAX_CODES / 2 codes,
+    about 2 of the 4. So an exact copy is still found, wherever it sits in its list."""
+    import faiss
+
+    rng = np.random.default_rng(5)
+    nlist = 16
+    desc = rng.integers(0, 256, (nlist * fx.IVF_MAX_CODES // 2, 32), dtype=np.uint8)
+    xy = rng.uniform(0, 512, (400, 2)).astype(np.float32)
+    idx = fx.FeatureIndex(ivf_min=0, nlist=nlist)
+    for i in range(len(desc) // 400):
+        idx.add(i, fx.Features(xy, desc[400 * i : 400 * (i + 1)], (512, 512)))
+    idx.build()
+    ivf = idx._faiss
+    assert ivf.nprobe == fx.IVF_NPROBE == 4
+    sizes = np.array([ivf.invlists.list_size(i) for i in range(nlist)])
+    assert sizes.max() > fx.IVF_MAX_CODES  # a list longer than the bound is still scanned
+    rows = np.arange(0, len(desc), 97)
+    stats = faiss.cvar.indexIVF_stats  # counts the small IVF over the centroids too
+    stats.reset()
+    probed = sizes[idx._quantizer.search(desc[rows], ivf.nprobe)[1]]
+    to_centroids = stats.ndis
+    taken = np.cumsum(probed, axis=1) <= fx.IVF_MAX_CODES
+    taken[:, 0] = True
+    stats.reset()
+    dist, pos = idx._neighbours(desc[rows], 1)
+    assert stats.ndis - to_centroids == (probed * taken).sum() < 0.75 * probed.sum()
+    assert (dist[:, 0] == 0).all() and (pos[:, 0] == rows).all()
