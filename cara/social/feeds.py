@@ -405,7 +405,7 @@ def following(
         sql = _following_sql(viewer, key, limit, elsewhere)
     run = db.session.connection().execute
     many = bool(run(sql.many, params).scalar())
-    rows = run(sql.pages[many], params).all()
+    rows = run(sql.page(many), params).all()
     more = len(rows) > limit
     rows = rows[:limit]
     posts, marks = marked_cards(viewer, [r.post_id for r in rows if r.kind == LOCAL])
@@ -424,8 +424,18 @@ def following(
 @dataclass
 class _FollowingSQL:
     many: object  # whether the viewer follows more than `:share` of all accounts
-    pages: dict  # the page of entries for each answer of `many`
     reposters: object  # the first followed account to repost each of the posts `:ids`
+    parts: tuple  # what page() builds from: (viewer, sources, authors, key, limit, elsewhere)
+    pages: dict = field(default_factory=dict)  # the page of entries per answer of `many`
+
+    def page(self, many: bool):
+        """The plan's page of entries, built the first time it is asked for."""
+        if many not in self.pages:
+            viewer, sources, authors, key, limit, elsewhere = self.parts
+            self.pages[many] = _following_page(
+                viewer, sources, authors, many, key, limit, elsewhere
+            )
+        return self.pages[many]
 
 
 @functools.cache
@@ -450,15 +460,14 @@ def _following_sql(viewer, key: tuple | None, limit: int, elsewhere) -> _Followi
         sources.where(Follow.followee_id.not_in(suspended_ids(bindparam("now")))),
         select(cast(me, Integer)),
     )
-    pages = {many: _following_page(viewer, sources, authors, many, key, limit, elsewhere)
-             for many in (False, True)}  # fmt: skip
     reposters = (
         select(Repost.post_id, *CARD_AUTHOR)
         .join(User, User.id == Repost.user_id)
         .where(Repost.post_id.in_(bindparam("ids", expanding=True)), Repost.user_id.in_(sources))
         .order_by(Repost.created_at.desc())
     )
-    return _FollowingSQL(_follows_many(authors), pages, reposters)
+    parts = (viewer, sources, authors, key, limit, elsewhere)
+    return _FollowingSQL(_follows_many(authors), reposters, parts)
 
 
 def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsewhere):
