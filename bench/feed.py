@@ -191,7 +191,10 @@ def populate(app, n_posts: int, n_users: int) -> dict:
                             "created_at": when,
                         }
                     )
-                tags += [{"post_id": i + 1, "tag_id": t} for t in rnd.sample(tag_ids, 2)]
+                tags += [
+                    {"post_id": i + 1, "tag_id": t, "published_at": when}
+                    for t in rnd.sample(tag_ids, 2)
+                ]
             db.session.execute(insert(Post), posts)
             db.session.execute(insert(Media), media)
             db.session.execute(insert(post_tags), tags)

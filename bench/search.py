@@ -139,7 +139,7 @@ def load(corpus: Corpus, start: int, stop: int, user_ids: list[int], tag_ids: di
                     "byte_size": 0,
                 }
             )
-            tags.append({"post_id": i + 1, "tag_id": tag_ids[tag]})
+            tags.append({"post_id": i + 1, "tag_id": tag_ids[tag], "published_at": when})
         if db.engine.dialect.name == "postgresql":
             _copy(
                 [("posts", posts), ("media", media), ("post_tags", tags)],

@@ -22,13 +22,15 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from cara.core.extensions import db
@@ -107,6 +109,9 @@ post_tags = Table(
     db.metadata,
     Column("post_id", ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    # The post's publication time, copied here so that a tag page walks (tag, time) in an
+    # index and stops after a page, however many posts the tag has; kept by `_tag_times`.
+    Column("published_at", TZDateTime),
 )
 
 
@@ -635,7 +640,25 @@ class TrendingScore(db.Model):
 
 
 # Tag feeds look posts up by tag; the primary key (post_id, tag_id) cannot serve that.
-Index("ix_post_tags_tag_id", post_tags.c.tag_id, post_tags.c.post_id)
+Index(
+    "ix_post_tags_tag_published", post_tags.c.tag_id, post_tags.c.published_at, post_tags.c.post_id
+)
+
+
+@event.listens_for(Session, "after_flush")
+def _tag_times(session, _context) -> None:
+    """Copy a post's publication time to its tag rows whenever either changed (a post going
+    live, a moderator's release, an edit of its tags): every write path flushes through here."""
+    for post in (*session.new, *session.dirty):
+        if not isinstance(post, Post) or post.published_at is None:
+            continue
+        state = inspect(post)
+        if state.attrs.published_at.history.has_changes() or state.attrs.tags.history.has_changes():
+            session.execute(
+                post_tags.update()
+                .where(post_tags.c.post_id == post.id)
+                .values(published_at=post.published_at)
+            )
 
 
 class ExportState(enum.StrEnum):

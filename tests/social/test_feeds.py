@@ -11,7 +11,8 @@ from sqlalchemy import event, literal, select, union
 
 from cara.core import pagination
 from cara.core.extensions import db
-from cara.core.models import Bookmark, Comment, Like, Repost, utcnow
+from cara.core.models import Bookmark, Comment, Like, Post, Repost, post_tags, utcnow
+from cara.posting import drafts
 from cara.social import actions, feeds
 from tests.factories import GOOD, csrf_token_from, hx, login, make_post, person
 
@@ -217,6 +218,24 @@ def test_tag_feed_and_bad_tags(client):
     assert "Nothing here yet" in client.get("/tags/nothing").get_data(as_text=True)
     fragment = client.get("/tags/ink", headers=hx("feed-more")).get_data(as_text=True)
     assert "<html" not in fragment and card_ids(fragment) == [ink.id]
+
+
+def test_a_tag_page_is_in_publication_order_whatever_the_ids_and_after_a_tag_edit(app):
+    # The tag page walks the tag rows' copy of the publication time: ids that disagree with
+    # the times, and a tag added to an older post by an edit, must still come out in order.
+    bob = person("bob")
+    newer = make_post(bob, "a", tags=["ink"], age=timedelta(hours=1))
+    older = make_post(bob, "b", tags=["ink"], age=timedelta(hours=5))
+    oldest = make_post(bob, "c", tags=["oil"], age=timedelta(hours=9))
+    alts = {m.id: m.alt_text for m in oldest.media}
+    assert not drafts.update(oldest, {"caption": "c", "tags": "ink oil", "alt": alts})
+    db.session.commit()
+    first = feeds.tagged(None, "ink", limit=2)
+    assert [c.id for c in first.items] == [newer.id, older.id]
+    rest = feeds.tagged(None, "ink", before=first.next_cursor, limit=2)
+    assert [c.id for c in rest.items] == [oldest.id] and rest.next_cursor is None
+    times = select(post_tags.c.published_at, Post.published_at).join(Post)
+    assert all(copy == own for copy, own in db.session.execute(times))
 
 
 def test_mature_posts_are_behind_a_details_control_unless_opted_in(client):
