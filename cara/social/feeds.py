@@ -55,6 +55,7 @@ from cara.core.pagination import (
     Page,
     decode_key,
     encode_cursor,
+    inline,
     keyset,
     keyset_select,
     page_of,
@@ -484,7 +485,7 @@ def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsew
     ).where(Post.state == PostState.PUBLISHED, author.in_(authors), present(Post.author_id))
     if key:
         own = own.where(_entries_after(Post.published_at, Post.id, LOCAL, key))
-    own = own.order_by(Post.published_at.desc(), Post.id.desc()).limit(limit + 1)
+    own = own.order_by(Post.published_at.desc(), Post.id.desc()).limit(inline(limit + 1))
 
     first = func.min(Repost.created_at)
     shared = (
@@ -506,7 +507,7 @@ def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsew
     )
     if key:
         shared = shared.having(_entries_after(first, Repost.post_id, LOCAL, key))
-    shared = shared.order_by(first.desc(), Repost.post_id.desc()).limit(limit + 1)
+    shared = shared.order_by(first.desc(), Repost.post_id.desc()).limit(inline(limit + 1))
 
     parts = [select(own.subquery()), select(shared.subquery())]
     if elsewhere is not None:
@@ -517,7 +518,7 @@ def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsew
         parts.append(
             select(
                 far.order_by(remote.c.at.desc(), remote.c.post_id.desc())
-                .limit(limit + 1)
+                .limit(inline(limit + 1))
                 .subquery()
             )
         )
@@ -525,7 +526,7 @@ def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsew
     return (
         select(entries.c.post_id, entries.c.at, entries.c.kind)
         .order_by(entries.c.at.desc(), entries.c.kind.desc(), entries.c.post_id.desc())
-        .limit(limit + 1)
+        .limit(inline(limit + 1))
     )
 
 

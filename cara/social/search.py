@@ -12,14 +12,11 @@ import unicodedata
 
 from sqlalchemy import (
     Float,
-    Integer,
-    String,
     bindparam,
     cast,
     event,
     func,
     inspect,
-    literal,
     literal_column,
     or_,
     select,
@@ -32,6 +29,7 @@ from sqlalchemy.orm import Session
 from cara.core import pagination, policy
 from cara.core.extensions import db
 from cara.core.models import Post, Tag, User, post_tags
+from cara.core.pagination import inline
 from cara.social import feeds
 
 QUERY_MAX = 200
@@ -77,14 +75,8 @@ def search_text(caption: str | None, tag_names) -> str:
     return " ".join(_tokens(" ".join([caption or "", *tag_names])))
 
 
-def _inline(value):
-    # Inline, not a parameter: psycopg prepares a statement run 5 times, and Postgres's generic
-    # plan for an unknown tsquery walks every post for a rare word (150 ms instead of 2).
-    return literal(value, Integer if isinstance(value, int) else String, literal_execute=True)
-
-
 def _tsquery(query: str):
-    return cast(_inline(query), TSQUERY)
+    return cast(inline(query), TSQUERY)
 
 
 def _matches(viewer, tokens: list[str]):
@@ -102,7 +94,7 @@ def _matches(viewer, tokens: list[str]):
             .join(Post.author)
             .where(Post.search_text.op("@@")(every), *policy.visible(viewer))
             .order_by(Post.id.desc())
-            .limit(_inline(CANDIDATES))
+            .limit(inline(CANDIDATES))
             .subquery()
         )
         # Ranked after the limit, so only the window pays for ts_rank; with "any word": ts_rank
@@ -119,7 +111,7 @@ def _matches(viewer, tokens: list[str]):
         .join(Post.author)
         .where(_FTS.op("MATCH")(match), *policy.visible(viewer))
         .order_by(_FTS_ROWID.desc())
-        .limit(CANDIDATES)
+        .limit(inline(CANDIDATES))
     )
     return stmt.subquery("matches")
 
@@ -156,7 +148,9 @@ def people(viewer, q: str, limit: int = PEOPLE_MAX) -> list[User]:
     if (viewer := policy.signed_in(viewer)) is not None:
         stmt = stmt.where(User.id.not_in(policy.blocked_either_way(viewer)))
     starts = func.lower(User.username).startswith(q, autoescape=True)
-    stmt = stmt.order_by((User.username == q).desc(), starts.desc(), User.username).limit(limit)
+    stmt = stmt.order_by((User.username == q).desc(), starts.desc(), User.username).limit(
+        inline(limit)
+    )
     return list(db.session.scalars(stmt))
 
 
@@ -173,7 +167,7 @@ def tags(viewer, q: str, limit: int = TAGS_MAX) -> list[Tag]:
         .where(post_tags.c.tag_id == Tag.id, *policy.visible(viewer))
     )
     stmt = select(Tag).where(*_prefix(Tag.name, terms[0]), seen.exists())
-    return list(db.session.scalars(stmt.order_by(Tag.name).limit(limit)))
+    return list(db.session.scalars(stmt.order_by(Tag.name).limit(inline(limit))))
 
 
 def reindex(batch: int = 1000) -> int:
