@@ -146,7 +146,8 @@ class User(UserMixin, db.Model):
     data_mining: Mapped[str] = mapped_column(String(40), default="DMI-PROHIBITED-AIMLTRAINING")
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     # Moderation: suspended from suspended_at until suspended_until (None: until lifted).
-    suspended_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    # Indexed: every Following page and visibility check lists the suspended accounts (few).
+    suspended_at: Mapped[datetime | None] = mapped_column(TZDateTime, index=True)
     suspended_until: Mapped[datetime | None] = mapped_column(TZDateTime)
     # Set when the owner deletes the account: hidden from everyone at once, purged by a job;
     # the row stays as a tombstone so the username is never given to someone else.
