@@ -211,5 +211,5 @@ def test_the_session_and_its_user_are_one_query(app):
     finally:
         event.remove(db.engine, "before_cursor_execute", listener)
     loads = [s for s in statements if "user_sessions.token_hash = " in s]
-    assert len(loads) == 1 and "JOIN users" in loads[0], loads
+    assert len(loads) == 1 and "JOIN user_sessions" in loads[0], loads
     assert not [s for s in statements if "FROM users \nWHERE users.id = ?" in s]
