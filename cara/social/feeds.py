@@ -396,8 +396,9 @@ def following(
     and `elsewhere`: a select of (post_id, at) of remote posts for the viewer (federation).
 
     A repost shows once, at its first repost by someone followed, and not at all when its artist
-    is followed anyway (the original is in the feed). Muted accounts are left out. The page's
-    local cards are `items`; `entries` is the whole page in order, as (kind, id).
+    is followed anyway (the original is in the feed, without a "Reposted by"). Muted accounts
+    are left out. The page's local cards are `items`; `entries` is the whole page in order, as
+    (kind, id).
     """
     key = _following_key(before)
     params = {"viewer": viewer.id, "now": utcnow(), "share": FOLLOWS_MANY}
@@ -417,8 +418,8 @@ def following(
     cursor = encode_cursor(last.at, last.kind, last.post_id) if more else None
     page = FeedPage(posts, cursor, marks)
     page.entries = [(r.kind, r.post_id) for r in rows]
-    shared = [p.id for p in posts if p.author_id != viewer.id]
-    if shared:
+    shared = [r.post_id for r in rows if r.reposted]
+    if shared:  # no query when the page holds no repost
         reposters = run(sql.reposters, {**params, "ids": shared})
         # The earliest repost wins: it comes last.
         page.reposted_by = {row[0]: CardAuthor(*row[1:]) for row in reposters}
@@ -475,13 +476,16 @@ def _following_sql(viewer, key: tuple | None, limit: int, elsewhere) -> _Followi
 
 
 def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsewhere):
-    """The page's entries (post_id, at, kind), newest first. Following many: walk the posts
-    newest first and stop at the page's end (`author_id + 0` keeps the planner off the author
-    index); few: gather each author's posts and sort them."""
+    """The page's entries (post_id, at, kind, reposted), newest first. Following many: walk the
+    posts newest first and stop at the page's end (`author_id + 0` keeps the planner off the
+    author index); few: gather each author's posts and sort them."""
     me = viewer.id
     author = Post.author_id + 0 if many else Post.author_id
     own = select(
-        Post.id.label("post_id"), Post.published_at.label("at"), literal(LOCAL).label("kind")
+        Post.id.label("post_id"),
+        Post.published_at.label("at"),
+        literal(LOCAL).label("kind"),
+        literal(False).label("reposted"),
     ).where(Post.state == PostState.PUBLISHED, author.in_(authors), present(Post.author_id))
     if key:
         own = own.where(_entries_after(Post.published_at, Post.id, LOCAL, key))
@@ -489,7 +493,12 @@ def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsew
 
     first = func.min(Repost.created_at)
     shared = (
-        select(Repost.post_id.label("post_id"), first.label("at"), literal(LOCAL).label("kind"))
+        select(
+            Repost.post_id.label("post_id"),
+            first.label("at"),
+            literal(LOCAL).label("kind"),
+            literal(True).label("reposted"),
+        )
         .join(Post, Post.id == Repost.post_id)
         .join(User, User.id == Post.author_id)
         .where(
@@ -512,7 +521,12 @@ def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsew
     parts = [select(own.subquery()), select(shared.subquery())]
     if elsewhere is not None:
         remote = elsewhere.subquery()
-        far = select(remote.c.post_id, remote.c.at, literal(ELSEWHERE).label("kind"))
+        far = select(
+            remote.c.post_id,
+            remote.c.at,
+            literal(ELSEWHERE).label("kind"),
+            literal(False).label("reposted"),
+        )
         if key:
             far = far.where(_entries_after(remote.c.at, remote.c.post_id, ELSEWHERE, key))
         parts.append(
@@ -524,7 +538,7 @@ def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsew
         )
     entries = union_all(*parts).subquery()
     return (
-        select(entries.c.post_id, entries.c.at, entries.c.kind)
+        select(entries.c.post_id, entries.c.at, entries.c.kind, entries.c.reposted)
         .order_by(entries.c.at.desc(), entries.c.kind.desc(), entries.c.post_id.desc())
         .limit(inline(limit + 1))
     )

@@ -129,6 +129,21 @@ def test_following_has_followed_own_and_reposted_posts(client):
 
 
 @pytest.mark.usefixtures("following_plan")
+def test_only_a_repost_entry_says_who_reposted_it_and_a_page_without_one_asks_nobody(client):
+    ana, bob, cy = person("ana"), person("bob"), person("cyd")
+    actions.follow(ana, bob)
+    actions.follow(ana, cy)
+    cys = make_post(cy, "cy's")
+    login(client, "ana")
+    with count_queries() as statements:
+        client.get("/following")
+    assert not [s for s in statements if "FROM reposts JOIN users" in s]
+    actions.repost(bob, cys)  # cy is followed: the post is there anyway, as cy's own
+    html = client.get("/following").get_data(as_text=True)
+    assert card_ids(html) == [cys.id] and "Reposted by" not in html
+
+
+@pytest.mark.usefixtures("following_plan")
 def test_following_pages_through_posts_and_reposts(client):
     ana, bob, cy = person("ana"), person("bob"), person("cyd")
     actions.follow(ana, bob)
