@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import (
     Float,
     Integer,
@@ -409,8 +410,7 @@ def following(
     else:
         sql = _following_sql(viewer, key, limit, elsewhere)
     run = db.session.connection().execute
-    many = bool(run(sql.many, params).scalar())
-    rows = run(sql.page(many), params).all()
+    rows = run(sql.page(_walks_by_time(sql, params)), params).all()
     more = len(rows) > limit
     rows = rows[:limit]
     posts, marks = marked_cards(viewer, [r.post_id for r in rows if r.kind == LOCAL])
@@ -545,6 +545,24 @@ def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsew
 
 
 FOLLOWS_MANY = 0.01  # the share of accounts above which Following walks the posts by time
+# Which plan suits a viewer changes only when they follow or unfollow many accounts, and both
+# plans give the same page: the answer is kept this long per process rather than counted on
+# every page.
+PLAN_SECONDS = 60
+
+
+def _walks_by_time(sql: _FollowingSQL, params: dict) -> bool:
+    # The app's answers: (viewer, share) -> (walk by time, until).
+    plans = current_app.extensions.setdefault("cara.following_plans", {})
+    key, now = (params["viewer"], params["share"]), time.monotonic()
+    hit = plans.get(key)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    many = bool(db.session.connection().execute(sql.many, params).scalar())
+    if len(plans) >= 10_000:
+        plans.clear()
+    plans[key] = (many, now + PLAN_SECONDS)
+    return many
 
 
 def _follows_many(authors):

@@ -128,6 +128,23 @@ def test_following_has_followed_own_and_reposted_posts(client):
     assert ids.count(cys.id) == 1
 
 
+def test_following_counts_for_its_plan_once_a_minute_per_viewer(client, monkeypatch):
+    ana, bob = person("ana"), person("bob")
+    actions.follow(ana, bob)
+    login(client, "ana")
+    plan = re.compile(r"count\(\*\).*FROM \(SELECT follows\.followee_id", re.DOTALL)
+
+    def counts() -> int:
+        with count_queries() as statements:
+            assert client.get("/following").status_code == 200
+        return len([s for s in statements if plan.search(s)])
+
+    assert [counts(), counts()] == [1, 0]
+    monkeypatch.setattr(feeds, "PLAN_SECONDS", -1)  # kept no time: every page counts
+    client.application.extensions.pop("cara.following_plans")
+    assert [counts(), counts()] == [1, 1]
+
+
 @pytest.mark.usefixtures("following_plan")
 def test_only_a_repost_entry_says_who_reposted_it_and_a_page_without_one_asks_nobody(client):
     ana, bob, cy = person("ana"), person("bob"), person("cyd")
