@@ -86,11 +86,11 @@ IVF_LIST_SIZE = 1000  # descriptors per inverted list (mean): nlist = n / this, 
 # Whole lists, not faiss's `max_codes`, which cuts a list short and so hides the descriptors
 # added last (the newest known images) at the end of long lists.
 IVF_MAX_CODES = 8 * IVF_LIST_SIZE
-# Codes scanned per search in all. The slowest searches are uploads whose ~1,500 descriptors
-# mostly sit in long lists (~10 M codes within IVF_MAX_CODES; the scan is memory-bound, so
-# their cost follows the codes): over this budget, the probed lists whose centroid is furthest
-# beyond the descriptor's nearest are dropped first, never a nearest list. At 100,000 known
-# images 7 M cuts the p95 by ~15 % and keeps the recall; 6 M loses collages (docs, session 10).
+# Codes scanned per search in all. The scan is memory-bound, so a search's cost follows its
+# codes: a full upload (~1,500 descriptors) scans ~8.6 M within IVF_MAX_CODES at 100,000 known
+# images. Over this budget, the probed lists whose centroid is furthest beyond the descriptor's
+# nearest are dropped first, never a nearest list. 7 M cuts the p95 there by ~14 % and keeps
+# the recall; 6 M loses collages (docs/robust-matching.md, session 10).
 IVF_SEARCH_CODES = 7_000_000
 IVF_MAX_NLIST = 65536
 
