@@ -436,10 +436,11 @@ def main() -> None:
     ap.add_argument(
         "--max-codes", type=int, default=fx.IVF_MAX_CODES, help="per query descriptor (whole lists)"
     )
+    ap.add_argument("--search-codes", type=int, default=fx.IVF_SEARCH_CODES, help="per search")
     args = ap.parse_args()
     # For experiments only: the library constants these override.
     fx.KNN, fx.IVF_NPROBE, fx.QUERY_FEATURES = args.knn, args.nprobe, args.query_features
-    fx.IVF_MAX_CODES = args.max_codes
+    fx.IVF_MAX_CODES, fx.IVF_SEARCH_CODES = args.max_codes, args.search_codes
     scale = args.scale if args.scale is not None else (20_000 if args.quick else 100_000)
     mirror = not args.no_mirror
     t0 = time.perf_counter()
@@ -471,7 +472,8 @@ def main() -> None:
     print(
         f"descriptor pool: {len(pool):,} descriptors of {len(negs)} non-known images "
         f"({time.perf_counter() - t:.0f} s); index as at {scale:,} known images: IVF "
-        f"{nlist} lists, nprobe {fx.IVF_NPROBE} (max codes {fx.IVF_MAX_CODES:,}), KNN "
+        f"{nlist} lists, nprobe {fx.IVF_NPROBE} (max codes {fx.IVF_MAX_CODES:,}, per search "
+        f"{fx.IVF_SEARCH_CODES:,}), KNN "
         f"{fx.KNN}, query keypoints {fx.QUERY_FEATURES}"
     )
 

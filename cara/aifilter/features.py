@@ -86,6 +86,12 @@ IVF_LIST_SIZE = 1000  # descriptors per inverted list (mean): nlist = n / this, 
 # Whole lists, not faiss's `max_codes`, which cuts a list short and so hides the descriptors
 # added last (the newest known images) at the end of long lists.
 IVF_MAX_CODES = 8 * IVF_LIST_SIZE
+# Codes scanned per search in all. The scan is memory-bound, so a search's cost follows its
+# codes: a full upload (~1,500 descriptors) scans ~8.6 M within IVF_MAX_CODES at 100,000 known
+# images. Over this budget, the probed lists whose centroid is furthest beyond the descriptor's
+# nearest are dropped first, never a nearest list. 7 M cuts the p95 there by ~14 % and keeps
+# the recall; 6 M loses collages (docs/robust-matching.md, session 10).
+IVF_SEARCH_CODES = 7_000_000
 IVF_MAX_NLIST = 65536
 
 _MAGIC = b"CRF"
@@ -368,13 +374,16 @@ class FeatureIndex:
 
     def _neighbours(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(distances, positions) of the k nearest known descriptors of each row of x; in an
-        IVF, among the probed lists that `IVF_MAX_CODES` allows."""
+        IVF, among the probed lists that `IVF_MAX_CODES` and `IVF_SEARCH_CODES` allow."""
         if not self._ivf:
             return self._faiss.search(x, k)
         cdist, lists = self._quantizer.search(x, self.nprobe)
-        codes = np.cumsum(np.where(lists >= 0, self._list_sizes[lists], 0), axis=1)
-        skip = codes > IVF_MAX_CODES
+        sizes = np.where(lists >= 0, self._list_sizes[lists], 0)
+        skip = np.cumsum(sizes, axis=1) > IVF_MAX_CODES
         skip[:, 0] = False
+        over = int(sizes[~skip].sum()) - IVF_SEARCH_CODES
+        if over > 0:
+            skip |= _over_budget(cdist, sizes, skip, over)
         return self._faiss.search_preassigned(x, k, np.where(skip, -1, lists), cdist)
 
     def search(self, q: Features, limit: int | None = None) -> list[FeatureMatch]:
@@ -458,6 +467,22 @@ class FeatureIndex:
         if area <= 0 or hull / area < MIN_SPREAD:
             return None
         return inl, coverage, scale, rot
+
+
+def _over_budget(cdist: np.ndarray, sizes: np.ndarray, skip: np.ndarray, over: int) -> np.ndarray:
+    """Probes to drop so that at least `over` fewer codes are scanned: those whose centroid is
+    furthest beyond the descriptor's nearest one first (then later probes, then later, i.e.
+    weaker, keypoints); never a descriptor's nearest list."""
+    droppable = ~skip
+    droppable[:, 0] = False
+    r, c = np.nonzero(droppable)
+    gap = cdist[r, c].astype(np.int64) - cdist[r, 0]
+    order = np.lexsort((-r, -c, -gap))
+    r, c = r[order], c[order]
+    n = int(np.searchsorted(np.cumsum(sizes[r, c]), over)) + 1
+    drop = np.zeros_like(skip)
+    drop[r[:n], c[:n]] = True
+    return drop
 
 
 def ivf_nlist(n: int) -> int:

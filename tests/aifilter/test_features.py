@@ -184,3 +184,48 @@ def test_ivf_scan_per_query_descriptor_is_bounded():
     dist, pos = idx._neighbours(desc[rows], 1)
     assert stats.ndis - to_centroids == (probed * taken).sum() < 0.75 * probed.sum()
     assert (dist[:, 0] == 0).all() and (pos[:, 0] == rows).all()
+
+
+def test_ivf_scan_per_search_is_bounded(monkeypatch):
+    """Over `IVF_SEARCH_CODES` codes in all, a search drops probed lists until it is within the
+    budget, never a descriptor's nearest list: exact copies are still found."""
+    import faiss
+
+    rng = np.random.default_rng(7)
+    nlist = 16
+    desc = rng.integers(0, 256, (nlist * 600, 32), dtype=np.uint8)
+    xy = rng.uniform(0, 512, (400, 2)).astype(np.float32)
+    idx = fx.FeatureIndex(ivf_min=0, nlist=nlist)
+    for i in range(len(desc) // 400):
+        idx.add(i, fx.Features(xy, desc[400 * i : 400 * (i + 1)], (512, 512)))
+    idx.build()
+    rows = np.arange(0, len(desc), 3)
+    stats = faiss.cvar.indexIVF_stats  # counts the small IVF over the centroids too
+    stats.reset()
+    lists = idx._quantizer.search(desc[rows], idx._faiss.nprobe)[1]
+    to_centroids = stats.ndis
+    probed = np.where(lists >= 0, idx._list_sizes[lists], 0)  # -1: fewer centroids near it
+    assert probed.sum(axis=1).max() <= fx.IVF_MAX_CODES  # only the budget bites here
+
+    def scanned(budget):
+        monkeypatch.setattr(fx, "IVF_SEARCH_CODES", budget)
+        stats.reset()
+        dist, pos = idx._neighbours(desc[rows], 1)
+        assert (dist[:, 0] == 0).all() and (pos[:, 0] == rows).all()
+        return stats.ndis - to_centroids
+
+    assert scanned(int(probed.sum())) == probed.sum()
+    budget = int(probed[:, 0].sum() + probed.sum()) // 2
+    assert budget - probed.max() < scanned(budget) <= budget
+
+
+def test_over_budget_drops_the_furthest_probes_first():
+    cdist = np.array([[10, 11, 14, 12], [20, 20, 21, 30]], np.int32)
+    sizes = np.full((2, 4), 100)
+    drop = fx._over_budget(cdist, sizes, np.zeros((2, 4), bool), 150)
+    assert drop.tolist() == [[False, False, True, False], [False, False, False, True]]
+    # Equal gaps: the later probe, then the later keypoint goes first; a nearest list never.
+    drop = fx._over_budget(cdist, sizes, np.zeros((2, 4), bool), 10_000)
+    assert drop[:, 0].tolist() == [False, False] and drop[:, 1:].all()
+    drop = fx._over_budget(np.zeros((2, 4), np.int32), sizes, np.zeros((2, 4), bool), 250)
+    assert drop.tolist() == [[False, False, False, True], [False, False, True, True]]
