@@ -3,10 +3,11 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import event, insert, select, text
 
 from cara import create_app
 from cara.core.extensions import SEARCH_INDEXES, db, include_name
+from cara.core.models import Setting, Tag
 
 
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(app):
@@ -58,3 +59,31 @@ def test_migrations_downgrade_to_base_and_back(tmp_path):
         upgrade()
         assert "posts" in db.inspect(db.engine).get_table_names()
         db.engine.dispose()
+
+
+def test_a_context_that_only_read_commits_and_one_that_wrote_rolls_back(app):
+    """Reads end with COMMIT (psycopg keeps its prepared statements; a ROLLBACK drops them);
+    anything written and not committed is still rolled back, as is a context that failed."""
+    ends = []
+    event.listen(db.engine, "commit", lambda conn: ends.append("commit"))
+    event.listen(db.engine, "rollback", lambda conn: ends.append("rollback"))
+
+    def ended(work) -> list:
+        ends.clear()
+        with app.app_context():
+            work()
+        return list(ends)
+
+    assert ended(lambda: db.session.execute(select(Tag.id)).all()) == ["commit"]
+    assert ended(lambda: None) == []  # no query, no transaction
+    assert ended(lambda: (db.session.add(Tag(name="flushed")), db.session.flush())) == ["rollback"]
+    assert ended(lambda: db.session.add(Tag(name="pending"))) == []  # never sent
+    core_write = insert(Setting).values(key="site_name", value='"x"')
+    assert ended(lambda: db.session.execute(core_write)) == ["rollback"]
+    ends.clear()
+    with pytest.raises(RuntimeError), app.app_context():
+        db.session.execute(select(Tag.id)).all()
+        raise RuntimeError("the view failed")
+    assert ends == ["rollback"]
+    assert db.session.scalars(select(Tag.name)).all() == []
+    assert db.session.scalars(select(Setting.key)).all() == []
