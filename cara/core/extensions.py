@@ -12,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 
 class Base(DeclarativeBase):
@@ -63,19 +63,31 @@ def init_app(app: Flask) -> None:
 # A transaction that only read ends with COMMIT rather than the ROLLBACK of Session.close():
 # psycopg forgets its prepared statements on every rollback, so Postgres would plan every
 # statement again on every request (0.75 ms for a feed's card query, twice its run time).
-_WROTE = "cara.wrote"
+_ROLL_BACK = "cara.roll_back"
 
 
 @event.listens_for(Engine, "begin")
 def _transaction_begins(conn) -> None:
-    conn.info[_WROTE] = False
+    conn.info[_ROLL_BACK] = False
+
+
+@event.listens_for(Session, "after_begin")
+def _session_connects(session, transaction, conn) -> None:
+    session.info[_ROLL_BACK] = conn  # the connection whose statements decide
 
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _note_writes(conn, cursor, statement, parameters, context, executemany) -> None:
-    # Anything but a plain SELECT counts as a write (WITH may hide an UPDATE): rollback then.
+    # Anything but a plain SELECT counts as a write (WITH may hide an UPDATE).
     if statement.lstrip()[:6].upper() != "SELECT":
-        conn.info[_WROTE] = True
+        conn.info[_ROLL_BACK] = True
+
+
+@event.listens_for(Engine, "handle_error")
+def _note_errors(context) -> None:
+    # A statement that failed (even one the view caught) leaves the transaction to a rollback.
+    if context.connection is not None:
+        context.connection.info[_ROLL_BACK] = True
 
 
 def _commit_reads(exc: BaseException | None) -> None:
@@ -83,11 +95,12 @@ def _commit_reads(exc: BaseException | None) -> None:
     if exc is not None or not db.session.registry.has():
         return
     session = db.session()
-    if not session.in_transaction() or not session.is_active:
-        return
+    conn = session.info.pop(_ROLL_BACK, None)
+    if conn is None or not session.in_transaction() or not session.is_active:
+        return  # no connection was made: nothing to end
     if session.new or session.dirty or session.deleted:
         return
-    if not session.connection().info.get(_WROTE, True):
+    if not conn.info.get(_ROLL_BACK, True):
         session.commit()
 
 

@@ -4,6 +4,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from cara import create_app
 from cara.core.extensions import SEARCH_INDEXES, db, include_name
@@ -80,6 +81,13 @@ def test_a_context_that_only_read_commits_and_one_that_wrote_rolls_back(app):
     assert ended(lambda: db.session.add(Tag(name="pending"))) == []  # never sent
     core_write = insert(Setting).values(key="site_name", value='"x"')
     assert ended(lambda: db.session.execute(core_write)) == ["rollback"]
+
+    def caught_failure():
+        db.session.execute(select(Tag.id)).all()
+        with pytest.raises(DBAPIError):
+            db.session.execute(text("SELECT nothing FROM no_such_table"))
+
+    assert ended(caught_failure) == ["rollback"]
     ends.clear()
     with pytest.raises(RuntimeError), app.app_context():
         db.session.execute(select(Tag.id)).all()
