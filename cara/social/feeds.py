@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import (
@@ -189,18 +190,22 @@ class FeedPage(Page):
 MARKED = (("liked", Like), ("reposted", Repost), ("bookmarked", Bookmark))  # Marks' sets
 
 
-def _card_query(marked: bool, ids=None):
-    """Posts `ids` (the list `:ids`, or a select of ids) joined to authors and images, with the
+def _card_query(marked: bool, ids=None, entries=None):
+    """Posts `ids` (the list `:ids`, or a select of ids), or those of the subquery `entries`
+    (post_id, at, reposted: its two columns come last), joined to authors and images, with the
     marks of `:viewer` when `marked`. Built once: building and keying a statement costs more
     CPU than running this one."""
-    ids = bindparam("ids", expanding=True) if ids is None else ids
     viewer = bindparam("viewer")
     flags = [exists().where(m.user_id == viewer, m.post_id == Post.id) for _, m in MARKED]
+    stmt = select(*CARD_POST, *CARD_AUTHOR, *CARD_MEDIA, *(flags if marked else ()))
+    if entries is None:
+        stmt = stmt.where(Post.id.in_(bindparam("ids", expanding=True) if ids is None else ids))
+    else:
+        stmt = stmt.add_columns(entries.c.at, entries.c.reposted).select_from(entries)
+        stmt = stmt.join(Post, Post.id == entries.c.post_id)
     return (
-        select(*CARD_POST, *CARD_AUTHOR, *CARD_MEDIA, *(flags if marked else ()))
-        .join(User, User.id == Post.author_id)
+        stmt.join(User, User.id == Post.author_id)
         .outerjoin(Media, Media.post_id == Post.id)
-        .where(Post.id.in_(ids))
         .order_by(Media.position)
     )
 
@@ -223,11 +228,13 @@ def marked_cards(viewer, ids: list[int]) -> tuple[list[Card], Marks]:
     return [loaded[i] for i in ids if i in loaded], marks
 
 
-def _load_cards(rows, marked) -> tuple[dict[int, Card], Marks]:
-    """Cards by id from a card query's rows (one per image), and the `marked` flags' marks."""
+def _load_cards(rows, marked, tails: dict | None = None) -> tuple[dict[int, Card], Marks]:
+    """Cards by id from a card query's rows (one per image), and the `marked` flags' marks;
+    `tails` gets each post's columns after the flags (a query of `entries`)."""
     post_end = len(CARD_POST)
     author_end = post_end + len(CARD_AUTHOR)
     media_end = author_end + len(CARD_MEDIA)
+    flags_end = media_end + len(marked)
     loaded: dict[int, Card] = {}
     marks = Marks()
     for row in rows:  # Core rows: the ORM's result layer is not needed
@@ -235,9 +242,11 @@ def _load_cards(rows, marked) -> tuple[dict[int, Card], Marks]:
         if card is None:
             author = CardAuthor(*row[post_end:author_end])
             card = loaded[row[0]] = Card(*row[:post_end], author=author, media=[])
-            for (kind, _), on in zip(marked, row[media_end:], strict=True):
+            for (kind, _), on in zip(marked, row[media_end:flags_end], strict=True):
                 if on:
                     getattr(marks, kind).add(card.id)
+            if tails is not None:
+                tails[card.id] = row[flags_end:]
         if row[author_end] is not None:  # an image (the outer join's nulls: none)
             card.media.append(CardMedia(*row[author_end:media_end]))
     return loaded, marks
@@ -410,10 +419,20 @@ def following(
     else:
         sql = _following_sql(viewer, key, limit, elsewhere)
     run = db.session.connection().execute
-    rows = run(sql.page(_walks_by_time(sql, params)), params).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    posts, marks = marked_cards(viewer, [r.post_id for r in rows if r.kind == LOCAL])
+    many = _walks_by_time(sql, params)
+    if elsewhere is None:  # posts here only: the entries and their cards in one round trip
+        tails: dict = {}
+        loaded, marks = _load_cards(run(sql.cards(many), params), MARKED, tails)
+        rows = [_Entry(i, at, LOCAL, reposted) for i, (at, reposted) in tails.items()]
+        rows.sort(key=lambda r: (r.at or NEVER, r.post_id), reverse=True)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        posts = [loaded[r.post_id] for r in rows]
+    else:
+        rows = run(sql.page(many), params).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        posts, marks = marked_cards(viewer, [r.post_id for r in rows if r.kind == LOCAL])
     last = rows[-1] if rows else None
     cursor = encode_cursor(last.at, last.kind, last.post_id) if more else None
     page = FeedPage(posts, cursor, marks)
@@ -441,6 +460,23 @@ class _FollowingSQL:
                 viewer, sources, authors, many, key, limit, elsewhere
             )
         return self.pages[many]
+
+    def cards(self, many: bool):
+        """The plan's page of entries joined to their cards and the viewer's marks (for a page
+        without posts from elsewhere), built the first time it is asked for."""
+        if ("cards", many) not in self.pages:
+            entries = self.page(many).subquery()
+            self.pages["cards", many] = _card_query(True, entries=entries)
+        return self.pages["cards", many]
+
+
+class _Entry(NamedTuple):
+    """A Following entry, as the page's query gives it."""
+
+    post_id: int
+    at: datetime
+    kind: int
+    reposted: bool
 
 
 @functools.cache

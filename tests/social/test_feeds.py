@@ -146,6 +146,22 @@ def test_following_counts_for_its_plan_once_a_minute_per_viewer(client, monkeypa
 
 
 @pytest.mark.usefixtures("following_plan")
+def test_following_reads_its_entries_and_their_cards_in_one_statement(client):
+    ana, bob, cy = person("ana"), person("bob"), person("cyd")
+    actions.follow(ana, bob)
+    older, newer = make_post(bob, "older"), make_post(bob, "newer")
+    shared = make_post(cy, "cy's")
+    actions.repost(bob, shared)
+    login(client, "ana")
+    client.get("/following")  # the plan's count, kept a minute
+    with count_queries() as statements:
+        html = client.get("/following").get_data(as_text=True)
+    assert card_ids(html) == [shared.id, newer.id, older.id] and "Reposted by" in html
+    reads = [s for s in statements if re.search(r"(FROM|JOIN) posts\b", s)]
+    assert len(reads) == 1 and "posts.caption" in reads[0]
+
+
+@pytest.mark.usefixtures("following_plan")
 def test_only_a_repost_entry_says_who_reposted_it_and_a_page_without_one_asks_nobody(client):
     ana, bob, cy = person("ana"), person("bob"), person("cyd")
     actions.follow(ana, bob)
