@@ -516,13 +516,15 @@ def _following_page(viewer, sources, authors, many: bool, key, limit: int, elsew
     posts newest first and stop at the page's end (`author_id + 0` keeps the planner off the
     author index); few: gather each author's posts and sort them."""
     me = viewer.id
-    author = Post.author_id + 0 if many else Post.author_id
+    # Many: "IN (...) IS true" keeps Postgres from turning the IN into a join, which it walks
+    # as a nested loop over every followed account per post; as a filter it is a hash lookup.
+    followed = (Post.author_id + 0).in_(authors).is_(True) if many else Post.author_id.in_(authors)
     own = select(
         Post.id.label("post_id"),
         Post.published_at.label("at"),
         literal(LOCAL).label("kind"),
         literal(False).label("reposted"),
-    ).where(Post.state == PostState.PUBLISHED, author.in_(authors), present(Post.author_id))
+    ).where(Post.state == PostState.PUBLISHED, followed, present(Post.author_id))
     if key:
         own = own.where(_entries_after(Post.published_at, Post.id, LOCAL, key))
     own = own.order_by(Post.published_at.desc(), Post.id.desc()).limit(inline(limit + 1))
