@@ -300,7 +300,10 @@ def _by_time(feed: str, signed: bool, after: bool, limit: int):
     page's ids and its cards in one round trip. Built once per process: building and keying
     these statements cost more CPU than running them."""
     viewer, now = (_AnyViewer if signed else None), bindparam("now")
-    stmt = select(Post.id).join(Post.author)
+    # `author_id + 0`: past a cursor, SQLite would otherwise scan the accounts and gather each
+    # one's posts before the cursor by (author, time), then sort them (2.4 ms at page 500 of
+    # 100k posts instead of 0.24); the walk by time stops after a page.
+    stmt = select(Post.id).join(User, User.id == Post.author_id + 0)
     if feed == "latest":  # public posts only, even from people the viewer follows
         stmt = stmt.where(*visible(None, now=now))
         if signed:
