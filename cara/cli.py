@@ -265,7 +265,7 @@ def filter_evaluate(folder, labels, model, sidecar):
     for label in ("ai", "human"):
         click.echo(f"{label + ' files':>14} {c[(label, 'ai')]:>14} {c[(label, 'human')]:>10}")
     click.echo(
-        f"AI caught: {result.rate('ai'):.3f}   human art published: {result.rate('human'):.3f}"
+        f"AI caught: {result.shown_rate('ai')}   human art published: {result.shown_rate('human')}"
     )
     click.echo("AI signals fired (on ai / human files):")
     for name, counts in sorted(result.signals.items()):

@@ -162,6 +162,11 @@ class Evaluation:
         total = self.confusion[(label, "ai")] + self.confusion[(label, "human")]
         return self.confusion[(label, label)] / total if total else float("nan")
 
+    def shown_rate(self, label: str) -> str:
+        """rate() with three decimals, "n/a" when no file had that label."""
+        total = self.confusion[(label, "ai")] + self.confusion[(label, "human")]
+        return f"{self.rate(label):.3f}" if total else "n/a"
+
 
 def read_labels(text: str) -> list[tuple[str, str]]:
     """(file, "ai"/"human") rows of a labels CSV (`file` and `label` columns, as `filter

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 from PIL import Image
 from sqlalchemy import func, select
@@ -83,6 +84,20 @@ def test_filter_evaluate_on_the_fixtures(app, tmp_path):
     missed = int(ai_row[3])
     listed = [line for line in lines if ": ai file, decision publish" in line]
     assert len(listed) == missed
+
+
+def test_filter_evaluate_with_one_kind_of_file_says_n_a_for_the_other(app, tmp_path):
+    labels = AI_FILTER_FIXTURES / "MANIFEST.csv"
+    with labels.open(newline="") as f:
+        ai_only = [r for r in csv.DictReader(f) if r["label"] == "ai"][:2]
+    only = tmp_path / "ai-only.csv"
+    only.write_text("file,label\n" + "".join(f"{r['file']},ai\n" for r in ai_only))
+    result = app.test_cli_runner().invoke(
+        args=["filter", "evaluate", str(AI_FILTER_FIXTURES), "--labels", str(only)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "human art published: n/a" in result.output and "nan" not in result.output
+    assert re.search(r"AI caught: [01]\.\d{3}", result.output)
 
 
 def test_filter_evaluate_names_a_bad_label_file(app, tmp_path):
