@@ -7,6 +7,7 @@ The pure filter (cara.aifilter) decides from signals; this module gathers them f
 import csv
 import io
 import logging
+import math
 import re
 import threading
 from collections import Counter
@@ -164,8 +165,8 @@ class Evaluation:
 
     def shown_rate(self, label: str) -> str:
         """rate() with three decimals, "n/a" when no file had that label."""
-        total = self.confusion[(label, "ai")] + self.confusion[(label, "human")]
-        return f"{self.rate(label):.3f}" if total else "n/a"
+        rate = self.rate(label)
+        return "n/a" if math.isnan(rate) else f"{rate:.3f}"
 
 
 def read_labels(text: str) -> list[tuple[str, str]]:

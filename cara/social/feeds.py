@@ -423,19 +423,21 @@ def following(
         sql = _following_sql(viewer, key, limit, elsewhere)
     run = db.session.connection().execute
     many = _walks_by_time(sql, params)
+    loaded = None
     if elsewhere is None:  # posts here only: the entries and their cards in one round trip
         tails: dict = {}
         loaded, marks = _load_cards(run(sql.cards(many), params), MARKED, tails)
         rows = [_Entry(i, at, LOCAL, reposted) for i, (at, reposted) in tails.items()]
         rows.sort(key=lambda r: (r.at or NEVER, r.post_id), reverse=True)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        posts = [loaded[r.post_id] for r in rows]
     else:
         rows = run(sql.page(many), params).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        posts, marks = marked_cards(viewer, [r.post_id for r in rows if r.kind == LOCAL])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    local = [r.post_id for r in rows if r.kind == LOCAL]
+    if loaded is None:
+        posts, marks = marked_cards(viewer, local)
+    else:
+        posts = [loaded[i] for i in local]
     last = rows[-1] if rows else None
     cursor = encode_cursor(last.at, last.kind, last.post_id) if more else None
     page = FeedPage(posts, cursor, marks)
